@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "tidemark",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tidemark", targets: ["tidemark"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // The C world stops at these two shims; nothing above Kafka/Tidemark sees a raw pointer.
+        .target(name: "CRdKafka", linkerSettings: [.linkedLibrary("rdkafka")]),
+        .target(name: "CSnappy", linkerSettings: [.linkedLibrary("snappy")]),
+
+        .target(name: "Kafka", dependencies: ["CRdKafka"]),
+        .target(name: "Streaming"),
+        .target(
+            name: "Tidemark",
+            dependencies: [
+                "Kafka", "Streaming", "CSnappy",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tidemark",
+            dependencies: [
+                "Tidemark", "Kafka", "Streaming",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+        .testTarget(name: "StreamingTests", dependencies: ["Streaming"]),
+        .testTarget(name: "TidemarkTests", dependencies: ["Tidemark", "Kafka", "Streaming"]),
+        // Depends on the executable so `swift test` builds the binary these tests run.
+        .testTarget(name: "CommandLineTests", dependencies: ["tidemark", "Kafka"]),
+    ]
+)
+
+for target in package.targets where [.executable, .test, .regular].contains(target.type) {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,1 @@
+#include "CRdKafka.h"

@@ -1,0 +1,97 @@
+// The vocabulary an app uses to ask the engine for results: windows, watermarks,
+// aggregates, emission. Times and durations are epoch/elapsed milliseconds; every
+// window is aligned to the Unix epoch, in UTC.
+
+/// How records are grouped into windows by event time.
+public enum WindowSpec: Sendable, Equatable {
+    /// `[floor(t/size)*size, +size)`.
+    case tumbling(size: Int64)
+    /// Every `[k*slide, k*slide + size)` containing t; `size` is a multiple of `slide`.
+    case hopping(size: Int64, slide: Int64)
+    /// Per device, records closer than `gap` merge into one window.
+    case session(gap: Int64)
+}
+
+/// Whose maximum event time a watermark follows.
+public enum WatermarkScope: Sendable, Equatable {
+    case device
+    case partition
+}
+
+/// Bounded out-of-orderness and idle flushing.
+public struct WatermarkSpec: Sendable, Equatable {
+    public var scope: WatermarkScope
+    /// The watermark trails the maximum event time seen by this much.
+    public var outOfOrder: Int64
+    /// Processing time after which a silent device has its open windows emitted; nil: never.
+    public var idle: Int64?
+
+    public init(scope: WatermarkScope = .device, outOfOrder: Int64 = 0, idle: Int64? = nil) {
+        self.scope = scope
+        self.outOfOrder = outOfOrder
+        self.idle = idle
+    }
+}
+
+/// When a window's result is emitted.
+public enum EmitPolicy: Sendable, Equatable {
+    /// When the window closes, then once per late update (a new revision).
+    case final
+    /// After every change.
+    case updates
+    /// Early results every period of processing time (milliseconds), then the final one.
+    case every(Int64)
+}
+
+/// An aggregate function over one numeric field (or over records, for `count`).
+public enum AggregateFunction: Sendable, Equatable {
+    case count
+    case sum
+    case mean
+    case min
+    case max
+    /// Sample standard deviation.
+    case stddev
+    /// The value with the smallest event time.
+    case first
+    /// The value with the largest event time.
+    case last
+    /// A percentile from 1 to 99, from a mergeable sketch.
+    case percentile(Int)
+}
+
+/// One named aggregate of a series, e.g. `mean: mean(temperature)`.
+public struct AggregateSpec: Sendable, Equatable {
+    /// The key of this aggregate in output records.
+    public var name: String
+    public var function: AggregateFunction
+    /// Index of the input field slot this aggregate reads; nil for `count()`.
+    public var field: Int?
+
+    public init(name: String, function: AggregateFunction, field: Int?) {
+        self.name = name
+        self.function = function
+        self.field = field
+    }
+}
+
+/// One windowed series of an app.
+public struct SeriesSpec: Sendable, Equatable {
+    public var name: String
+    public var window: WindowSpec
+    /// How long after a window closes (in watermark time) late records still revise it.
+    public var allowedLateness: Int64
+    public var emit: EmitPolicy
+    public var aggregates: [AggregateSpec]
+
+    public init(
+        name: String, window: WindowSpec, allowedLateness: Int64 = 0, emit: EmitPolicy = .final,
+        aggregates: [AggregateSpec]
+    ) {
+        self.name = name
+        self.window = window
+        self.allowedLateness = allowedLateness
+        self.emit = emit
+        self.aggregates = aggregates
+    }
+}
