@@ -1,0 +1,503 @@
+// Reads one YAML app file into an `AppDefinition` through Yams' node API, so every problem
+// carries the line and column of the node it concerns. Collects all errors, not the first.
+import Streaming
+import Yams
+
+struct AppFileParser {
+    let file: String
+    private(set) var errors: [AppConfigError] = []
+
+    init(file: String) {
+        self.file = file
+    }
+
+    /// The parsed app, and where its name is (to report duplicate names across files).
+    struct Parsed {
+        var app: AppDefinition
+        var nameLine: Int
+        var nameColumn: Int
+    }
+
+    mutating func parse(yaml: String) -> Parsed? {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            report(yamlError: error)
+            return nil
+        } catch {
+            errors.append(AppConfigError(file: file, line: nil, column: nil, message: "\(error)"))
+            return nil
+        }
+        guard let root else {
+            errors.append(AppConfigError(file: file, line: 1, column: 1, message: "empty app file; expected 'app:'"))
+            return nil
+        }
+        return parseApp(root)
+    }
+
+    // MARK: The app
+
+    private static let appKeys = ["app", "input", "watermark", "series", "triggers", "late"]
+
+    private mutating func parseApp(_ root: Node) -> Parsed? {
+        guard let keys = mapping(root, in: "the app file", allowed: Self.appKeys, required: ["app", "input"]) else {
+            return nil
+        }
+        let nameNode = keys["app"]
+        let name = nameNode.flatMap { nonEmptyString($0, what: "app") }
+        let input = keys["input"].flatMap { parseInput($0) }
+        let watermark = keys["watermark"].map { parseWatermark($0) } ?? WatermarkSpec()
+
+        var numericFields: [String] = []
+        func numericSlot(_ field: String) -> Int {
+            if let slot = numericFields.firstIndex(of: field) { return slot }
+            numericFields.append(field)
+            return numericFields.count - 1
+        }
+
+        var series: [SeriesDefinition] = []
+        var seriesNames: [String: Node] = [:]
+        if let seriesNode = keys["series"] {
+            for item in sequence(seriesNode, what: "series") {
+                guard let parsed = parseSeries(item, numericSlot: numericSlot) else { continue }
+                if let first = seriesNames[parsed.spec.name] {
+                    error(
+                        at: item["name"] ?? item,
+                        "duplicate series name '\(parsed.spec.name)' (first defined at \(position(first)))")
+                    continue
+                }
+                seriesNames[parsed.spec.name] = item["name"] ?? item
+                series.append(parsed)
+            }
+        }
+
+        var stringFields: [String] = []
+        var triggers: [TriggerDefinition] = []
+        var triggerNames: [String: Node] = [:]
+        if let triggersNode = keys["triggers"] {
+            for item in sequence(triggersNode, what: "triggers") {
+                guard
+                    let parsed = parseTrigger(
+                        item, series: series,
+                        numericSlot: numericSlot,
+                        stringSlot: { field in
+                            if let slot = stringFields.firstIndex(of: field) { return slot }
+                            stringFields.append(field)
+                            return stringFields.count - 1
+                        })
+                else { continue }
+                if let first = triggerNames[parsed.name] {
+                    error(
+                        at: item["name"] ?? item,
+                        "duplicate trigger name '\(parsed.name)' (first defined at \(position(first)))")
+                    continue
+                }
+                triggerNames[parsed.name] = item["name"] ?? item
+                triggers.append(parsed)
+            }
+        }
+        if keys["series"] == nil && keys["triggers"] == nil {
+            error(at: root, "an app needs at least one series or trigger")
+        }
+
+        var lateOutput: String?
+        if let lateNode = keys["late"],
+            let late = mapping(lateNode, in: "late", allowed: ["output"], required: ["output"])
+        {
+            lateOutput = late["output"].flatMap { nonEmptyString($0, what: "output") }
+        }
+
+        guard errors.isEmpty, let name, let input, let nameNode, let mark = nameNode.mark else { return nil }
+        let app = AppDefinition(
+            name: name, sourceFile: file, input: input, watermark: watermark,
+            numericFields: numericFields, stringFields: stringFields, series: series, triggers: triggers,
+            lateOutput: lateOutput ?? "\(name)-late")
+        return Parsed(app: app, nameLine: mark.line, nameColumn: mark.column)
+    }
+
+    // MARK: Input and watermark
+
+    private mutating func parseInput(_ node: Node) -> InputSpec? {
+        guard
+            let keys = mapping(
+                node, in: "input", allowed: ["topic", "format", "device", "time"], required: ["topic"])
+        else { return nil }
+        var format = InputSpec.Format.json
+        if let formatNode = keys["format"], let text = string(formatNode, what: "format") {
+            if let known = InputSpec.Format(rawValue: text) {
+                format = known
+            } else {
+                error(at: formatNode, "unknown input format '\(text)'; supported: json")
+            }
+        }
+        guard let topic = keys["topic"].flatMap({ nonEmptyString($0, what: "topic") }) else { return nil }
+        let device = keys["device"].flatMap { nonEmptyString($0, what: "device") }
+        let time = keys["time"].flatMap { nonEmptyString($0, what: "time") }
+        return InputSpec(topic: topic, format: format, deviceField: device, timeField: time)
+    }
+
+    private mutating func parseWatermark(_ node: Node) -> WatermarkSpec {
+        var spec = WatermarkSpec()
+        guard let keys = mapping(node, in: "watermark", allowed: ["per", "out_of_order", "idle"], required: [])
+        else { return spec }
+        if let perNode = keys["per"], let per = string(perNode, what: "per") {
+            switch per {
+            case "device": spec.scope = .device
+            case "partition": spec.scope = .partition
+            default: error(at: perNode, "unknown watermark scope '\(per)'; expected device or partition")
+            }
+        }
+        if let node = keys["out_of_order"], let value = duration(node) { spec.outOfOrder = value }
+        if let node = keys["idle"], let value = duration(node, positive: true) { spec.idle = value }
+        return spec
+    }
+
+    // MARK: Series
+
+    private static let seriesKeys = ["name", "window", "allowed_lateness", "emit", "aggregate", "output"]
+    /// Keys every series result already has; an aggregate may not shadow them.
+    private static let reservedResultKeys: Set<String> = ["app", "series", "device", "start", "end", "revision"]
+
+    private mutating func parseSeries(_ node: Node, numericSlot: (String) -> Int) -> SeriesDefinition? {
+        guard
+            let keys = mapping(
+                node, in: "a series", allowed: Self.seriesKeys, required: ["name", "window", "aggregate", "output"])
+        else { return nil }
+        let name = keys["name"].flatMap { nonEmptyString($0, what: "name") }
+        let window = keys["window"].flatMap { parseWindow($0) }
+        let lateness = keys["allowed_lateness"].map { duration($0) } ?? 0
+        let emit = keys["emit"].map { parseEmit($0) } ?? .final
+        let output = keys["output"].flatMap { nonEmptyString($0, what: "output") }
+        var aggregates: [AggregateSpec] = []
+        var complete = true
+        if let aggregateNode = keys["aggregate"], let pairs = pairs(aggregateNode, what: "aggregate") {
+            if pairs.isEmpty { error(at: aggregateNode, "a series needs at least one aggregate") }
+            for (keyNode, valueNode) in pairs {
+                guard let outName = nonEmptyString(keyNode, what: "aggregate name") else {
+                    complete = false
+                    continue
+                }
+                if Self.reservedResultKeys.contains(outName) {
+                    error(
+                        at: keyNode,
+                        "aggregate name '\(outName)' is reserved; results already have app, series, device, start, end and revision"
+                    )
+                    complete = false
+                    continue
+                }
+                guard let spec = parseAggregate(valueNode, name: outName, numericSlot: numericSlot) else {
+                    complete = false
+                    continue
+                }
+                aggregates.append(spec)
+            }
+        } else {
+            complete = false
+        }
+        guard complete, let name, let window, let lateness, let emit, let output else { return nil }
+        return SeriesDefinition(
+            spec: SeriesSpec(name: name, window: window, allowedLateness: lateness, emit: emit, aggregates: aggregates),
+            output: output)
+    }
+
+    private mutating func parseWindow(_ node: Node) -> WindowSpec? {
+        guard let keys = mapping(node, in: "window", allowed: ["size", "slide", "gap"], required: []) else {
+            return nil
+        }
+        let shapes = "a window is {size: D} (tumbling), {size: D, slide: D} (hopping) or {gap: D} (session)"
+        switch (keys["size"], keys["slide"], keys["gap"]) {
+        case (let sizeNode?, nil, nil):
+            return duration(sizeNode, positive: true).map { .tumbling(size: $0) }
+        case (let sizeNode?, let slideNode?, nil):
+            guard let size = duration(sizeNode, positive: true), let slide = duration(slideNode, positive: true)
+            else { return nil }
+            guard slide <= size, size % slide == 0 else {
+                error(
+                    at: slideNode,
+                    "window slide \(scalarText(slideNode)) must divide window size \(scalarText(sizeNode))")
+                return nil
+            }
+            return .hopping(size: size, slide: slide)
+        case (nil, nil, let gapNode?):
+            return duration(gapNode, positive: true).map { .session(gap: $0) }
+        default:
+            error(at: node, shapes)
+            return nil
+        }
+    }
+
+    private mutating func parseEmit(_ node: Node) -> EmitPolicy? {
+        if let text = node.scalar?.string {
+            switch text {
+            case "final": return .final
+            case "updates": return .updates
+            default:
+                error(at: node, "unknown emit policy '\(text)'; expected final, updates or {every: D}")
+                return nil
+            }
+        }
+        guard let keys = mapping(node, in: "emit", allowed: ["every"], required: ["every"]),
+            let period = keys["every"].flatMap({ duration($0, positive: true) })
+        else { return nil }
+        return .every(period)
+    }
+
+    private mutating func parseAggregate(
+        _ node: Node, name: String, numericSlot: (String) -> Int
+    ) -> AggregateSpec? {
+        guard let text = string(node, what: "aggregate") else { return nil }
+        let call = text.trimmingWhitespace()
+        guard let open = call.firstIndex(of: "("), call.hasSuffix(")") else {
+            error(at: node, "expected an aggregate call like mean(temperature) or count(), found '\(text)'")
+            return nil
+        }
+        let functionName = String(call[..<open]).trimmingWhitespace()
+        let argument = String(call[call.index(after: open)..<call.index(before: call.endIndex)]).trimmingWhitespace()
+        let function: AggregateFunction
+        switch functionName {
+        case "count": function = .count
+        case "sum": function = .sum
+        case "mean": function = .mean
+        case "min": function = .min
+        case "max": function = .max
+        case "stddev": function = .stddev
+        case "first": function = .first
+        case "last": function = .last
+        default:
+            if functionName.hasPrefix("p"), let rank = Int(functionName.dropFirst()),
+                functionName.dropFirst().allSatisfy(\.isASCII), (1...99).contains(rank),
+                !functionName.dropFirst().hasPrefix("0")
+            {
+                function = .percentile(rank)
+            } else {
+                error(
+                    at: node,
+                    "unknown aggregate function '\(functionName)'; expected count, sum, mean, min, max, stddev, first, last or p1…p99"
+                )
+                return nil
+            }
+        }
+        if function == .count {
+            guard argument.isEmpty else {
+                error(at: node, "count() takes no field; it counts records")
+                return nil
+            }
+            return AggregateSpec(name: name, function: .count, field: nil)
+        }
+        guard argument.isFieldName else {
+            error(
+                at: node,
+                argument.isEmpty
+                    ? "\(functionName)() needs a field, e.g. \(functionName)(temperature)"
+                    : "'\(argument)' is not a field name")
+            return nil
+        }
+        return AggregateSpec(name: name, function: function, field: numericSlot(argument))
+    }
+
+    // MARK: Triggers
+
+    private mutating func parseTrigger(
+        _ node: Node, series: [SeriesDefinition],
+        numericSlot: (String) -> Int, stringSlot: (String) -> Int
+    ) -> TriggerDefinition? {
+        guard
+            let keys = mapping(
+                node, in: "a trigger", allowed: ["name", "on", "when", "output"], required: ["name", "when", "output"])
+        else { return nil }
+        let name = keys["name"].flatMap { nonEmptyString($0, what: "name") }
+        let output = keys["output"].flatMap { nonEmptyString($0, what: "output") }
+        var seriesIndex: Int?
+        if let onNode = keys["on"] {
+            guard let target = nonEmptyString(onNode, what: "on") else { return nil }
+            guard let index = series.firstIndex(where: { $0.spec.name == target }) else {
+                let known = series.map(\.spec.name).joined(separator: ", ")
+                error(at: onNode, "unknown series '\(target)'; this app's series: \(known.isEmpty ? "none" : known)")
+                return nil
+            }
+            seriesIndex = index
+        }
+        guard let whenNode = keys["when"], let source = string(whenNode, what: "when") else { return nil }
+        let syntax: ExpressionSyntax
+        do {
+            syntax = try ExpressionSyntax.parse(source)
+        } catch {
+            self.error(at: whenNode, offset: error.offset, error.message)
+            return nil
+        }
+        let condition: TriggerCondition
+        do throws(ExpressionError) {
+            if let seriesIndex {
+                let fields = series[seriesIndex].resultFields
+                for use in syntax.fieldUses where use.kind == .string || !fields.contains(use.name) {
+                    throw ExpressionError(
+                        offset: use.offset,
+                        message:
+                            "series '\(series[seriesIndex].spec.name)' has no \(use.kind == .string ? "string " : "")field '\(use.name)'; its fields: \(fields.joined(separator: ", "))"
+                    )
+                }
+                condition = try TriggerCondition(
+                    source: source, syntax: syntax, numberSlot: { fields.firstIndex(of: $0) })
+            } else {
+                condition = try TriggerCondition(
+                    source: source, syntax: syntax, numberSlot: numericSlot, stringSlot: stringSlot)
+            }
+        } catch {
+            self.error(at: whenNode, offset: error.offset, error.message)
+            return nil
+        }
+        guard let name, let output else { return nil }
+        return TriggerDefinition(
+            name: name, source: seriesIndex.map { .series(index: $0) } ?? .records, condition: condition,
+            output: output)
+    }
+
+    // MARK: Node helpers
+
+    private mutating func mapping(
+        _ node: Node, in context: String, allowed: [String], required: [String]
+    ) -> [String: Node]? {
+        guard let pairs = pairs(node, what: context) else { return nil }
+        var result: [String: Node] = [:]
+        for (keyNode, valueNode) in pairs {
+            guard let key = keyNode.scalar?.string else {
+                error(at: keyNode, "keys in \(context) must be plain names")
+                continue
+            }
+            guard allowed.contains(key) else {
+                error(at: keyNode, "unknown key '\(key)' in \(context); allowed keys: \(allowed.joined(separator: ", "))")
+                continue
+            }
+            result[key] = valueNode
+        }
+        for key in required where result[key] == nil && !pairs.contains(where: { $0.0.scalar?.string == key }) {
+            error(at: node, "missing required key '\(key)' in \(context)")
+        }
+        return result
+    }
+
+    private mutating func pairs(_ node: Node, what: String) -> [(Node, Node)]? {
+        guard let mapping = node.mapping else {
+            error(at: node, "\(what) must be a mapping of keys to values")
+            return nil
+        }
+        return mapping.map { ($0.key, $0.value) }
+    }
+
+    private mutating func sequence(_ node: Node, what: String) -> [Node] {
+        guard let sequence = node.sequence else {
+            error(at: node, "\(what) must be a list (items starting with '- ')")
+            return []
+        }
+        return Array(sequence)
+    }
+
+    private mutating func string(_ node: Node, what: String) -> String? {
+        guard let scalar = node.scalar else {
+            error(at: node, "\(what) must be a single value, not a list or mapping")
+            return nil
+        }
+        return scalar.string
+    }
+
+    private mutating func nonEmptyString(_ node: Node, what: String) -> String? {
+        guard let text = string(node, what: what) else { return nil }
+        let isNull = node.scalar?.style == .plain && (text == "~" || text == "null")
+        guard !text.isEmpty, !isNull else {
+            error(at: node, "\(what) must not be empty")
+            return nil
+        }
+        return text
+    }
+
+    private mutating func duration(_ node: Node, positive: Bool = false) -> Int64? {
+        guard let text = string(node, what: "a duration") else { return nil }
+        switch DurationSyntax.milliseconds(text) {
+        case .success(let value):
+            if positive && value == 0 {
+                error(at: node, "duration must be greater than zero")
+                return nil
+            }
+            return value
+        case .failure(let failure):
+            error(at: node, failure.message)
+            return nil
+        }
+    }
+
+    private func scalarText(_ node: Node) -> String {
+        node.scalar?.string ?? "?"
+    }
+
+    private func position(_ node: Node) -> String {
+        guard let mark = node.mark else { return file }
+        return "\(file):\(mark.line):\(mark.column)"
+    }
+
+    // MARK: Reporting
+
+    private mutating func error(at node: Node, _ message: String) {
+        errors.append(AppConfigError(file: file, line: node.mark?.line, column: node.mark?.column, message: message))
+    }
+
+    /// Reports an expression error at its character inside the scalar when the scalar's
+    /// source text maps one-to-one onto the string (one line, no escapes), else at its start.
+    private mutating func error(at node: Node, offset: Int, _ message: String) {
+        guard let scalar = node.scalar, let mark = node.mark else {
+            error(at: node, message)
+            return
+        }
+        let text = scalar.string
+        var shift: Int?
+        if !text.contains("\n") {
+            switch scalar.style {
+            case .plain, .any: shift = offset
+            case .singleQuoted where !text.contains("'"): shift = offset + 1
+            case .doubleQuoted where !text.contains("\\") && !text.contains("\""): shift = offset + 1
+            default: shift = nil
+            }
+        }
+        errors.append(
+            AppConfigError(file: file, line: mark.line, column: mark.column + (shift ?? 0), message: message))
+    }
+
+    private mutating func report(yamlError: YamlError) {
+        switch yamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let detail = context.map { "\(problem) (\($0.text))" } ?? problem
+            errors.append(AppConfigError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(detail)"))
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            errors.append(
+                AppConfigError(
+                    file: file, line: context.mark.line, column: context.mark.column,
+                    message: "duplicate key '\(duplicates.joined(separator: "', '"))'"))
+        default:
+            errors.append(AppConfigError(file: file, line: nil, column: nil, message: "invalid YAML: \(yamlError)"))
+        }
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return String(slice)
+    }
+
+    /// An identifier, optionally dotted: `temperature`, `sensor.temperature`.
+    var isFieldName: Bool {
+        let segments = split(separator: ".", omittingEmptySubsequences: false)
+        return !isEmpty
+            && segments.allSatisfy { segment in
+                guard let first = segment.unicodeScalars.first,
+                    first == "_" || first.properties.isAlphabetic
+                else { return false }
+                return segment.unicodeScalars.allSatisfy {
+                    $0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0)
+                }
+            }
+    }
+}

@@ -1,2 +1,0 @@
-import Kafka
-import Streaming
