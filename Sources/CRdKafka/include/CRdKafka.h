@@ -1,7 +1,45 @@
 // The librdkafka surface Tidemark uses, plus shims for what Swift cannot import
-// (variadic macros) or should not loop over itself (the C benchmark baseline).
+// (variadic macros, cast macros) or should not loop over itself (the C benchmark baseline).
 #ifndef CRDKAFKA_H
 #define CRDKAFKA_H
+#include <stddef.h>
+#include <stdint.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+
+/// RD_KAFKA_PARTITION_UA (a cast macro Swift does not import).
+static inline int32_t tdk_partition_unassigned(void) { return RD_KAFKA_PARTITION_UA; }
+static inline int64_t tdk_offset_beginning(void) { return RD_KAFKA_OFFSET_BEGINNING; }
+static inline int64_t tdk_offset_end(void) { return RD_KAFKA_OFFSET_END; }
+static inline int64_t tdk_offset_stored(void) { return RD_KAFKA_OFFSET_STORED; }
+static inline int64_t tdk_offset_invalid(void) { return RD_KAFKA_OFFSET_INVALID; }
+
+/// Produces one message through rd_kafka_produceva, building the rd_kafka_vu_t
+/// array on the C stack (no allocation on the caller's side).
+/// `partition` may be RD_KAFKA_PARTITION_UA; `timestamp` 0 means "now";
+/// `headers` (may be NULL) is owned by librdkafka on success and by the caller on failure.
+/// Payload and key are copied (RD_KAFKA_MSG_F_COPY).
+/// Returns NULL on success or an error the caller must destroy.
+rd_kafka_error_t *tdk_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition,
+                              const void *key, size_t key_size, int has_key,
+                              const void *value, size_t value_size, int has_value,
+                              rd_kafka_headers_t *headers, int64_t timestamp,
+                              void *msg_opaque);
+
+/// Result of the plain C consume loop used as the benchmark baseline.
+typedef struct tdk_bench_result {
+    uint64_t records;
+    uint64_t value_bytes;
+    uint64_t first_byte_sum;
+    double seconds;
+    int error; /* 0, or a librdkafka error code that stopped the loop */
+} tdk_bench_result;
+
+/// The benchmark baseline: a consumer configured from `keys`/`values` (count `n`)
+/// subscribes to `topic` and runs rd_kafka_consumer_poll until `records` messages
+/// were read or `timeout_ms` elapsed, touching every payload. The clock starts at
+/// the first message. Closes the consumer before returning.
+tdk_bench_result tdk_bench_consume(const char *const *keys, const char *const *values, size_t n,
+                                   const char *topic, uint64_t records, int timeout_ms,
+                                   char *errstr, size_t errstr_size);
 #endif

@@ -1,0 +1,362 @@
+// The consumer: group subscription with rebalance events, batched polls of
+// borrowed messages, manual offset store/commit, pause/resume, seek, and a clean close.
+import CRdKafka
+
+/// A change of the partitions assigned to a consumer of a group.
+public enum KafkaRebalanceEvent: Sendable, Equatable {
+    /// These partitions were added to the assignment.
+    case assigned([KafkaTopicPartition])
+    /// These partitions are about to be taken away; commit their progress now.
+    case revoked([KafkaTopicPartition])
+    /// These partitions were lost (e.g. session timed out): another consumer may
+    /// already own them, so committing their offsets will fail.
+    case lost([KafkaTopicPartition])
+}
+
+/// Something that happened during a poll besides messages.
+public enum KafkaConsumerEvent: Sendable {
+    /// The group assignment changed (already applied when the poll returns).
+    case rebalance(KafkaRebalanceEvent)
+    /// A partition reached its end (only with `enable.partition.eof=true`);
+    /// `offset` is the next offset that will be read.
+    case partitionEOF(KafkaTopicPartition)
+    /// A non-fatal error (broker down, transport failure, …); librdkafka keeps retrying.
+    case error(KafkaError)
+}
+
+/// The result of one ``KafkaConsumer/poll(timeout:maxMessages:)``.
+public struct KafkaConsumerPoll {
+    /// The messages read, valid until the next poll or close.
+    public let messages: KafkaMessageBatch
+    /// Rebalances, end-of-partition notices and errors seen during the poll, in order.
+    public let events: [KafkaConsumerEvent]
+}
+
+/// Called on the polling thread, inside `poll` or `close`, when the assignment
+/// changes: after `assigned` partitions are assigned, and *before* `revoked` or
+/// `lost` partitions are taken away, so the handler may still store and commit
+/// their offsets through the consumer it is given.
+public typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) -> Void
+
+/// A Kafka consumer in a consumer group.
+///
+/// Offsets are only committed for what the caller says is done:
+/// `enable.auto.offset.store` is false, so ``store(_:)`` (or ``commit(_:asynchronously:)``
+/// with explicit offsets) decides what a commit (automatic with
+/// `enable.auto.commit`, or ``commitStored(asynchronously:)``) writes.
+///
+/// Not thread-safe: use one consumer from one thread (or task) at a time.
+/// Always ``close()`` a consumer that stops, so that it leaves its group at once
+/// and its partitions are not locked for `session.timeout.ms`; deinit closes too,
+/// but without calling the rebalance handler.
+public final class KafkaConsumer {
+    let handle: OpaquePointer
+    private let context: ConsumerContext
+    private var batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>
+    private var batchCapacity: Int
+    private var batchCount = 0
+    private var closed = false
+
+    /// Creates a consumer. `config` must contain `bootstrap.servers` and `group.id`.
+    ///
+    /// Defaults (overridable): `enable.auto.offset.store=false`.
+    /// - Parameter rebalanceHandler: see ``KafkaRebalanceHandler``; events are also
+    ///   returned by ``poll(timeout:maxMessages:)``.
+    public init(config: KafkaConfig, rebalanceHandler: KafkaRebalanceHandler? = nil) throws(KafkaError) {
+        guard config["group.id"] != nil else {
+            throw KafkaError(code: KafkaError.invalidArgument, message: "a consumer needs 'group.id'", property: "group.id")
+        }
+        let conf = try config.makeConf(defaults: ["enable.auto.offset.store": "false"])
+        let context = ConsumerContext(handler: rebalanceHandler)
+        // The context outlives the rd_kafka_t: the consumer owns both and destroys
+        // the rd_kafka_t (which makes the last callback) before releasing the context.
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+        rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
+        rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
+        self.handle = try makeClient(RD_KAFKA_CONSUMER, conf: conf)
+        self.context = context
+        self.batchCapacity = 1024
+        self.batch = .allocate(capacity: batchCapacity)
+        rd_kafka_poll_set_consumer(handle)
+        context.consumer = self
+    }
+
+    deinit {
+        context.handler = nil
+        if !closed {
+            releaseBatch()
+            rd_kafka_consumer_close(handle)
+        }
+        releaseBatch()
+        rd_kafka_destroy(handle)
+        batch.deallocate()
+    }
+
+    /// Subscribes to `topics` (replacing any earlier subscription); partitions
+    /// arrive through rebalance events while polling.
+    public func subscribe(topics: [String]) throws(KafkaError) {
+        let list = TopicPartitionList(topics.map { KafkaTopicPartition(topic: $0, partition: tdk_partition_unassigned()) })
+        try check(rd_kafka_subscribe(handle, list.pointer), "subscribe to \(topics)")
+    }
+
+    /// Assigns partitions directly, outside group management (offsets in the list, or stored offsets).
+    public func assign(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
+        let list = TopicPartitionList(partitions)
+        try check(rd_kafka_assign(handle, list.pointer), "assign \(partitions)")
+    }
+
+    /// The partitions currently assigned.
+    public func assignment() throws(KafkaError) -> [KafkaTopicPartition] {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        try check(rd_kafka_assignment(handle, &list), "read assignment")
+        defer { if let list { rd_kafka_topic_partition_list_destroy(list) } }
+        return TopicPartitionList.read(list)
+    }
+
+    /// Reads up to `maxMessages` messages.
+    ///
+    /// Blocks up to `timeout` for the first message or event, then takes only what
+    /// is already available. The messages of the previous poll are released first
+    /// (their bytes become invalid). Rebalance callbacks run inside this call.
+    /// - Throws: a fatal error of the client (the consumer must be recreated).
+    public func poll(timeout: Duration, maxMessages: Int = 1024) throws(KafkaError) -> KafkaConsumerPoll {
+        precondition(!closed, "poll after close")
+        precondition(maxMessages > 0, "maxMessages must be positive")
+        releaseBatch()
+        if maxMessages > batchCapacity {
+            batch.deallocate()
+            batchCapacity = maxMessages
+            batch = .allocate(capacity: maxMessages)
+        }
+        var wait = milliseconds(timeout)
+        var count = 0
+        while count < maxMessages, let message = rd_kafka_consumer_poll(handle, wait) {
+            wait = 0
+            if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                batch[count] = message
+                count += 1
+            } else {
+                let error = surface(message)
+                rd_kafka_message_destroy(message)
+                if let error {
+                    batchCount = count
+                    throw error
+                }
+            }
+        }
+        batchCount = count
+        return KafkaConsumerPoll(
+            messages: KafkaMessageBatch(storage: batch, count: count, topics: context.topics),
+            events: context.takeEvents()
+        )
+    }
+
+    /// Turns an error message into an event; returns a fatal error to throw.
+    private func surface(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaError? {
+        let m = message.pointee
+        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+            context.events.append(.partitionEOF(KafkaTopicPartition(topic: topic, partition: m.partition, offset: m.offset)))
+            return nil
+        }
+        var text = String(cString: rd_kafka_err2str(m.err))
+        if let payload = m.payload, m.len > 0 {
+            text = String(decoding: UnsafeRawBufferPointer(start: payload, count: m.len), as: UTF8.self)
+        }
+        if !topic.isEmpty { text = "\(topic)[\(m.partition)]: \(text)" }
+        if m.err == RD_KAFKA_RESP_ERR__FATAL {
+            var errstr = [CChar](repeating: 0, count: 512)
+            let code = rd_kafka_fatal_error(handle, &errstr, errstr.count)
+            var error = KafkaError(code, message: string(fromNulTerminated: errstr))
+            error.isFatal = true
+            return error
+        }
+        context.events.append(.error(KafkaError(m.err, message: text)))
+        return nil
+    }
+
+    private func releaseBatch() {
+        for i in 0..<batchCount { rd_kafka_message_destroy(batch[i]) }
+        batchCount = 0
+    }
+
+    /// Marks `message` done: its offset + 1 will be written by the next commit.
+    /// Only for messages of currently assigned partitions.
+    public func store(_ message: KafkaMessage) throws(KafkaError) {
+        try check(rd_kafka_offset_store(message.raw.pointee.rkt, message.partition, message.offset), "store offset")
+    }
+
+    /// Stores offsets to commit later; each offset is the *next* offset to read.
+    public func store(offsets: [KafkaTopicPartition]) throws(KafkaError) {
+        let list = TopicPartitionList(offsets)
+        try check(rd_kafka_offsets_store(handle, list.pointer), "store offsets")
+        if let error = list.firstError("store offset") { throw error }
+    }
+
+    /// Commits explicit offsets (each the *next* offset to read).
+    /// Synchronous unless `asynchronously`, in which case errors are reported as events.
+    public func commit(_ offsets: [KafkaTopicPartition], asynchronously: Bool = false) throws(KafkaError) {
+        let list = TopicPartitionList(offsets)
+        try check(rd_kafka_commit(handle, list.pointer, asynchronously ? 1 : 0), "commit \(offsets)")
+        if !asynchronously, let error = list.firstError("commit") { throw error }
+    }
+
+    /// Commits the offsets stored with ``store(_:)``; nothing stored is not an error.
+    public func commitStored(asynchronously: Bool = false) throws(KafkaError) {
+        let err = rd_kafka_commit(handle, nil, asynchronously ? 1 : 0)
+        if err == RD_KAFKA_RESP_ERR__NO_OFFSET { return }
+        try check(err, "commit stored offsets")
+    }
+
+    /// The group's committed offsets for `partitions`.
+    public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) -> [KafkaTopicPartition] {
+        let list = TopicPartitionList(partitions)
+        try check(rd_kafka_committed(handle, list.pointer, milliseconds(timeout)), "read committed offsets")
+        return list.partitions
+    }
+
+    /// Stops fetching from `partitions` (they stay assigned).
+    public func pause(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
+        let list = TopicPartitionList(partitions)
+        try check(rd_kafka_pause_partitions(handle, list.pointer), "pause")
+        if let error = list.firstError("pause") { throw error }
+    }
+
+    /// Resumes fetching from paused `partitions`.
+    public func resume(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
+        let list = TopicPartitionList(partitions)
+        try check(rd_kafka_resume_partitions(handle, list.pointer), "resume")
+        if let error = list.firstError("resume") { throw error }
+    }
+
+    /// Moves the read position of assigned `partitions` to their offsets.
+    public func seek(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) {
+        let list = TopicPartitionList(partitions)
+        try check(rd_kafka_seek_partitions(handle, list.pointer, milliseconds(timeout)))
+        if let error = list.firstError("seek") { throw error }
+    }
+
+    /// For each partition whose `offset` holds a timestamp (epoch ms), the earliest
+    /// offset whose timestamp is at or after it (or ``KafkaTopicPartition/endOffset``).
+    public func offsetsForTimes(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) -> [KafkaTopicPartition] {
+        let list = TopicPartitionList(partitions)
+        try check(rd_kafka_offsets_for_times(handle, list.pointer, milliseconds(timeout)), "offsets for times")
+        if let error = list.firstError("offsets for times") { throw error }
+        return list.partitions
+    }
+
+    /// The low and high watermarks (first offset, offset after the last message) of a partition.
+    public func watermarks(topic: String, partition: Int32, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        try check(rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, milliseconds(timeout)), "watermarks")
+        return (low, high)
+    }
+
+    /// The group metadata for ``KafkaProducer/sendOffsetsToTransaction(_:group:timeout:)``.
+    public func groupMetadata() -> KafkaConsumerGroupMetadata {
+        KafkaConsumerGroupMetadata(rd_kafka_consumer_group_metadata(handle))
+    }
+
+    /// Leaves the group (revoking partitions through the rebalance handler,
+    /// which may commit) and stops the consumer. Idempotent.
+    ///
+    /// librdkafka 2.0.2 may assert when closing during a cooperative-sticky rebalance.
+    public func close() throws(KafkaError) {
+        guard !closed else { return }
+        closed = true
+        releaseBatch()
+        let err = rd_kafka_consumer_close(handle)
+        context.handler = nil
+        try check(err, "close consumer")
+    }
+
+    fileprivate func rebalance(_ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        let list = TopicPartitionList.read(partitions)
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, partitions) {
+                    context.events.append(.error(KafkaError(consuming: error)))
+                }
+            } else {
+                let e = rd_kafka_assign(handle, partitions)
+                if e != RD_KAFKA_RESP_ERR_NO_ERROR { context.events.append(.error(KafkaError(e, message: "assign"))) }
+            }
+            deliver(.assigned(list))
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            deliver(rd_kafka_assignment_lost(handle) != 0 ? .lost(list) : .revoked(list))
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(handle, partitions) {
+                    context.events.append(.error(KafkaError(consuming: error)))
+                }
+            } else {
+                _ = rd_kafka_assign(handle, nil)
+            }
+        default:
+            context.events.append(.error(KafkaError(err, message: "rebalance failed: \(String(cString: rd_kafka_err2str(err)))")))
+            _ = rd_kafka_assign(handle, nil)
+        }
+    }
+
+    private func deliver(_ event: KafkaRebalanceEvent) {
+        context.events.append(.rebalance(event))
+        context.handler?(self, event)
+    }
+}
+
+/// The state librdkafka's callbacks reach through the conf opaque pointer.
+///
+/// Lifetime: owned by its ``KafkaConsumer``; the consumer destroys its
+/// `rd_kafka_t` (the only caller of the callbacks) in deinit before the
+/// context is released, and callbacks only run on the polling thread.
+final class ConsumerContext {
+    unowned(unsafe) var consumer: KafkaConsumer?
+    var handler: KafkaRebalanceHandler?
+    var events: [KafkaConsumerEvent] = []
+    let topics = TopicNameCache()
+
+    init(handler: KafkaRebalanceHandler?) { self.handler = handler }
+
+    func takeEvents() -> [KafkaConsumerEvent] {
+        if events.isEmpty { return [] }
+        defer { events = [] }
+        return events
+    }
+}
+
+private let consumerRebalanceCallback: @convention(c) (
+    OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
+) -> Void = { rk, err, partitions, opaque in
+    guard let opaque else { return }
+    let context = Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue()
+    if let consumer = context.consumer {
+        consumer.rebalance(err, partitions)
+    } else {
+        _ = rd_kafka_assign(rk, nil)
+    }
+}
+
+private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {
+    _, err, reason, opaque in
+    guard let opaque else { return }
+    let context = Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue()
+    context.events.append(.error(KafkaError(code: err, message: reason.map { String(cString: $0) })))
+}
+
+/// A consumer's group metadata, passed to a transactional producer.
+public final class KafkaConsumerGroupMetadata: @unchecked Sendable {
+    // @unchecked Sendable: the wrapped rd_kafka_consumer_group_metadata_t is
+    // immutable after creation and only read by librdkafka.
+    let pointer: OpaquePointer?
+
+    init(_ pointer: OpaquePointer?) { self.pointer = pointer }
+
+    /// Metadata for a group id alone (no generation), e.g. for a consumer in another process.
+    public convenience init(groupID: String) {
+        self.init(rd_kafka_consumer_group_metadata_new(groupID))
+    }
+
+    deinit { if let pointer { rd_kafka_consumer_group_metadata_destroy(pointer) } }
+}

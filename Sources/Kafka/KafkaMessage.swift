@@ -1,0 +1,185 @@
+// Borrowed, allocation-free views over the messages of one consumer poll:
+// bytes, headers and topic names point into librdkafka memory.
+import CRdKafka
+
+/// Bytes owned by librdkafka: a key, value or header value of a polled message.
+///
+/// Valid only until the next ``KafkaConsumer/poll(timeout:maxMessages:)`` or
+/// ``KafkaConsumer/close()`` of the consumer that returned it; copy what must
+/// outlive that (``array``, ``string``).
+public struct KafkaBytes: RandomAccessCollection {
+    @usableFromInline let base: UnsafeRawPointer?
+    /// The number of bytes.
+    public let count: Int
+
+    @usableFromInline init(base: UnsafeRawPointer?, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    /// Always 0.
+    public var startIndex: Int { 0 }
+    /// The number of bytes.
+    public var endIndex: Int { count }
+
+    /// The byte at `position`.
+    @inlinable public subscript(position: Int) -> UInt8 {
+        precondition(position >= 0 && position < count, "KafkaBytes index out of range")
+        return base.unsafelyUnwrapped.load(fromByteOffset: position, as: UInt8.self)
+    }
+
+    /// Calls `body` with the raw bytes; the buffer must not escape.
+    @inlinable public func withUnsafeBytes<Result, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(UnsafeRawBufferPointer(start: count == 0 ? nil : base, count: count))
+    }
+
+    /// An owned copy of the bytes.
+    public var array: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// An owned copy of the bytes decoded as UTF-8 (invalid sequences repaired).
+    public var string: String { withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+
+    /// True when the bytes equal the UTF-8 of `text`, without allocating.
+    public func elementsEqual(utf8 text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { other in
+            withUnsafeBytes { mine in mine.count == other.count && mine.elementsEqual(other) }
+        }
+    }
+}
+
+/// One header of a polled message (borrowed like ``KafkaBytes``).
+public struct KafkaHeader {
+    /// The header name's bytes (UTF-8).
+    public let name: KafkaBytes
+    /// The header value, or nil for a header with a null value.
+    public let value: KafkaBytes?
+}
+
+/// A message returned by ``KafkaConsumer/poll(timeout:maxMessages:)``.
+///
+/// A borrowed view: reading any field allocates nothing, and the message with
+/// all bytes read from it is valid only until the next poll or close of its consumer.
+public struct KafkaMessage {
+    let raw: UnsafeMutablePointer<rd_kafka_message_t>
+    unowned(unsafe) let topics: TopicNameCache
+
+    /// The topic name; cached per topic handle, so no String is created per message.
+    public var topic: String { topics.name(of: raw.pointee.rkt) }
+
+    /// The partition the message was read from.
+    @inlinable public var partition: Int32 { rawMessage.pointee.partition }
+
+    /// The message's offset in its partition.
+    @inlinable public var offset: Int64 { rawMessage.pointee.offset }
+
+    @usableFromInline var rawMessage: UnsafeMutablePointer<rd_kafka_message_t> { raw }
+
+    /// The message timestamp (epoch milliseconds; create or log-append time), or nil if absent.
+    public var timestamp: Int64? {
+        let ts = rd_kafka_message_timestamp(raw, nil)
+        return ts < 0 ? nil : ts
+    }
+
+    /// The key, or nil when the message has no key.
+    @inlinable public var key: KafkaBytes? {
+        let m = rawMessage.pointee
+        guard let key = m.key else { return nil }
+        return KafkaBytes(base: UnsafeRawPointer(key), count: m.key_len)
+    }
+
+    /// The value, or nil for a tombstone (a message with a null value).
+    @inlinable public var value: KafkaBytes? {
+        let m = rawMessage.pointee
+        guard let payload = m.payload else { return nil }
+        return KafkaBytes(base: UnsafeRawPointer(payload), count: m.len)
+    }
+
+    /// The value of the last header named `name`: nil if absent, empty for a null-valued header.
+    public func header(_ name: String) -> KafkaBytes? {
+        var headers: OpaquePointer?
+        guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else { return nil }
+        var value: UnsafeRawPointer?
+        var size = 0
+        let err = name.withCString { rd_kafka_header_get_last(headers, $0, &value, &size) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return KafkaBytes(base: value, count: value == nil ? 0 : size)
+    }
+
+    /// All headers in order.
+    public var headers: Headers {
+        var headers: OpaquePointer?
+        guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR else { return Headers(list: nil) }
+        return Headers(list: headers)
+    }
+
+    /// The headers of a message, in order (borrowed like the message).
+    public struct Headers: RandomAccessCollection {
+        let list: OpaquePointer?
+
+        /// Always 0.
+        public var startIndex: Int { 0 }
+        /// The number of headers.
+        public var endIndex: Int { list.map { rd_kafka_header_cnt($0) } ?? 0 }
+
+        /// The header at `position`.
+        public subscript(position: Int) -> KafkaHeader {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            let err = rd_kafka_header_get_all(list, position, &name, &value, &size)
+            precondition(err == RD_KAFKA_RESP_ERR_NO_ERROR && name != nil, "header index out of range")
+            let nameBytes = KafkaBytes(base: UnsafeRawPointer(name), count: cStringLength(name!))
+            return KafkaHeader(name: nameBytes, value: value.map { KafkaBytes(base: $0, count: size) })
+        }
+    }
+}
+
+/// The messages of one poll, in the order librdkafka returned them.
+/// Borrowed: valid until the next poll or close of the consumer.
+public struct KafkaMessageBatch: RandomAccessCollection {
+    let storage: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>?
+    /// The number of messages.
+    public let count: Int
+    unowned(unsafe) let topics: TopicNameCache
+
+    /// Always 0.
+    public var startIndex: Int { 0 }
+    /// The number of messages.
+    public var endIndex: Int { count }
+
+    /// The message at `position`.
+    @inlinable public subscript(position: Int) -> KafkaMessage {
+        precondition(position >= 0 && position < count, "batch index out of range")
+        return message(at: position)
+    }
+
+    @usableFromInline func message(at position: Int) -> KafkaMessage {
+        KafkaMessage(raw: storage.unsafelyUnwrapped[position], topics: topics)
+    }
+}
+
+/// Topic names per `rd_kafka_topic_t` handle, filled on first sight. Used only
+/// on the polling thread of its consumer.
+final class TopicNameCache {
+    private var lastHandle: OpaquePointer?
+    private var lastName = ""
+    private var names: [OpaquePointer: String] = [:]
+
+    func name(of handle: OpaquePointer?) -> String {
+        guard let handle else { return "" }
+        if handle == lastHandle { return lastName }
+        let name: String
+        if let known = names[handle] {
+            name = known
+        } else {
+            name = String(cString: rd_kafka_topic_name(handle))
+            names[handle] = name
+        }
+        lastHandle = handle
+        lastName = name
+        return name
+    }
+}

@@ -1,0 +1,76 @@
+// Topic/partition/offset triples and their conversion to and from
+// rd_kafka_topic_partition_list_t.
+import CRdKafka
+
+/// A partition of a topic, with an offset whose meaning depends on the call:
+/// the next offset to read (commit, store, seek), a timestamp (offsets-for-times
+/// input) or ``KafkaTopicPartition/unsetOffset`` when irrelevant.
+public struct KafkaTopicPartition: Hashable, Sendable, CustomStringConvertible {
+    /// The topic name.
+    public var topic: String
+    /// The partition number.
+    public var partition: Int32
+    /// The offset (see the type's documentation), or a special offset.
+    public var offset: Int64
+
+    /// Creates a topic partition.
+    public init(topic: String, partition: Int32, offset: Int64 = KafkaTopicPartition.unsetOffset) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+
+    /// No offset (`RD_KAFKA_OFFSET_INVALID`).
+    public static let unsetOffset: Int64 = tdk_offset_invalid()
+    /// The oldest retained offset (`RD_KAFKA_OFFSET_BEGINNING`).
+    public static let beginningOffset: Int64 = tdk_offset_beginning()
+    /// The offset after the last message (`RD_KAFKA_OFFSET_END`).
+    public static let endOffset: Int64 = tdk_offset_end()
+    /// The committed offset of the group (`RD_KAFKA_OFFSET_STORED`).
+    public static let storedOffset: Int64 = tdk_offset_stored()
+
+    /// `topic[partition]@offset`.
+    public var description: String { "\(topic)[\(partition)]@\(offset)" }
+}
+
+/// An owned rd_kafka_topic_partition_list_t, destroyed with the value.
+final class TopicPartitionList {
+    let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+
+    init(_ partitions: some Collection<KafkaTopicPartition>) {
+        pointer = rd_kafka_topic_partition_list_new(Int32(clamping: partitions.count))
+        for tp in partitions {
+            let element = rd_kafka_topic_partition_list_add(pointer, tp.topic, tp.partition)!
+            element.pointee.offset = tp.offset
+        }
+    }
+
+    deinit { rd_kafka_topic_partition_list_destroy(pointer) }
+
+    var partitions: [KafkaTopicPartition] { Self.read(pointer) }
+
+    /// The first per-partition error, if any.
+    func firstError(_ what: String) -> KafkaError? {
+        for i in 0..<Int(pointer.pointee.cnt) {
+            let element = pointer.pointee.elems[i]
+            if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                let tp = "\(String(cString: element.topic))[\(element.partition)]"
+                return KafkaError(element.err, message: "\(what) \(tp): \(String(cString: rd_kafka_err2str(element.err)))")
+            }
+        }
+        return nil
+    }
+
+    static func read(_ list: UnsafePointer<rd_kafka_topic_partition_list_t>?) -> [KafkaTopicPartition] {
+        guard let list else { return [] }
+        var result: [KafkaTopicPartition] = []
+        result.reserveCapacity(Int(list.pointee.cnt))
+        for i in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[i]
+            result.append(
+                KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition, offset: element.offset)
+            )
+        }
+        return result
+    }
+}
