@@ -1,0 +1,188 @@
+// Writes series results and trigger events as JSON into one reusable byte buffer, with the
+// constant parts of each record (app, series, keys) escaped once up front.
+import Streaming
+
+/// The constant parts of one series' result records.
+public struct SeriesResultLayout: Sendable, Equatable {
+    /// `{"app":"…","series":"…","device":"`
+    let prefix: [UInt8]
+    /// `,"name":` for each aggregate, in config order.
+    let aggregateKeys: [[UInt8]]
+
+    public init(app: String, series: SeriesSpec) {
+        var prefix: [UInt8] = []
+        prefix.append(contentsOf: #"{"app":"#.utf8)
+        JSONWriter.appendString(app.utf8, to: &prefix)
+        prefix.append(contentsOf: #","series":"#.utf8)
+        JSONWriter.appendString(series.name.utf8, to: &prefix)
+        prefix.append(contentsOf: #","device":"#.utf8)
+        self.prefix = prefix
+        aggregateKeys = series.aggregates.map { aggregate in
+            var key: [UInt8] = [UInt8(ascii: ",")]
+            JSONWriter.appendString(aggregate.name.utf8, to: &key)
+            key.append(UInt8(ascii: ":"))
+            return key
+        }
+    }
+}
+
+/// The constant parts of one trigger's events.
+public struct TriggerEventLayout: Sendable, Equatable {
+    /// `{"app":"…","trigger":"…","device":"`
+    let prefix: [UInt8]
+
+    public init(app: String, trigger: String) {
+        var prefix: [UInt8] = []
+        prefix.append(contentsOf: #"{"app":"#.utf8)
+        JSONWriter.appendString(app.utf8, to: &prefix)
+        prefix.append(contentsOf: #","trigger":"#.utf8)
+        JSONWriter.appendString(trigger.utf8, to: &prefix)
+        prefix.append(contentsOf: #","device":"#.utf8)
+        self.prefix = prefix
+    }
+}
+
+/// Encodes output records into `bytes`, which each `encode…` call clears and refills.
+///
+/// Numbers: an integral Double with magnitude below 2^53 prints as an integer (`360`),
+/// other finite Doubles in Swift's shortest round-trip form (`21.4`), NaN and infinities as
+/// `null` (an aggregate with no input).
+public struct OutputEncoder: Sendable {
+    /// The last encoded record.
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {
+        bytes.reserveCapacity(512)
+    }
+
+    /// A series result:
+    /// `{"app":…,"series":…,"device":…,"start":…,"end":…,"revision":…,"<aggregate>":…}`.
+    ///
+    /// - Parameter values: aggregate values in config order; NaN for no input.
+    public mutating func encodeSeriesResult(
+        _ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64, end: Int64, revision: Int,
+        values: UnsafeBufferPointer<Double>
+    ) {
+        bytes.removeAll(keepingCapacity: true)
+        appendSeriesResult(layout, device: device, start: start, end: end, revision: revision, values: values)
+    }
+
+    /// A trigger event on a record: `value` is the record's members other than the device
+    /// and time fields, copied verbatim (`RecordDecoder.otherMembers`).
+    public mutating func encodeRecordTriggerEvent(
+        _ layout: TriggerEventLayout, device: UnsafeRawBufferPointer, time: Int64,
+        record: UnsafeRawBufferPointer, members: [Range<Int>]
+    ) {
+        bytes.removeAll(keepingCapacity: true)
+        appendEventHead(layout, device: device, time: time)
+        bytes.append(UInt8(ascii: "{"))
+        for (position, member) in members.enumerated() {
+            if position > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[member]))
+        }
+        bytes.append(contentsOf: "}}".utf8)
+    }
+
+    /// A trigger event on a series result: `time` is the window start and `value` the full
+    /// series result record.
+    public mutating func encodeSeriesTriggerEvent(
+        _ layout: TriggerEventLayout, series: SeriesResultLayout, device: UnsafeRawBufferPointer,
+        start: Int64, end: Int64, revision: Int, values: UnsafeBufferPointer<Double>
+    ) {
+        bytes.removeAll(keepingCapacity: true)
+        appendEventHead(layout, device: device, time: start)
+        appendSeriesResult(series, device: device, start: start, end: end, revision: revision, values: values)
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    private mutating func appendEventHead(_ layout: TriggerEventLayout, device: UnsafeRawBufferPointer, time: Int64) {
+        bytes.append(contentsOf: layout.prefix)
+        JSONWriter.appendStringBody(device, to: &bytes)
+        bytes.append(contentsOf: #"","time":"#.utf8)
+        JSONWriter.appendInteger(time, to: &bytes)
+        bytes.append(contentsOf: #","value":"#.utf8)
+    }
+
+    private mutating func appendSeriesResult(
+        _ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64, end: Int64, revision: Int,
+        values: UnsafeBufferPointer<Double>
+    ) {
+        bytes.append(contentsOf: layout.prefix)
+        JSONWriter.appendStringBody(device, to: &bytes)
+        bytes.append(contentsOf: #"","start":"#.utf8)
+        JSONWriter.appendInteger(start, to: &bytes)
+        bytes.append(contentsOf: #","end":"#.utf8)
+        JSONWriter.appendInteger(end, to: &bytes)
+        bytes.append(contentsOf: #","revision":"#.utf8)
+        JSONWriter.appendInteger(Int64(revision), to: &bytes)
+        for (index, key) in layout.aggregateKeys.enumerated() {
+            bytes.append(contentsOf: key)
+            JSONWriter.appendNumber(index < values.count ? values[index] : .nan, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "}"))
+    }
+}
+
+/// JSON text primitives.
+enum JSONWriter {
+    static func appendString(_ text: some Sequence<UInt8>, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in text { appendEscaped(byte, to: &output) }
+        output.append(UInt8(ascii: "\""))
+    }
+
+    /// The escaped bytes of a string, without quotes.
+    static func appendStringBody(_ text: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+        for byte in text { appendEscaped(byte, to: &output) }
+    }
+
+    @inline(__always)
+    static func appendEscaped(_ byte: UInt8, to output: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\""): output.append(contentsOf: #"\""#.utf8)
+        case UInt8(ascii: "\\"): output.append(contentsOf: #"\\"#.utf8)
+        case 0x0A: output.append(contentsOf: #"\n"#.utf8)
+        case 0x0D: output.append(contentsOf: #"\r"#.utf8)
+        case 0x09: output.append(contentsOf: #"\t"#.utf8)
+        case 0x08: output.append(contentsOf: #"\b"#.utf8)
+        case 0x0C: output.append(contentsOf: #"\f"#.utf8)
+        case 0..<0x20:
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            output.append(contentsOf: #"\u00"#.utf8)
+            output.append(hex[Int(byte >> 4)])
+            output.append(hex[Int(byte & 0xF)])
+        default: output.append(byte)
+        }
+    }
+
+    static func appendInteger(_ value: Int64, to output: inout [UInt8]) {
+        if value < 0 { output.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var count = 0
+            repeat {
+                digits[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            while count > 0 {
+                count -= 1
+                output.append(digits[count])
+            }
+        }
+    }
+
+    static func appendNumber(_ value: Double, to output: inout [UInt8]) {
+        guard value.isFinite else {
+            output.append(contentsOf: "null".utf8)
+            return
+        }
+        if value == value.rounded(.towardZero) && abs(value) < 9_007_199_254_740_992 {
+            appendInteger(Int64(value), to: &output)
+            return
+        }
+        // Swift prints the shortest representation that round-trips, already valid JSON
+        // (`21.4`, `1e-05`, `1.5e+300`).
+        output.append(contentsOf: value.description.utf8)
+    }
+}

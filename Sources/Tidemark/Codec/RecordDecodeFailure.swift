@@ -1,0 +1,44 @@
+// Why a record could not be read. A plain enum with static messages, so rejecting a
+// malformed record on the hot path allocates nothing.
+
+/// The reason a message value is not a usable record. Such records go to the app's late
+/// topic with `tidemark-reason: malformed` and `tidemark-error: <message>`.
+public enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterable {
+    /// Larger than the decoder's `maxBytes`.
+    case oversized
+    /// Empty value (a tombstone) or not valid JSON.
+    case notJSON
+    /// Valid JSON, but not an object at the top level.
+    case notAnObject
+    /// A string (or the value as a whole) is not valid UTF-8.
+    case invalidUTF8
+    /// Nesting deeper than the decoder follows.
+    case tooDeep
+    /// No device id: the device field is missing, null or empty (or the key is, when the
+    /// device comes from the message key).
+    case missingDevice
+    /// The device field is neither a string nor a number.
+    case invalidDevice
+    /// No event time: the time field is missing or null (or the message has no timestamp).
+    case missingTime
+    /// The time field is not a number of epoch (milli)seconds nor an RFC 3339 string.
+    case invalidTime
+    /// A field an aggregate reads holds a string, object or array instead of a number.
+    case wrongFieldType
+
+    /// A short human-readable reason; the `tidemark-error` header.
+    public var message: String {
+        switch self {
+        case .oversized: "record too large"
+        case .notJSON: "not valid JSON"
+        case .notAnObject: "not a JSON object"
+        case .invalidUTF8: "invalid UTF-8"
+        case .tooDeep: "JSON nested too deeply"
+        case .missingDevice: "missing device id"
+        case .invalidDevice: "device id is not a string or number"
+        case .missingTime: "missing event time"
+        case .invalidTime: "event time is not epoch seconds, epoch milliseconds or RFC 3339"
+        case .wrongFieldType: "an aggregated field is not a number"
+        }
+    }
+}

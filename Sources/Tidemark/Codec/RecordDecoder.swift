@@ -1,0 +1,330 @@
+// The hot-path JSON record decoder: one pass over a top-level object, extracting only the
+// schema's fields into reusable buffers, validating syntax and UTF-8, allocating nothing.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Decodes message values into device, event time and field slots.
+///
+/// One decoder serves one schema and is reused for every record; after a successful
+/// `decode`, `device`, `time`, `numbers`, the string slots and `otherMembers` describe that
+/// record until the next call. Nothing is allocated per record once the buffers have grown.
+///
+/// Event time from a field: a JSON number >= 1e11 is epoch milliseconds (a fraction is
+/// truncated), a smaller number is epoch seconds (a fraction gives milliseconds, truncated),
+/// a string is RFC 3339 (`Z` or `±hh:mm`, optional fractional seconds, `T`, `t` or space
+/// between date and time). A device id may be a JSON string or number; a number is kept as
+/// its text (`17` is the device "17").
+public struct RecordDecoder: Sendable {
+    public let schema: RecordSchema
+    /// Records larger than this are rejected as `.oversized` (default 1 MiB).
+    public var maxBytes: Int
+
+    /// The record's device id, UTF-8, unescaped.
+    public private(set) var device: [UInt8] = []
+    /// The record's event time, epoch milliseconds.
+    public private(set) var time: Int64 = 0
+    /// Numeric field values by slot; NaN for missing, null or (for non-strict slots) non-numbers.
+    public private(set) var numbers: [Double]
+    /// Byte ranges in the value of every top-level member (`"key":value`) other than the
+    /// device and time fields, in record order, for trigger events to copy verbatim.
+    public private(set) var otherMembers: [Range<Int>] = []
+
+    // String slots: start offset in the value (or in `stringScratch` when unescaped), -1 if absent.
+    private var stringStart: [Int]
+    private var stringCount: [Int]
+    private var stringInScratch: [Bool]
+    private var stringScratch: [UInt8] = []
+    private var keyScratch: [UInt8] = []
+
+    // The schema's keys, flattened for the member loop.
+    private let keyBytes: [[UInt8]]
+    private let keyRoles: [KeyRole]
+    private let keyLengths: [Int]
+
+    private struct KeyRole: Sendable {
+        var isDevice = false
+        var isTime = false
+        var numberSlot = -1
+        var strictNumber = false
+        var stringSlot = -1
+    }
+
+    /// Deepest nesting followed inside a record before it is rejected.
+    static let maxDepth = 64
+
+    public init(schema: RecordSchema, maxBytes: Int = 1 << 20) {
+        self.schema = schema
+        self.maxBytes = maxBytes
+        numbers = Array(repeating: .nan, count: schema.numericFields.count)
+        stringStart = Array(repeating: -1, count: schema.stringFields.count)
+        stringCount = Array(repeating: 0, count: schema.stringFields.count)
+        stringInScratch = Array(repeating: false, count: schema.stringFields.count)
+        var roles: [String: KeyRole] = [:]
+        var order: [String] = []
+        func role(_ name: String, _ update: (inout KeyRole) -> Void) {
+            if roles[name] == nil { order.append(name) }
+            update(&roles[name, default: KeyRole()])
+        }
+        if let field = schema.deviceField { role(field) { $0.isDevice = true } }
+        if let field = schema.timeField { role(field) { $0.isTime = true } }
+        for (slot, field) in schema.numericFields.enumerated() {
+            role(field) {
+                $0.numberSlot = slot
+                $0.strictNumber = schema.strictNumericSlots.contains(slot)
+            }
+        }
+        for (slot, field) in schema.stringFields.enumerated() { role(field) { $0.stringSlot = slot } }
+        keyBytes = order.map { Array($0.utf8) }
+        keyRoles = order.map { roles[$0]! }
+        keyLengths = keyBytes.map(\.count)
+    }
+
+    /// Decodes one message.
+    ///
+    /// - Parameters:
+    ///   - value: the message value.
+    ///   - key: the message key, the device id when the schema has no device field.
+    ///   - timestamp: the message timestamp (epoch ms), the event time when the schema has
+    ///     no time field.
+    /// - Returns: nil on success, else why the record is malformed.
+    public mutating func decode(
+        value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer? = nil, timestamp: Int64? = nil
+    ) -> RecordDecodeFailure? {
+        guard value.count <= maxBytes else { return .oversized }
+        guard let base = value.baseAddress, value.count > 0 else { return .notJSON }
+        reset()
+        var sawDevice = false
+        var sawTime = false
+        if schema.deviceField == nil {
+            guard let key, key.count > 0 else { return .missingDevice }
+            device.append(contentsOf: key)
+            sawDevice = true
+        }
+        if schema.timeField == nil {
+            guard let timestamp else { return .missingTime }
+            time = timestamp
+            sawTime = true
+        }
+        var cursor = JSONCursor(base: base.assumingMemoryBound(to: UInt8.self), count: value.count)
+        if let failure = decodeObject(&cursor, sawDevice: &sawDevice, sawTime: &sawTime) { return failure }
+        cursor.skipWhitespace()
+        guard cursor.index == cursor.count else { return .notJSON }
+        if !sawDevice { return .missingDevice }
+        if !sawTime { return .missingTime }
+        return nil
+    }
+
+    /// Calls `body` with the string slots of the last decoded record: each slot's UTF-8 bytes
+    /// (unescaped), or nil when missing, null or not a string. `value` must be the buffer
+    /// last passed to `decode`; the pointers are valid only inside `body`.
+    public func withStringFields<R>(
+        in value: UnsafeRawBufferPointer, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer?>) -> R
+    ) -> R {
+        let count = stringStart.count
+        return stringScratch.withUnsafeBytes { scratch in
+            withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer?.self, capacity: max(count, 1)) { slots in
+                for slot in 0..<count {
+                    let start = stringStart[slot]
+                    if start < 0 {
+                        slots[slot] = nil
+                    } else {
+                        let source = stringInScratch[slot] ? scratch : value
+                        slots[slot] = UnsafeRawBufferPointer(rebasing: source[start..<(start + stringCount[slot])])
+                    }
+                }
+                return body(UnsafeBufferPointer(rebasing: slots[0..<count]))
+            }
+        }
+    }
+
+    private mutating func reset() {
+        device.removeAll(keepingCapacity: true)
+        otherMembers.removeAll(keepingCapacity: true)
+        stringScratch.removeAll(keepingCapacity: true)
+        for slot in numbers.indices { numbers[slot] = .nan }
+        for slot in stringStart.indices { stringStart[slot] = -1 }
+    }
+
+    // MARK: The top-level object
+
+    private mutating func decodeObject(
+        _ cursor: inout JSONCursor, sawDevice: inout Bool, sawTime: inout Bool
+    ) -> RecordDecodeFailure? {
+        cursor.skipWhitespace()
+        guard let first = cursor.peek() else { return .notJSON }
+        guard first == UInt8(ascii: "{") else {
+            // Tell "valid JSON but not an object" apart from garbage.
+            if let failure = cursor.skipValue(depth: 0) { return failure }
+            cursor.skipWhitespace()
+            return cursor.index == cursor.count ? .notAnObject : .notJSON
+        }
+        cursor.index += 1
+        cursor.skipWhitespace()
+        if cursor.peek() == UInt8(ascii: "}") {
+            cursor.index += 1
+            return nil
+        }
+        while true {
+            let memberStart = cursor.index
+            guard cursor.peek() == UInt8(ascii: "\"") else { return .notJSON }
+            cursor.index += 1
+            let keyStart = cursor.index
+            let keyScan = cursor.scanString()
+            guard keyScan.failure == nil else { return keyScan.failure }
+            let keyEnd = cursor.index - 1
+            cursor.skipWhitespace()
+            guard cursor.peek() == UInt8(ascii: ":") else { return .notJSON }
+            cursor.index += 1
+            cursor.skipWhitespace()
+
+            let roleIndex = matchKey(cursor, start: keyStart, end: keyEnd, escaped: keyScan.escaped)
+            if roleIndex < 0 {
+                if let failure = cursor.skipValue(depth: 1) { return failure }
+                otherMembers.append(memberStart..<cursor.index)
+            } else {
+                let role = keyRoles[roleIndex]
+                if role.isDevice {
+                    if let failure = readDevice(&cursor) { return failure }
+                    sawDevice = true
+                } else if role.isTime {
+                    if let failure = readTime(&cursor, present: &sawTime) { return failure }
+                } else {
+                    if let failure = readField(&cursor, role: role) { return failure }
+                    otherMembers.append(memberStart..<cursor.index)
+                }
+            }
+
+            cursor.skipWhitespace()
+            guard let separator = cursor.peek() else { return .notJSON }
+            cursor.index += 1
+            if separator == UInt8(ascii: "}") { return nil }
+            guard separator == UInt8(ascii: ",") else { return .notJSON }
+            cursor.skipWhitespace()
+        }
+    }
+
+    /// The index of the schema key equal to the member key, or -1.
+    private mutating func matchKey(_ cursor: JSONCursor, start: Int, end: Int, escaped: Bool) -> Int {
+        if escaped {
+            keyScratch.removeAll(keepingCapacity: true)
+            JSONCursor.unescape(cursor.base + start, count: end - start, into: &keyScratch)
+            for (index, bytes) in keyBytes.enumerated() where bytes == keyScratch { return index }
+            return -1
+        }
+        let length = end - start
+        // A handful of keys: comparing lengths first rejects most members at once.
+        for index in keyLengths.indices where keyLengths[index] == length {
+            let matched = keyBytes[index].withUnsafeBufferPointer { bytes in
+                length == 0 || memcmp(bytes.baseAddress!, cursor.base + start, length) == 0
+            }
+            if matched { return index }
+        }
+        return -1
+    }
+
+    // MARK: Field values
+
+    private mutating func readDevice(_ cursor: inout JSONCursor) -> RecordDecodeFailure? {
+        guard let first = cursor.peek() else { return .notJSON }
+        switch first {
+        case UInt8(ascii: "\""):
+            cursor.index += 1
+            let start = cursor.index
+            let scan = cursor.scanString()
+            if let failure = scan.failure { return failure }
+            let count = cursor.index - 1 - start
+            guard count > 0 else { return .missingDevice }
+            device.removeAll(keepingCapacity: true)
+            if scan.escaped {
+                JSONCursor.unescape(cursor.base + start, count: count, into: &device)
+            } else {
+                device.append(contentsOf: UnsafeBufferPointer(start: cursor.base + start, count: count))
+            }
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            let start = cursor.index
+            guard cursor.scanNumber() != nil else { return .notJSON }
+            device.removeAll(keepingCapacity: true)
+            device.append(contentsOf: UnsafeBufferPointer(start: cursor.base + start, count: cursor.index - start))
+        case UInt8(ascii: "n"):
+            guard cursor.skipLiteral("null") else { return .notJSON }
+            return .missingDevice
+        default:
+            if let failure = cursor.skipValue(depth: 1) { return failure }
+            return .invalidDevice
+        }
+        return nil
+    }
+
+    private mutating func readTime(_ cursor: inout JSONCursor, present: inout Bool) -> RecordDecodeFailure? {
+        guard let first = cursor.peek() else { return .notJSON }
+        switch first {
+        case UInt8(ascii: "\""):
+            cursor.index += 1
+            let start = cursor.index
+            let scan = cursor.scanString()
+            if let failure = scan.failure { return failure }
+            guard !scan.escaped, let ms = RFC3339.milliseconds(cursor.base + start, count: cursor.index - 1 - start)
+            else { return .invalidTime }
+            time = ms
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            guard let number = cursor.scanNumber() else { return .notJSON }
+            guard let ms = number.epochMilliseconds(cursor.base) else { return .invalidTime }
+            time = ms
+        case UInt8(ascii: "n"):
+            guard cursor.skipLiteral("null") else { return .notJSON }
+            return .missingTime
+        default:
+            if let failure = cursor.skipValue(depth: 1) { return failure }
+            return .invalidTime
+        }
+        present = true
+        return nil
+    }
+
+    private mutating func readField(_ cursor: inout JSONCursor, role: KeyRole) -> RecordDecodeFailure? {
+        guard let first = cursor.peek() else { return .notJSON }
+        switch first {
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            guard let number = cursor.scanNumber() else { return .notJSON }
+            if role.numberSlot >= 0 { numbers[role.numberSlot] = number.double(cursor.base) }
+        case UInt8(ascii: "\""):
+            if role.strictNumber { return .wrongFieldType }
+            cursor.index += 1
+            let start = cursor.index
+            let scan = cursor.scanString()
+            if let failure = scan.failure { return failure }
+            if role.stringSlot >= 0 {
+                let count = cursor.index - 1 - start
+                if scan.escaped {
+                    stringStart[role.stringSlot] = stringScratch.count
+                    JSONCursor.unescape(cursor.base + start, count: count, into: &stringScratch)
+                    stringCount[role.stringSlot] = stringScratch.count - stringStart[role.stringSlot]
+                    stringInScratch[role.stringSlot] = true
+                } else {
+                    stringStart[role.stringSlot] = start
+                    stringCount[role.stringSlot] = count
+                    stringInScratch[role.stringSlot] = false
+                }
+            }
+        case UInt8(ascii: "t"):
+            guard cursor.skipLiteral("true") else { return .notJSON }
+            if role.numberSlot >= 0 { numbers[role.numberSlot] = 1 }
+        case UInt8(ascii: "f"):
+            guard cursor.skipLiteral("false") else { return .notJSON }
+            if role.numberSlot >= 0 { numbers[role.numberSlot] = 0 }
+        case UInt8(ascii: "n"):
+            guard cursor.skipLiteral("null") else { return .notJSON }
+        default:
+            if role.strictNumber {
+                // Still tell broken JSON apart from a wrong type.
+                if let failure = cursor.skipValue(depth: 1) { return failure }
+                return .wrongFieldType
+            }
+            if let failure = cursor.skipValue(depth: 1) { return failure }
+        }
+        return nil
+    }
+}
