@@ -1,0 +1,156 @@
+// End-to-end behaviour of the Kafka wrapper against an in-process embedded
+// broker, over TCP through the real librdkafka client.
+import Kafka
+import Testing
+
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct KafkaRoundTripTests {
+    @Test func producedRecordsAreConsumedWithExactKeysValuesHeadersPartitionsAndOffsets() throws {
+        let broker = try EmbeddedKafkaBroker()
+        try broker.createTopic("readings", partitions: 3)
+        let producer = try KafkaProducer(config: producerConfig(broker))
+        let count = 30
+        for i in 0..<count {
+            try producer.send(
+                topic: "readings", partition: Int32(i % 3), key: "dev-\(i)", value: "{\"n\":\(i)}",
+                headers: [KafkaOutgoingHeader(name: "source", text: "test"), KafkaOutgoingHeader(name: "index", text: "\(i)")],
+                timestamp: 1_764_288_000_000 + Int64(i), token: UInt64(i)
+            )
+        }
+        let reports = try awaitDeliveries(producer, count: count)
+        #expect(reports.allSatisfy { $0.error == nil })
+        let placed = Dictionary(uniqueKeysWithValues: reports.map { (Int($0.token), ($0.partition, $0.offset)) })
+
+        let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "round-trip"))
+        try consumer.subscribe(topics: ["readings"])
+        var headerLookups = 0
+        let read = try consume(consumer, count: count) { message in
+            if let index = message.header("index"), message.header("source")?.elementsEqual(utf8: "test") == true,
+                message.key?.elementsEqual(utf8: "dev-\(index.string)") == true
+            {
+                headerLookups += 1
+            }
+        }
+        try consumer.close()
+
+        #expect(read.count == count)
+        #expect(headerLookups == count)
+        for message in read {
+            let i = Int(message.key!.dropFirst(4))!
+            #expect(message.topic == "readings")
+            #expect(message.value == "{\"n\":\(i)}")
+            #expect(message.headers == ["source": "test", "index": "\(i)"])
+            #expect(message.partition == Int32(i % 3))
+            #expect(message.partition == placed[i]?.0)
+            #expect(message.offset == placed[i]?.1)
+            #expect(message.offset == Int64(i / 3))
+            #expect(message.timestamp == 1_764_288_000_000 + Int64(i))
+        }
+    }
+
+    @Test func aTombstoneReadsAsANilValue() throws {
+        let broker = try EmbeddedKafkaBroker()
+        try broker.createTopic("devices", partitions: 1)
+        let producer = try KafkaProducer(config: producerConfig(broker))
+        try producer.send(topic: "devices", key: "dev-1", value: "{\"name\":\"kitchen\"}", token: 1)
+        try producer.send(topic: "devices", key: "dev-1", value: nil as String?, token: 2)
+        _ = try awaitDeliveries(producer, count: 2)
+
+        let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "tombstones"))
+        try consumer.subscribe(topics: ["devices"])
+        let read = try consume(consumer, count: 2)
+        try consumer.close()
+        #expect(read.map(\.value) == ["{\"name\":\"kitchen\"}", nil])
+        #expect(read.map(\.key) == ["dev-1", "dev-1"])
+        #expect(read[1].headers.isEmpty)
+    }
+
+    @Test func aNewConsumerOfTheGroupResumesAfterTheCommittedOffsets() throws {
+        let broker = try EmbeddedKafkaBroker()
+        try broker.createTopic("readings", partitions: 1)
+        let producer = try KafkaProducer(config: producerConfig(broker))
+        for i in 0..<10 { try producer.send(topic: "readings", key: nil as String?, value: "r\(i)", token: UInt64(i)) }
+        _ = try awaitDeliveries(producer, count: 10)
+
+        let first = try KafkaConsumer(config: consumerConfig(broker, group: "resume"))
+        try first.subscribe(topics: ["readings"])
+        // Read everything, but only records r0...r4 are done.
+        _ = try consume(first, count: 10) { message in
+            if message.offset <= 4 { try first.store(message) }
+        }
+        try first.commitStored()
+        let committed = try first.committed([KafkaTopicPartition(topic: "readings", partition: 0)], timeout: .seconds(10))
+        #expect(committed.map(\.offset) == [5])
+        try first.close()
+
+        let second = try KafkaConsumer(config: consumerConfig(broker, group: "resume"))
+        try second.subscribe(topics: ["readings"])
+        let resumed = try consume(second, count: 5)
+        try second.close()
+        #expect(resumed.map(\.value) == ["r5", "r6", "r7", "r8", "r9"])
+        #expect(resumed.map(\.offset) == [5, 6, 7, 8, 9])
+    }
+
+    @Test func explicitOffsetCommitsAreWhatTheNextConsumerSees() throws {
+        let broker = try EmbeddedKafkaBroker()
+        try broker.createTopic("readings", partitions: 2)
+        let producer = try KafkaProducer(config: producerConfig(broker))
+        for i in 0..<8 { try producer.send(topic: "readings", partition: Int32(i % 2), key: nil as String?, value: "r\(i)", token: UInt64(i)) }
+        _ = try awaitDeliveries(producer, count: 8)
+
+        let first = try KafkaConsumer(config: consumerConfig(broker, group: "explicit"))
+        try first.subscribe(topics: ["readings"])
+        _ = try consume(first, count: 8)
+        try first.commit([KafkaTopicPartition(topic: "readings", partition: 0, offset: 3), KafkaTopicPartition(topic: "readings", partition: 1, offset: 1)])
+        try first.close()
+
+        let second = try KafkaConsumer(config: consumerConfig(broker, group: "explicit"))
+        try second.subscribe(topics: ["readings"])
+        let resumed = try consume(second, count: 4)
+        try second.close()
+        // Partition 0 holds r0 r2 r4 r6, partition 1 r1 r3 r5 r7.
+        #expect(Set(resumed.compactMap(\.value)) == ["r6", "r3", "r5", "r7"])
+    }
+
+    @Test func seekRereadsAndPauseHoldsBackAPartitionUntilResumed() throws {
+        let broker = try EmbeddedKafkaBroker()
+        try broker.createTopic("readings", partitions: 1)
+        let producer = try KafkaProducer(config: producerConfig(broker))
+        for i in 0..<6 { try producer.send(topic: "readings", key: nil as String?, value: "r\(i)", token: UInt64(i)) }
+        _ = try awaitDeliveries(producer, count: 6)
+
+        let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "seek"))
+        let partition = KafkaTopicPartition(topic: "readings", partition: 0, offset: KafkaTopicPartition.beginningOffset)
+        try consumer.assign([partition])
+        #expect(try consume(consumer, count: 6).map(\.offset) == [0, 1, 2, 3, 4, 5])
+
+        var to3 = partition
+        to3.offset = 3
+        try consumer.seek([to3], timeout: .seconds(10))
+        #expect(try consume(consumer, count: 3).map(\.value) == ["r3", "r4", "r5"])
+
+        try consumer.pause([partition])
+        for i in 6..<9 { try producer.send(topic: "readings", key: nil as String?, value: "r\(i)", token: UInt64(i)) }
+        _ = try awaitDeliveries(producer, count: 3)
+        #expect(try drain(consumer, quiet: .milliseconds(500), within: .seconds(2)).isEmpty)
+        try consumer.resume([partition])
+        #expect(try consume(consumer, count: 3).map(\.value) == ["r6", "r7", "r8"])
+        try consumer.close()
+    }
+
+    @Test func aBadPropertyIsAnErrorNamingIt() throws {
+        do {
+            _ = try KafkaProducer(config: ["bootstrap.servers": "127.0.0.1:1", "no.such.property": "1"])
+            Issue.record("expected a configuration error")
+        } catch {
+            #expect(error.property == "no.such.property")
+            #expect(error.description.contains("no.such.property"))
+        }
+        do {
+            _ = try KafkaConsumer(config: ["bootstrap.servers": "127.0.0.1:1", "group.id": "g", "fetch.max.bytes": "lots"])
+            Issue.record("expected a configuration error")
+        } catch {
+            #expect(error.property == "fetch.max.bytes")
+        }
+    }
+}
