@@ -1,7 +1,29 @@
-// Placeholder until the owner of this command writes it.
+// `tidemark validate --apps DIR`: loads app files and reports every error as
+// file:line:column, or one summary line per app.
 import ArgumentParser
+import Foundation
+import Tidemark
 
 struct ValidateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "validate")
-    func run() async throws { throw ExitCode.failure }
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check app files; print file:line:column errors, or a summary of each app.")
+
+    @Option(help: "A directory of app files (*.yaml, *.yml), or one app file.")
+    var apps: String
+
+    func run() async throws {
+        do {
+            for app in try AppLoader.load(path: apps) {
+                let series = app.series.count
+                let triggers = app.triggers.count
+                print(
+                    "\(app.name): input \(app.input.topic), \(series) series, "
+                        + "\(triggers) trigger\(triggers == 1 ? "" : "s") (\(app.sourceFile))")
+            }
+        } catch {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode.failure
+        }
+    }
 }
