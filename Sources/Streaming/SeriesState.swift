@@ -1,0 +1,245 @@
+// The open windows of one series for all devices, in flat storage: a pool of entries (a pane
+// of a tumbling/hopping series, or a session) in parallel arrays, threaded per device into a
+// doubly linked list sorted by start. A device with no open window costs three Int32s.
+
+/// All windows of one series; tumbling and hopping share one code path (a tumbling window is
+/// a hopping window with one pane), sessions have their own (see SessionWindows.swift).
+final class SeriesState {
+    let index: Int32
+    let isSession: Bool
+    /// Window size and pane width (hopping slide; equal for tumbling); unused for sessions.
+    let size: Int64
+    let slide: Int64
+    let gap: Int64
+    let lateness: Int64
+    let emit: EmitPolicy
+    let layout: AccumulatorLayout
+    let stride: Int
+    let sketchCount: Int
+    /// The layout's field plan, copied out once so the per-record loop touches no array header.
+    let plan: UnsafeMutableBufferPointer<FieldAccumulator>
+    let output: PendingResults
+
+    // Entry pool, indexed by entry.
+    var accumulators: [Double] = []
+    var sketches: [PercentileSketch] = []
+    /// Fixed windows: pane start (also the start of the window whose metadata the entry holds).
+    /// Sessions: session start.
+    var start: [Int64] = []
+    /// Fixed windows: `start + size`; sessions: last event time + gap.
+    var end: [Int64] = []
+    var next: [Int32] = []
+    var prev: [Int32] = []
+    /// Change counter at the entry's last update; a window is dirty when one of its panes
+    /// changed after the window was last emitted.
+    var updatedAt: [UInt64] = []
+    /// Change counter at the window's last emission; 0: never emitted.
+    var emittedAt: [UInt64] = []
+    /// The revision the window's next emission carries.
+    var revision: [Int64] = []
+    /// Sessions: the key last emitted, to retract it when a merge moves the start.
+    var emittedStart: [Int64] = []
+    var emittedEnd: [Int64] = []
+    var freeEntries: [Int32] = []
+    var changes: UInt64 = 0
+
+    // Per device.
+    var head: [Int32] = []
+    var tail: [Int32] = []
+    /// The first entry whose window is still open (end > watermark), or -1.
+    var cursor: [Int32] = []
+
+    // Scratch for combining panes at emission.
+    var scratch: [Double]
+    var scratchSketches: [PercentileSketch]
+
+    init(index: Int, spec: SeriesSpec, output: PendingResults) {
+        self.index = Int32(index)
+        switch spec.window {
+        case .tumbling(let size):
+            isSession = false
+            self.size = size
+            slide = size
+            gap = 0
+        case .hopping(let size, let slide):
+            isSession = false
+            self.size = size
+            self.slide = slide
+            gap = 0
+        case .session(let gap):
+            isSession = true
+            size = 0
+            slide = 1
+            self.gap = gap
+        }
+        lateness = spec.allowedLateness
+        emit = spec.emit
+        layout = AccumulatorLayout(spec.aggregates)
+        stride = layout.stride
+        sketchCount = layout.sketchCount
+        plan = .allocate(capacity: layout.fields.count)
+        _ = plan.initialize(from: layout.fields)
+        self.output = output
+        scratch = Array(repeating: 0, count: layout.stride)
+        scratchSketches = Array(repeating: PercentileSketch(), count: layout.sketchCount)
+    }
+
+    deinit { plan.deallocate() }
+
+    var entryCapacity: Int { start.count }
+
+    func addDevices(upTo count: Int) {
+        while head.count < count {
+            head.append(-1)
+            tail.append(-1)
+            cursor.append(-1)
+        }
+    }
+
+    // MARK: Entries
+
+    func allocate(start windowStart: Int64, end windowEnd: Int64) -> Int32 {
+        let entry: Int32
+        if let reused = freeEntries.popLast() {
+            entry = reused
+            start[Int(entry)] = windowStart
+            end[Int(entry)] = windowEnd
+            next[Int(entry)] = -1
+            prev[Int(entry)] = -1
+            updatedAt[Int(entry)] = 0
+            emittedAt[Int(entry)] = 0
+            revision[Int(entry)] = 0
+            emittedStart[Int(entry)] = 0
+            emittedEnd[Int(entry)] = 0
+        } else {
+            entry = Int32(start.count)
+            start.append(windowStart)
+            end.append(windowEnd)
+            next.append(-1)
+            prev.append(-1)
+            updatedAt.append(0)
+            emittedAt.append(0)
+            revision.append(0)
+            emittedStart.append(0)
+            emittedEnd.append(0)
+            accumulators.append(contentsOf: repeatElement(0, count: stride))
+            sketches.append(contentsOf: repeatElement(PercentileSketch(), count: sketchCount))
+        }
+        accumulators.withUnsafeMutableBufferPointer { layout.reset($0.baseAddress! + Int(entry) * stride) }
+        return entry
+    }
+
+    /// Links `entry` between `before` and `after` (either may be -1) in the device's list.
+    func link(_ entry: Int32, device: Int, after before: Int32, before after: Int32) {
+        prev[Int(entry)] = before
+        next[Int(entry)] = after
+        if before >= 0 { next[Int(before)] = entry } else { head[device] = entry }
+        if after >= 0 { prev[Int(after)] = entry } else { tail[device] = entry }
+    }
+
+    /// Unlinks `entry` and returns it to the pool.
+    func release(_ entry: Int32, device: Int) {
+        let before = prev[Int(entry)]
+        let after = next[Int(entry)]
+        if before >= 0 { next[Int(before)] = after } else { head[device] = after }
+        if after >= 0 { prev[Int(after)] = before } else { tail[device] = before }
+        if cursor[device] == entry { cursor[device] = after }
+        let base = Int(entry) * sketchCount
+        for k in 0 ..< sketchCount { sketches[base + k].reset() }
+        freeEntries.append(entry)
+    }
+
+    /// Counts the reading into `entry` and marks it changed.
+    func add(_ reading: Reading, to entry: Int32) {
+        let fields = reading.fields
+        let time = Double(reading.time)
+        let offset = Int(entry) * stride
+        let plan = UnsafeBufferPointer(self.plan)
+        accumulators.withUnsafeMutableBufferPointer { buffer in
+            AccumulatorLayout.add(fields, time: time, into: buffer.baseAddress! + offset, plan: plan)
+        }
+        if sketchCount > 0 {
+            let base = Int(entry) * sketchCount
+            for f in plan where f.sketch >= 0 {
+                let x = f.field < fields.count ? fields[f.field] : .nan
+                if !x.isNaN { sketches[base + f.sketch].add(x) }
+            }
+        }
+        changes += 1
+        updatedAt[Int(entry)] = changes
+    }
+
+    /// Merges entry `source` into entry `target` (session merges).
+    func merge(_ source: Int32, into target: Int32) {
+        accumulators.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            layout.merge(base + Int(source) * stride, into: base + Int(target) * stride)
+        }
+        for k in 0 ..< sketchCount {
+            let other = sketches[Int(source) * sketchCount + k]
+            sketches[Int(target) * sketchCount + k].merge(other)
+        }
+    }
+
+    // MARK: Emission
+
+    /// Queues one result whose values are the finished aggregates of `accumulator`.
+    func queue(
+        device: Int, start: Int64, end: Int64, revision: Int64,
+        accumulator: UnsafePointer<Double>, sketches: UnsafePointer<PercentileSketch>?
+    ) {
+        let offset = output.values.count
+        layout.finish(accumulator, sketches: sketches, into: &output.values)
+        output.entries.append(
+            .init(
+                series: index, isRetraction: false, device: DeviceID(Int32(device)), start: start, end: end,
+                revision: revision, offset: offset, count: output.values.count - offset))
+    }
+
+    func queueRetraction(device: Int, start: Int64, end: Int64, revision: Int64) {
+        let offset = output.values.count
+        output.values.append(contentsOf: repeatElement(.nan, count: layout.outputs.count))
+        output.entries.append(
+            .init(
+                series: index, isRetraction: true, device: DeviceID(Int32(device)), start: start, end: end,
+                revision: revision, offset: offset, count: layout.outputs.count))
+    }
+
+    /// Queues the window held by `entry` if it changed since its last emission.
+    func emitIfChanged(_ entry: Int32, device: Int) {
+        if isSession { emitSession(entry, device: device) } else { emitFixed(entry, device: device) }
+    }
+
+    /// Closes every window of `device` that ends at or before `watermark`, then purges state
+    /// that no late record can reach any more.
+    func close(device: Int, watermark: Int64) {
+        var entry = cursor[device]
+        while entry >= 0 && end[Int(entry)] <= watermark {
+            emitIfChanged(entry, device: device)
+            entry = next[Int(entry)]
+        }
+        cursor[device] = entry
+        // A session can still be reached by a record up to one gap before its end (it would
+        // merge), hence the extra gap; for fixed windows gap is 0.
+        let reach = lateness + gap
+        while head[device] >= 0 && end[Int(head[device])] + reach <= watermark {
+            release(head[device], device: device)
+        }
+    }
+
+    /// Emits every open window of `device` that changed since its last emission (idle flush,
+    /// periodic early results). Watermarks do not move.
+    func flushOpen(device: Int) {
+        var entry = cursor[device]
+        while entry >= 0 {
+            emitIfChanged(entry, device: device)
+            entry = next[Int(entry)]
+        }
+    }
+
+    /// End of the earliest open window of `device`, or Int64.max.
+    func nextClose(device: Int) -> Int64 {
+        let entry = cursor[device]
+        return entry >= 0 ? end[Int(entry)] : .max
+    }
+}

@@ -1,0 +1,150 @@
+// What the engine emits: one revision of one window's aggregates, handed to a caller-supplied
+// sink by borrowing (the values live in the engine's reusable output buffer).
+
+/// One emission of one window of one series for one device.
+///
+/// `(series, device, start)` identifies the window; a higher `revision` supersedes a lower
+/// one. `values` holds the aggregates in the order of the series' ``AggregateSpec``s, NaN
+/// meaning null; it is only valid during ``WindowResultSink/emit(_:)``.
+public struct WindowResult {
+    /// Index of the series in the engine's `series` array.
+    public var series: Int
+    public var device: DeviceID
+    public var start: Int64
+    public var end: Int64
+    public var revision: Int64
+    /// True when a late record merged this session into an earlier one: the window
+    /// `(series, device, start)` no longer exists, and `values` are all null.
+    public var isRetraction: Bool
+    public var values: UnsafeBufferPointer<Double>
+
+    @inlinable
+    public init(
+        series: Int, device: DeviceID, start: Int64, end: Int64, revision: Int64, isRetraction: Bool,
+        values: UnsafeBufferPointer<Double>
+    ) {
+        self.series = series
+        self.device = device
+        self.start = start
+        self.end = end
+        self.revision = revision
+        self.isRetraction = isRetraction
+        self.values = values
+    }
+
+    /// The aggregate at `index`, nil when null.
+    @inlinable
+    public func value(_ index: Int) -> Double? {
+        let value = values[index]
+        return value.isNaN ? nil : value
+    }
+}
+
+/// Receives the engine's emissions, in the engine's deterministic order.
+///
+/// The engine's entry points are generic over the sink, so a concrete sink is called directly
+/// (and inlined), never through an existential.
+public protocol WindowResultSink {
+    mutating func emit(_ result: WindowResult)
+}
+
+/// An owned copy of a ``WindowResult``, for tests, batch runs and anything that keeps results.
+public struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
+    public var series: Int
+    public var device: DeviceID
+    public var start: Int64
+    public var end: Int64
+    public var revision: Int64
+    public var isRetraction: Bool
+    /// Aggregates in spec order; nil is null.
+    public var values: [Double?]
+
+    public init(
+        series: Int, device: DeviceID, start: Int64, end: Int64, revision: Int64, isRetraction: Bool = false,
+        values: [Double?]
+    ) {
+        self.series = series
+        self.device = device
+        self.start = start
+        self.end = end
+        self.revision = revision
+        self.isRetraction = isRetraction
+        self.values = values
+    }
+
+    public init(_ result: WindowResult) {
+        self.init(
+            series: result.series, device: result.device, start: result.start, end: result.end,
+            revision: result.revision, isRetraction: result.isRetraction,
+            values: result.values.map { $0.isNaN ? nil : $0 })
+    }
+
+    /// Equality treats the values' bit patterns as the truth (so -0 and +0 differ), since the
+    /// batch promise is exact.
+    public static func == (a: EmittedWindow, b: EmittedWindow) -> Bool {
+        a.series == b.series && a.device == b.device && a.start == b.start && a.end == b.end
+            && a.revision == b.revision && a.isRetraction == b.isRetraction
+            && a.values.map { $0?.bitPattern } == b.values.map { $0?.bitPattern }
+    }
+
+    public var description: String {
+        let values = values.map { $0.map { "\($0)" } ?? "null" }.joined(separator: ", ")
+        return "s\(series) d\(device.index) [\(start), \(end)) r\(revision)\(isRetraction ? " retracted" : "") [\(values)]"
+    }
+}
+
+/// A sink that keeps every emission, in order.
+public struct CollectingSink: WindowResultSink, Sendable {
+    public var results: [EmittedWindow] = []
+
+    public init() {}
+
+    public mutating func emit(_ result: WindowResult) { results.append(EmittedWindow(result)) }
+}
+
+/// A sink that drops everything (benchmarks, warm-up).
+public struct DiscardingSink: WindowResultSink, Sendable {
+    public var count = 0
+
+    public init() {}
+
+    @inlinable
+    public mutating func emit(_ result: WindowResult) { count &+= 1 }
+}
+
+/// Emissions queued by the engine's non-generic core until the generic entry point hands them
+/// to the sink; reused, so emitting allocates nothing in steady state.
+@usableFromInline
+final class PendingResults {
+    @usableFromInline
+    struct Entry {
+        @usableFromInline var series: Int32
+        @usableFromInline var isRetraction: Bool
+        @usableFromInline var device: DeviceID
+        @usableFromInline var start: Int64
+        @usableFromInline var end: Int64
+        @usableFromInline var revision: Int64
+        @usableFromInline var offset: Int
+        @usableFromInline var count: Int
+    }
+
+    @usableFromInline var entries: [Entry] = []
+    @usableFromInline var values: [Double] = []
+
+    init() {}
+
+    @inlinable
+    func drain<Sink: WindowResultSink>(into sink: inout Sink) {
+        values.withUnsafeBufferPointer { values in
+            for entry in entries {
+                sink.emit(
+                    WindowResult(
+                        series: Int(entry.series), device: entry.device, start: entry.start, end: entry.end,
+                        revision: entry.revision, isRetraction: entry.isRetraction,
+                        values: UnsafeBufferPointer(rebasing: values[entry.offset ..< entry.offset + entry.count])))
+            }
+        }
+        entries.removeAll(keepingCapacity: true)
+        values.removeAll(keepingCapacity: true)
+    }
+}
