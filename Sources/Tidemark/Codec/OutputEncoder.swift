@@ -15,7 +15,7 @@ public struct SeriesResultLayout: Sendable, Equatable {
         JSONWriter.appendString(app.utf8, to: &prefix)
         prefix.append(contentsOf: #","series":"#.utf8)
         JSONWriter.appendString(series.name.utf8, to: &prefix)
-        prefix.append(contentsOf: #","device":"#.utf8)
+        prefix.append(contentsOf: ##","device":""##.utf8)
         self.prefix = prefix
         aggregateKeys = series.aggregates.map { aggregate in
             var key: [UInt8] = [UInt8(ascii: ",")]
@@ -37,7 +37,7 @@ public struct TriggerEventLayout: Sendable, Equatable {
         JSONWriter.appendString(app.utf8, to: &prefix)
         prefix.append(contentsOf: #","trigger":"#.utf8)
         JSONWriter.appendString(trigger.utf8, to: &prefix)
-        prefix.append(contentsOf: #","device":"#.utf8)
+        prefix.append(contentsOf: ##","device":""##.utf8)
         self.prefix = prefix
     }
 }

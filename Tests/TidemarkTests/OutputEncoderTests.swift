@@ -1,0 +1,89 @@
+// Output records: exact bytes of series results and trigger events.
+import Streaming
+import Testing
+import Tidemark
+
+private let series = SeriesSpec(
+    name: "mean_temperature", window: .tumbling(size: 1_800_000),
+    aggregates: [
+        AggregateSpec(name: "mean", function: .mean, field: 0),
+        AggregateSpec(name: "max", function: .max, field: 0),
+        AggregateSpec(name: "count", function: .count, field: nil),
+    ])
+
+private func text(_ encoder: OutputEncoder) -> String {
+    String(decoding: encoder.bytes, as: UTF8.self)
+}
+
+@Suite struct OutputEncoderTests {
+    @Test func seriesResultMatchesTheContract() {
+        var encoder = OutputEncoder()
+        let layout = SeriesResultLayout(app: "thermostat", series: series)
+        Array("dev-000017".utf8).withUnsafeBytes { device in
+            [21.4, 23.9, 360].withUnsafeBufferPointer { values in
+                encoder.encodeSeriesResult(
+                    layout, device: device, start: 1_764_288_000_000, end: 1_764_289_800_000, revision: 0,
+                    values: values)
+            }
+        }
+        #expect(
+            text(encoder)
+                == #"{"app":"thermostat","series":"mean_temperature","device":"dev-000017","start":1764288000000,"end":1764289800000,"revision":0,"mean":21.4,"max":23.9,"count":360}"#
+        )
+    }
+
+    @Test func numberFormsAndEscaping() {
+        var encoder = OutputEncoder()
+        let layout = SeriesResultLayout(app: "a\"b", series: series)
+        Array("d\\1\n".utf8).withUnsafeBytes { device in
+            [Double.nan, -0.5, 1e21].withUnsafeBufferPointer { values in
+                encoder.encodeSeriesResult(layout, device: device, start: -1, end: 0, revision: 3, values: values)
+            }
+        }
+        #expect(
+            text(encoder)
+                == #"{"app":"a\"b","series":"mean_temperature","device":"d\\1\n","start":-1,"end":0,"revision":3,"mean":null,"max":-0.5,"count":1e+21}"#
+        )
+        Array("x".utf8).withUnsafeBytes { device in
+            [Double.infinity, 9_007_199_254_740_991, 0.1 + 0.2].withUnsafeBufferPointer { values in
+                encoder.encodeSeriesResult(layout, device: device, start: 0, end: 1, revision: 0, values: values)
+            }
+        }
+        #expect(text(encoder).hasSuffix(#""mean":null,"max":9007199254740991,"count":0.30000000000000004}"#))
+    }
+
+    @Test func recordTriggerEventCopiesTheOtherMembers() {
+        var decoder = RecordDecoder(
+            schema: RecordSchema(deviceField: "device", timeField: "ts", numericFields: ["temperature"]))
+        var encoder = OutputEncoder()
+        let layout = TriggerEventLayout(app: "thermostat", trigger: "bad_temperature")
+        let value = Array(#"{"device":"dev-000017","ts":1764288012345,"temperature":31.2,"humidity":40.1}"#.utf8)
+        value.withUnsafeBytes { record in
+            #expect(decoder.decode(value: record) == nil)
+            decoder.device.withUnsafeBytes { device in
+                encoder.encodeRecordTriggerEvent(
+                    layout, device: device, time: decoder.time, record: record, members: decoder.otherMembers)
+            }
+        }
+        #expect(
+            text(encoder)
+                == #"{"app":"thermostat","trigger":"bad_temperature","device":"dev-000017","time":1764288012345,"value":{"temperature":31.2,"humidity":40.1}}"#
+        )
+    }
+
+    @Test func seriesTriggerEventCarriesTheResult() {
+        var encoder = OutputEncoder()
+        Array("dev-000017".utf8).withUnsafeBytes { device in
+            [28.5, 30, 12].withUnsafeBufferPointer { values in
+                encoder.encodeSeriesTriggerEvent(
+                    TriggerEventLayout(app: "thermostat", trigger: "hot_room"),
+                    series: SeriesResultLayout(app: "thermostat", series: series), device: device,
+                    start: 1_764_288_000_000, end: 1_764_289_800_000, revision: 1, values: values)
+            }
+        }
+        #expect(
+            text(encoder)
+                == #"{"app":"thermostat","trigger":"hot_room","device":"dev-000017","time":1764288000000,"value":{"app":"thermostat","series":"mean_temperature","device":"dev-000017","start":1764288000000,"end":1764289800000,"revision":1,"mean":28.5,"max":30,"count":12}}"#
+        )
+    }
+}
