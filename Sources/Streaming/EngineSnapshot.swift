@@ -1,0 +1,142 @@
+// Engine state to bytes and back. The state is flat arrays, so a snapshot is their raw
+// contents; a restored engine continues with exactly the outputs the original would give.
+
+extension WindowEngine {
+    private static let magic: UInt32 = 0x5444_5745  // "TDWE"
+    private static let version: UInt32 = 1
+
+    /// The engine's whole state (not the ``DeviceTable``, which has its own snapshot and must be
+    /// saved with it, since device ids index this state).
+    public func snapshot() -> [UInt8] {
+        var writer = SnapshotWriter()
+        writer.write(Self.magic)
+        writer.write(Self.version)
+        writer.write(array: signature)
+        writer.write(array: deviceWatermark)
+        writer.write(array: devicePartition)
+        writer.write(array: lastActive)
+        writer.write(array: idlePrev)
+        writer.write(array: idleNext)
+        writer.write(idleHead)
+        writer.write(idleTail)
+        writer.write(array: partitionWatermark)
+        writer.write(array: partitionNextClose)
+        for devices in partitionDevices { writer.write(array: devices) }
+        writer.write(array: nextEarlyEmission)
+        for state in states { state.write(to: &writer) }
+        return writer.bytes
+    }
+
+    /// Builds an engine for the same specs and restores the state of ``snapshot()``.
+    public convenience init(
+        series: [SeriesSpec], watermark: WatermarkSpec, fieldCount: Int, restoring bytes: [UInt8]
+    ) throws {
+        try self.init(series: series, watermark: watermark, fieldCount: fieldCount)
+        var reader = SnapshotReader(bytes)
+        guard try reader.read(UInt32.self) == Self.magic, try reader.read(UInt32.self) == Self.version else {
+            throw SnapshotError.notASnapshot
+        }
+        guard try reader.readArray() == signature else { throw SnapshotError.specMismatch }
+        deviceWatermark = try reader.readArray()
+        devicePartition = try reader.readArray()
+        lastActive = try reader.readArray()
+        idlePrev = try reader.readArray()
+        idleNext = try reader.readArray()
+        idleHead = try reader.read(Int32.self)
+        idleTail = try reader.read(Int32.self)
+        partitionWatermark = try reader.readArray()
+        partitionNextClose = try reader.readArray()
+        partitionDevices = try (0 ..< partitionWatermark.count).map { _ throws(SnapshotError) in try reader.readArray() }
+        nextEarlyEmission = try reader.readArray()
+        let devices = deviceWatermark.count
+        guard [devicePartition.count, lastActive.count, idlePrev.count, idleNext.count].allSatisfy({ $0 == devices }),
+            partitionNextClose.count == partitionWatermark.count, nextEarlyEmission.count == states.count
+        else { throw SnapshotError.corrupt }
+        for state in states { try state.read(from: &reader, devices: devices) }
+        guard reader.isAtEnd else { throw SnapshotError.corrupt }
+    }
+
+    /// What must match between the engine that took a snapshot and the one restoring it.
+    private var signature: [Int64] {
+        var values: [Int64] = [
+            Int64(fieldCount), watermarkSpec.scope == .device ? 0 : 1, watermarkSpec.outOfOrder,
+            watermarkSpec.idle ?? -1, Int64(states.count),
+        ]
+        for state in states {
+            values += [
+                state.isSession ? 1 : 0, state.size, state.slide, state.gap, state.lateness, Int64(state.stride),
+                Int64(state.sketchCount), Int64(state.layout.outputs.count),
+            ]
+        }
+        return values
+    }
+}
+
+extension SeriesState {
+    func write(to writer: inout SnapshotWriter) {
+        writer.write(array: accumulators)
+        writer.write(array: start)
+        writer.write(array: end)
+        writer.write(array: next)
+        writer.write(array: prev)
+        writer.write(array: updatedAt)
+        writer.write(array: emittedAt)
+        writer.write(array: revision)
+        writer.write(array: emittedStart)
+        writer.write(array: emittedEnd)
+        writer.write(array: freeEntries)
+        writer.write(changes)
+        writer.write(array: head)
+        writer.write(array: tail)
+        writer.write(array: cursor)
+        for sketch in sketches {
+            writer.write(sketch.zeroCount)
+            for store in [sketch.positive, sketch.negative] {
+                writer.write(store.minKey)
+                writer.write(store.maxKey)
+                writer.write(store.total)
+                writer.write(array: store.counts)
+            }
+        }
+    }
+
+    func read(from reader: inout SnapshotReader, devices: Int) throws(SnapshotError) {
+        accumulators = try reader.readArray()
+        start = try reader.readArray()
+        end = try reader.readArray()
+        next = try reader.readArray()
+        prev = try reader.readArray()
+        updatedAt = try reader.readArray()
+        emittedAt = try reader.readArray()
+        revision = try reader.readArray()
+        emittedStart = try reader.readArray()
+        emittedEnd = try reader.readArray()
+        freeEntries = try reader.readArray()
+        changes = try reader.read(UInt64.self)
+        head = try reader.readArray()
+        tail = try reader.readArray()
+        cursor = try reader.readArray()
+        let entries = start.count
+        guard accumulators.count == entries * stride,
+            [end, emittedStart, emittedEnd, revision].allSatisfy({ $0.count == entries }),
+            [next, prev].allSatisfy({ $0.count == entries }),
+            updatedAt.count == entries, emittedAt.count == entries,
+            [head, tail, cursor].allSatisfy({ $0.count == devices })
+        else { throw .corrupt }
+        sketches = []
+        sketches.reserveCapacity(entries * sketchCount)
+        for _ in 0 ..< entries * sketchCount {
+            var sketch = PercentileSketch()
+            sketch.zeroCount = try reader.read(UInt64.self)
+            for sign in 0 ..< 2 {
+                var store = PercentileSketch.Store()
+                store.minKey = try reader.read(Int32.self)
+                store.maxKey = try reader.read(Int32.self)
+                store.total = try reader.read(UInt64.self)
+                store.counts = try reader.readArray()
+                if sign == 0 { sketch.positive = store } else { sketch.negative = store }
+            }
+            sketches.append(sketch)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+// A small driver for engine tests: readings by device name, a fake processing clock, and
+// emissions rendered as one line each so expectations read like the output stream.
+import Streaming
+
+struct EngineHarness {
+    var devices = DeviceTable()
+    let engine: WindowEngine
+    var sink = CollectingSink()
+    let specs: [SeriesSpec]
+    let fieldCount: Int
+
+    init(_ series: [SeriesSpec], watermark: WatermarkSpec = WatermarkSpec(), fields: Int = 1) throws {
+        engine = try WindowEngine(series: series, watermark: watermark, fieldCount: fields)
+        specs = series
+        fieldCount = fields
+    }
+
+    init(restoring engine: WindowEngine, devices: DeviceTable, specs: [SeriesSpec], fields: Int) {
+        self.engine = engine
+        self.devices = devices
+        self.specs = specs
+        self.fieldCount = fields
+    }
+
+    /// Sends one reading; `values` fill the field slots in order (nil: missing).
+    @discardableResult
+    mutating func send(
+        _ device: String, at time: Int64, _ values: Double?..., partition: Int32 = 0, now: Int64 = 0
+    ) -> Admission {
+        sendValues(device, at: time, values, partition: partition, now: now)
+    }
+
+    @discardableResult
+    mutating func sendValues(
+        _ device: String, at time: Int64, _ values: [Double?], partition: Int32 = 0, now: Int64 = 0
+    ) -> Admission {
+        let id = devices.intern(device)
+        var fields = [Double](repeating: .nan, count: fieldCount)
+        for (i, value) in values.enumerated() where i < fieldCount { fields[i] = value ?? .nan }
+        return fields.withUnsafeBufferPointer { buffer in
+            engine.process(Reading(device: id, time: time, partition: partition, fields: buffer), now: now, into: &sink)
+        }
+    }
+
+    mutating func advance(to now: Int64) { engine.advance(processingTime: now, into: &sink) }
+
+    mutating func closeAll() { engine.closeAll(into: &sink) }
+
+    /// The emissions since the last call, as `device series [start,end) rN: values`.
+    mutating func emitted() -> [String] {
+        defer { sink.results.removeAll() }
+        return sink.results.map(render)
+    }
+
+    func render(_ result: EmittedWindow) -> String {
+        let name = devices.name(of: result.device)
+        let series = specs.count > 1 ? " \(specs[result.series].name)" : ""
+        if result.isRetraction { return "\(name)\(series) [\(result.start),\(result.end)) r\(result.revision) retracted" }
+        let values = result.values.map { value in
+            guard let value else { return "null" }
+            return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+        }
+        return "\(name)\(series) [\(result.start),\(result.end)) r\(result.revision): \(values.joined(separator: " "))"
+    }
+}
+
+/// A series over field 0 with count, sum and max: enough to see which records a window holds.
+func countSumMax(
+    _ name: String = "s", window: WindowSpec, lateness: Int64 = 0, emit: EmitPolicy = .final
+) -> SeriesSpec {
+    SeriesSpec(
+        name: name, window: window, allowedLateness: lateness, emit: emit,
+        aggregates: [
+            AggregateSpec(name: "count", function: .count, field: nil),
+            AggregateSpec(name: "sum", function: .sum, field: 0),
+            AggregateSpec(name: "max", function: .max, field: 0),
+        ])
+}
