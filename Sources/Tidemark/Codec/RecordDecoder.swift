@@ -207,6 +207,7 @@ public struct RecordDecoder: Sendable {
     }
 
     /// The index of the schema key equal to the member key, or -1.
+    @inline(__always)
     private mutating func matchKey(_ cursor: JSONCursor, start: Int, end: Int, escaped: Bool) -> Int {
         if escaped {
             keyScratch.removeAll(keepingCapacity: true)
@@ -217,8 +218,11 @@ public struct RecordDecoder: Sendable {
         let length = end - start
         // A handful of keys: comparing lengths first rejects most members at once.
         for index in keyLengths.indices where keyLengths[index] == length {
+            // Keys are short: a byte loop beats a call to memcmp.
             let matched = keyBytes[index].withUnsafeBufferPointer { bytes in
-                length == 0 || memcmp(bytes.baseAddress!, cursor.base + start, length) == 0
+                var offset = 0
+                while offset < length, bytes[offset] == cursor.base[start + offset] { offset += 1 }
+                return offset == length
             }
             if matched { return index }
         }
@@ -284,6 +288,7 @@ public struct RecordDecoder: Sendable {
         return nil
     }
 
+    @inline(__always)
     private mutating func readField(_ cursor: inout JSONCursor, role: KeyRole) -> RecordDecodeFailure? {
         guard let first = cursor.peek() else { return .notJSON }
         switch first {
