@@ -38,6 +38,18 @@ static double tdk_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Eager-protocol rebalance callback of the baseline: starts the clock at the first assignment. */
+static void tdk_bench_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *partitions, void *opaque) {
+    double *assigned_at = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (*assigned_at == 0) *assigned_at = tdk_now();
+        rd_kafka_assign(rk, partitions);
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
 tdk_bench_result tdk_bench_consume(const char *const *keys, const char *const *values, size_t n,
                                    const char *topic, uint64_t records, int timeout_ms,
                                    char *errstr, size_t errstr_size) {
@@ -51,6 +63,9 @@ tdk_bench_result tdk_bench_consume(const char *const *keys, const char *const *v
             return result;
         }
     }
+    double start = 0;
+    rd_kafka_conf_set_opaque(conf, &start);
+    rd_kafka_conf_set_rebalance_cb(conf, tdk_bench_rebalance);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (!rk) {
         rd_kafka_conf_destroy(conf);
@@ -69,20 +84,24 @@ tdk_bench_result tdk_bench_consume(const char *const *keys, const char *const *v
         return result;
     }
     double deadline = tdk_now() + timeout_ms / 1000.0;
-    double start = 0;
+    int wait_ms = 100;
     while (result.records < records) {
         if (tdk_now() > deadline) {
             result.error = RD_KAFKA_RESP_ERR__TIMED_OUT;
             snprintf(errstr, errstr_size, "timed out after %llu records", (unsigned long long)result.records);
             break;
         }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m) continue;
+        /* Block only when the previous call found nothing, as the Swift wrapper does. */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, wait_ms);
+        if (!m) {
+            wait_ms = 100;
+            continue;
+        }
+        wait_ms = 0;
         if (m->err) {
             rd_kafka_message_destroy(m);
             continue;
         }
-        if (result.records == 0) start = tdk_now();
         result.records++;
         result.value_bytes += m->len;
         if (m->len > 0) result.first_byte_sum += ((const unsigned char *)m->payload)[0];

@@ -1,7 +1,158 @@
-// Placeholder until the owner of this benchmark writes it.
+// `tidemark bench consume`: consume rate of the Swift KafkaConsumer against a plain
+// C rd_kafka_consumer_poll loop, both reading the same records from one embedded broker.
 import ArgumentParser
+import Kafka
 
-struct BenchConsumeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "consume")
-    func run() async throws { throw ExitCode.failure }
+struct BenchConsumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consume",
+        abstract: "Compare the Swift Kafka consumer with a plain C librdkafka loop on an embedded broker."
+    )
+
+    @Option(help: "Records to produce and then consume on each run.")
+    var records = 1_000_000
+
+    @Option(help: "Partitions of the benchmark topic (the embedded broker keeps ~5 MiB per partition).")
+    var partitions: Int32 = 64
+
+    @Option(help: "Runs of each consumer, alternating C and Swift; the best run of each is compared.")
+    var runs = 2
+
+    @Option(help: "Messages per Swift poll.")
+    var batch = 1024
+
+    @Option(name: .customLong("property"), help: "Extra librdkafka consumer property NAME=VALUE for both sides (repeatable).")
+    var properties: [String] = []
+
+    func run() throws {
+        let broker = try EmbeddedKafkaBroker()
+        defer { broker.stop() }
+        let topic = "bench-readings"
+        try broker.createTopic(topic, partitions: partitions)
+
+        let produced = try produce(broker: broker, topic: topic)
+        let perPartition = produced / Int(partitions)
+        print("produced \(records) records, \(produced) value bytes (avg \(produced / max(records, 1)) B) to \(partitions) partitions")
+        if perPartition > 4 * 1_048_576 {
+            print("warning: ~\(perPartition / 1_048_576) MiB per partition is near the mock broker's ~5 MiB retention; use more --partitions")
+        }
+
+        var base: [String: String] = [
+            "bootstrap.servers": broker.bootstrapServers,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": "false",
+            "enable.auto.offset.store": "false",
+            "log_level": "3",
+        ]
+        for property in properties {
+            let parts = property.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--property needs NAME=VALUE, got '\(property)'") }
+            base[parts[0]] = parts[1]
+        }
+
+        var cRuns: [ConsumeMeasurement] = []
+        var swiftRuns: [ConsumeMeasurement] = []
+        for run in 1...max(runs, 1) {
+            var config = KafkaConfig(base)
+            config["group.id"] = "bench-c-\(run)"
+            let c = try PlainCConsumeLoop.consume(config: config, topic: topic, records: records, timeout: .seconds(300))
+            report("C loop     run \(run)", c)
+            cRuns.append(c)
+
+            config["group.id"] = "bench-swift-\(run)"
+            let swift = try consumeWithSwift(config: config, topic: topic)
+            report("Swift      run \(run)", swift)
+            swiftRuns.append(swift)
+        }
+        let bestC = cRuns.max { $0.recordsPerSecond < $1.recordsPerSecond }!
+        let bestSwift = swiftRuns.max { $0.recordsPerSecond < $1.recordsPerSecond }!
+        print("")
+        report("C loop     best ", bestC)
+        report("Swift      best ", bestSwift)
+        let ratio = bestSwift.recordsPerSecond / bestC.recordsPerSecond
+        print("ratio Swift / C: \(format(ratio, 3)) (target >= 0.9)")
+        if bestC.valueBytes != bestSwift.valueBytes || bestC.firstByteSum != bestSwift.firstByteSum {
+            print("warning: the two sides read different bytes (C \(bestC.valueBytes), Swift \(bestSwift.valueBytes))")
+        }
+    }
+
+    /// Produces the device readings; returns the total value bytes.
+    private func produce(broker: EmbeddedKafkaBroker, topic: String) throws -> Int {
+        let producer = try KafkaProducer(config: [
+            "bootstrap.servers": broker.bootstrapServers,
+            "linger.ms": "20",
+            "batch.size": "1000000",
+            "queue.buffering.max.messages": "500000",
+            "log_level": "3",
+        ])
+        var bytes = 0
+        var failed = 0
+        let start: Int64 = 1_764_288_000_000
+        for i in 0..<records {
+            let device = i % 5000
+            let temperature = 15 + (i % 150)
+            let humidity = 30 + (i % 400)
+            let value =
+                "{\"device\":\"dev-\(pad(device))\",\"ts\":\(start + Int64(i) * 10),"
+                + "\"temperature\":\(temperature / 10).\(temperature % 10),\"humidity\":\(humidity / 10).\(humidity % 10)}"
+            bytes += value.utf8.count
+            try producer.send(topic: topic, partition: Int32(i % Int(partitions)), key: nil as String?, value: value, token: UInt64(i))
+            if i % 10_000 == 0 { producer.poll { if $0.error != nil { failed += 1 } } }
+        }
+        try producer.flush(timeout: .seconds(120))
+        producer.poll { if $0.error != nil { failed += 1 } }
+        if failed > 0 { throw ValidationError("\(failed) records failed to produce") }
+        return bytes
+    }
+
+    private func consumeWithSwift(config: KafkaConfig, topic: String) throws -> ConsumeMeasurement {
+        // Like the C loop, start the clock when the partitions are assigned.
+        var start: ContinuousClock.Instant?
+        let consumer = try KafkaConsumer(config: config) { _, event in
+            if case .assigned = event, start == nil { start = .now }
+        }
+        try consumer.subscribe(topics: [topic])
+        let deadline = ContinuousClock.now + .seconds(300)
+        var count = 0
+        var valueBytes = 0
+        var firstByteSum = 0
+        while count < records {
+            guard ContinuousClock.now < deadline else { throw ValidationError("Swift consumer timed out after \(count) records") }
+            let poll = try consumer.poll(timeout: .milliseconds(100), maxMessages: batch)
+            for message in poll.messages {
+                if let value = message.value {
+                    valueBytes += value.count
+                    if value.count > 0 { firstByteSum += Int(value[0]) }
+                }
+            }
+            count += poll.messages.count
+        }
+        let elapsed = start.map { ContinuousClock.now - $0 } ?? .zero
+        try consumer.close()
+        let (seconds, attoseconds) = elapsed.components
+        return ConsumeMeasurement(
+            records: count, valueBytes: valueBytes, firstByteSum: firstByteSum,
+            seconds: Double(seconds) + Double(attoseconds) / 1e18
+        )
+    }
+
+    private func report(_ label: String, _ m: ConsumeMeasurement) {
+        print("\(label): \(m.records) records in \(format(m.seconds, 3)) s = \(format(m.recordsPerSecond, 0)) records/s, \(format(m.mebibytesPerSecond, 2)) MiB/s")
+    }
+}
+
+private func pad(_ n: Int) -> String {
+    let digits = String(n)
+    return String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+}
+
+private func format(_ value: Double, _ decimals: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    if decimals == 0 { return String(Int(rounded)) }
+    let whole = Int(rounded)
+    let fraction = Int(((abs(rounded) - Double(abs(whole))) * scale).rounded())
+    let fractionText = String(fraction)
+    return "\(rounded < 0 && whole == 0 ? "-" : "")\(whole).\(String(repeating: "0", count: max(0, decimals - fractionText.count)))\(fractionText)"
 }

@@ -37,8 +37,8 @@ typedef struct tdk_bench_result {
 
 /// The benchmark baseline: a consumer configured from `keys`/`values` (count `n`)
 /// subscribes to `topic` and runs rd_kafka_consumer_poll until `records` messages
-/// were read or `timeout_ms` elapsed, touching every payload. The clock starts at
-/// the first message. Closes the consumer before returning.
+/// were read or `timeout_ms` elapsed, touching every payload. The clock starts when
+/// the partitions are assigned (fetching starts then). Closes the consumer before returning.
 tdk_bench_result tdk_bench_consume(const char *const *keys, const char *const *values, size_t n,
                                    const char *topic, uint64_t records, int timeout_ms,
                                    char *errstr, size_t errstr_size);
