@@ -37,9 +37,9 @@ extension SeriesState {
         return true
     }
 
-    /// The entry of the pane at `paneStart`, created if missing together with the entries of
-    /// the still-alive windows that contain it (each window's revision lives in the entry of
-    /// its first pane).
+    /// The entry of the pane at `paneStart`, created if missing; on the pane's first record,
+    /// also the entries of the still-alive windows that contain it (each window's revision
+    /// lives in the entry of its first pane, so every window with data needs one).
     private func pane(startingAt paneStart: Int64, device: Int, alive: Int64, watermark: Int64) -> Int32 {
         // Walk back from the newest entry: in-order data lands on the tail.
         var after: Int32 = -1
@@ -48,24 +48,30 @@ extension SeriesState {
             after = before
             before = prev[Int(before)]
         }
-        if before >= 0 && start[Int(before)] == paneStart { return before }
+        // A pane that already had data has its windows' entries.
+        if before >= 0 && start[Int(before)] == paneStart && updatedAt[Int(before)] > 0 { return before }
 
         var target: Int32 = -1
         var windowStart = paneStart
         while windowStart >= alive {
             if before >= 0 && start[Int(before)] == windowStart {
-                // Entries exist for every alive window below an existing one (they were
-                // created with it), so the walk can stop.
-                break
+                // An earlier pane with data had the entries of all windows containing it created,
+                // which covers the rest of this walk. An entry without data (created for a later
+                // pane) proves nothing, so keep walking.
+                if windowStart < paneStart && updatedAt[Int(before)] > 0 { break }
+                if target < 0 { target = before }
+                after = before
+                before = prev[Int(before)]
+            } else {
+                let entry = allocate(start: windowStart, end: windowStart + size)
+                link(entry, device: device, after: before, before: after)
+                if windowStart + size > watermark {
+                    let open = cursor[device]
+                    if open < 0 || start[Int(open)] > windowStart { cursor[device] = entry }
+                }
+                if target < 0 { target = entry }
+                after = entry
             }
-            let entry = allocate(start: windowStart, end: windowStart + size)
-            link(entry, device: device, after: before, before: after)
-            if windowStart + size > watermark {
-                let open = cursor[device]
-                if open < 0 || start[Int(open)] > windowStart { cursor[device] = entry }
-            }
-            if target < 0 { target = entry }
-            after = entry
             windowStart -= slide
             while before >= 0 && start[Int(before)] > windowStart {
                 after = before
