@@ -1,0 +1,45 @@
+// Session windows: gap merging, closing at last + gap, and late records that extend or
+// bridge sessions (the merged session keeps the earliest start; the absorbed one is retracted).
+import Streaming
+import Testing
+
+@Suite struct SessionWindowTests {
+    @Test func recordsCloserThanTheGapShareASession() throws {
+        var h = try EngineHarness([countSumMax(window: .session(gap: 10))])
+        h.send("a", at: 0, 1)
+        h.send("a", at: 9, 2)
+        h.send("a", at: 19, 3)  // 10 after the last: a new session; watermark 19 closes [0,19)
+        #expect(h.emitted() == ["a [0,19) r0: 2 3 2"])
+        h.closeAll()
+        #expect(h.emitted() == ["a [19,29) r0: 1 3 3"])
+    }
+
+    @Test func aLateRecordBridgingTwoSessionsMergesThemUnderTheEarliestStart() throws {
+        var h = try EngineHarness([countSumMax(window: .session(gap: 10), lateness: 100)])
+        h.send("a", at: 0, 1)
+        h.send("a", at: 15, 2)
+        h.send("a", at: 40, 4)
+        #expect(h.emitted() == ["a [0,10) r0: 1 1 1", "a [15,25) r0: 1 2 2"])
+        h.send("a", at: 8, 8)  // within 10 of both 0 and 15
+        #expect(h.emitted() == ["a [15,25) r1 retracted", "a [0,25) r2: 3 11 8"])
+        h.closeAll()
+        #expect(h.emitted() == ["a [40,50) r0: 1 4 4"])
+    }
+
+    @Test func aLateRecordBeforeASessionMovesItsStartAndRetractsTheOldKey() throws {
+        var h = try EngineHarness([countSumMax(window: .session(gap: 10), lateness: 100)])
+        h.send("a", at: 20, 2)
+        h.send("a", at: 40, 4)
+        #expect(h.emitted() == ["a [20,30) r0: 1 2 2"])
+        h.send("a", at: 15, 1)  // joins [20,30) from below; the window is closed, so emitted now
+        #expect(h.emitted() == ["a [20,30) r1 retracted", "a [15,30) r2: 2 3 2"])
+    }
+
+    @Test func aRecordPastTheLatenessOfAnyPossibleSessionIsTooLate() throws {
+        var h = try EngineHarness([countSumMax(window: .session(gap: 10), lateness: 5)])
+        h.send("a", at: 0, 1)
+        h.send("a", at: 100, 1)
+        #expect(h.send("a", at: 84, 1) == .tooLate)  // 84 + 10 + 5 <= 100
+        #expect(h.send("a", at: 86, 1) == .accepted)
+    }
+}

@@ -1,0 +1,47 @@
+// Watermark scope (device versus partition) and idle flushing driven by a fake clock.
+import Streaming
+import Testing
+
+@Suite struct WatermarkTests {
+    @Test func perDeviceASlowDeviceDoesNotMakeAnotherDevicesDataLate() throws {
+        var h = try EngineHarness([countSumMax(window: .tumbling(size: 10))], watermark: WatermarkSpec(scope: .device))
+        h.send("fast", at: 5, 1)
+        h.send("fast", at: 100, 1)
+        #expect(h.emitted() == ["fast [0,10) r0: 1 1 1"])
+        #expect(h.send("slow", at: 3, 2) == .accepted)  // its own watermark is still at the start
+        h.send("slow", at: 12, 2)
+        #expect(h.emitted() == ["slow [0,10) r0: 1 2 2"])
+    }
+
+    @Test func perPartitionTheFastestDeviceMovesEveryonesWatermark() throws {
+        var h = try EngineHarness(
+            [countSumMax(window: .tumbling(size: 10))], watermark: WatermarkSpec(scope: .partition))
+        h.send("slow", at: 3, 2, partition: 0)
+        h.send("fast", at: 5, 1, partition: 0)
+        h.send("fast", at: 100, 1, partition: 0)  // closes [0,10) for every device on partition 0
+        #expect(h.emitted() == ["slow [0,10) r0: 1 2 2", "fast [0,10) r0: 1 1 1"])
+        #expect(h.send("slow", at: 4, 2, partition: 0) == .tooLate)
+        #expect(h.send("other", at: 4, 2, partition: 1) == .accepted)  // partition 1 is still at the start
+    }
+
+    @Test func anIdleDeviceHasItsOpenWindowsEmittedWithoutMovingItsWatermark() throws {
+        var h = try EngineHarness(
+            [countSumMax(window: .tumbling(size: 10))], watermark: WatermarkSpec(idle: 1_000))
+        h.send("a", at: 3, 1, now: 0)
+        h.send("b", at: 4, 5, now: 500)
+        h.advance(to: 999)
+        #expect(h.emitted() == [])
+        h.advance(to: 1_000)  // a silent for 1 s
+        #expect(h.emitted() == ["a [0,10) r0: 1 1 1"])
+        h.advance(to: 1_600)
+        #expect(h.emitted() == ["b [0,10) r0: 1 5 5"])
+        // The watermark did not move: a's window is still open and takes more data.
+        #expect(h.send("a", at: 7, 2, now: 2_000) == .accepted)
+        h.send("a", at: 15, 1, now: 2_001)
+        #expect(h.emitted() == ["a [0,10) r1: 2 3 2"])
+        h.advance(to: 10_000)
+        #expect(h.emitted() == ["a [10,20) r0: 1 1 1"])
+        h.closeAll()
+        #expect(h.emitted() == [])  // nothing changed since the idle flushes
+    }
+}
