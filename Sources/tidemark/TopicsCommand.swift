@@ -1,7 +1,105 @@
-// Placeholder until the owner of this command writes it.
+// `tidemark topics apply --brokers HOST:PORT DIR`: creates the topics of topics/*.yaml that
+// the cluster lacks, one line per topic; existing topics are left as they are.
 import ArgumentParser
+import Foundation
+import Kafka
+import Tidemark
 
 struct TopicsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "topics")
-    func run() async throws { throw ExitCode.failure }
+    static let configuration = CommandConfiguration(
+        commandName: "topics",
+        abstract: "Manage the Kafka topics that apps read and write.",
+        subcommands: [TopicsApplyCommand.self])
+}
+
+struct TopicsApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Create the topics of topic files that the cluster lacks.",
+        discussion: """
+            Each file holds a `topics:` list of {name, partitions, replication, configs}. \
+            A topic that already exists is reported and left unchanged. The embedded broker \
+            (tidemark dev-broker) has no admin API: create its topics with `dev-broker --topics`.
+            """)
+
+    @Option(help: "Bootstrap servers, HOST:PORT[,HOST:PORT…].")
+    var brokers: String
+
+    @Option(
+        name: .customLong("property"),
+        help: ArgumentHelp("A librdkafka client property (SASL, SSL, client.id, …); repeatable.", valueName: "name=value"))
+    var properties: [String] = []
+
+    @Option(help: "Seconds the cluster may take to answer each request.")
+    var timeout: Double = 15
+
+    @Argument(help: "A directory of topic files (*.yaml, *.yml), or one topic file.")
+    var path: String
+
+    func validate() throws {
+        for property in properties where !property.contains("=") {
+            throw ValidationError("--property expects name=value, found '\(property)'")
+        }
+        guard timeout > 0 else { throw ValidationError("--timeout must be greater than zero") }
+    }
+
+    func run() async throws {
+        let topics: [TopicDefinition]
+        do {
+            topics = try TopicLoader.load(path: path)
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        var config = KafkaConfig(["bootstrap.servers": brokers])
+        for property in properties {
+            let parts = property.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            config[String(parts[0])] = String(parts[1])
+        }
+        let wait = Duration.milliseconds(Int64(timeout * 1000))
+        var refused = 0
+        for topic in topics {
+            do throws(KafkaError) {
+                switch try TopicApplier.apply(topic, config: config, timeout: wait) {
+                case .created: print("\(topic.name): created (\(Self.summary(topic)))")
+                case .alreadyExists: print("\(topic.name): already exists")
+                }
+            } catch where error.code < 0 {
+                // A client-side error (no broker, no controller, bad property) would repeat
+                // for every topic: stop at the first.
+                print("\(topic.name): failed")
+                printError(Self.explain(error, brokers: brokers, timeout: timeout))
+                throw ExitCode.failure
+            } catch {
+                // The cluster refused this topic (policy, replication, config): try the others.
+                print("\(topic.name): failed: \(error.name): \(error.message)")
+                refused += 1
+            }
+        }
+        if refused > 0 {
+            printError("error: \(refused) of \(topics.count) topics could not be created")
+            throw ExitCode.failure
+        }
+    }
+
+    static func summary(_ topic: TopicDefinition) -> String {
+        var parts = ["\(topic.partitions) partition\(topic.partitions == 1 ? "" : "s")"]
+        parts.append(topic.replicationFactor.map { "replication \($0)" } ?? "default replication")
+        parts += topic.configs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return parts.joined(separator: ", ")
+    }
+
+    static func explain(_ error: KafkaError, brokers: String, timeout: Double) -> String {
+        guard error.code == KafkaError.timedOut else { return "error: \(error)" }
+        return """
+            error: no answer to CreateTopics from \(brokers) within \(timeout.formatted()) s (\(error.message)).
+            Is a broker listening there? The embedded broker (tidemark dev-broker) has no admin API, \
+            so this command cannot create topics on it: start it with `tidemark dev-broker --topics DIR`, \
+            or let producers auto-create topics (4 partitions).
+            """
+    }
+
+    private func printError(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
 }

@@ -1,11 +1,11 @@
-// Reads one YAML app file into an `AppDefinition` through Yams' node API, so every problem
-// carries the line and column of the node it concerns. Collects all errors, not the first.
+// Reads one YAML app file into an `AppDefinition` through the shared `ConfigNodeParser`
+// helpers, so every problem carries its file:line:column. Collects all errors, not the first.
 import Streaming
 import Yams
 
-struct AppFileParser {
+struct AppFileParser: ConfigNodeParser {
     let file: String
-    private(set) var errors: [AppConfigError] = []
+    var errors: [ConfigError] = []
 
     init(file: String) {
         self.file = file
@@ -19,20 +19,7 @@ struct AppFileParser {
     }
 
     mutating func parse(yaml: String) -> Parsed? {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
-            report(yamlError: error)
-            return nil
-        } catch {
-            errors.append(AppConfigError(file: file, line: nil, column: nil, message: "\(error)"))
-            return nil
-        }
-        guard let root else {
-            errors.append(AppConfigError(file: file, line: 1, column: 1, message: "empty app file; expected 'app:'"))
-            return nil
-        }
+        guard let root = compose(yaml: yaml, whenEmpty: "empty app file; expected 'app:'") else { return nil }
         return parseApp(root)
     }
 
@@ -353,93 +340,7 @@ struct AppFileParser {
             output: output)
     }
 
-    // MARK: Node helpers
-
-    private mutating func mapping(
-        _ node: Node, in context: String, allowed: [String], required: [String]
-    ) -> [String: Node]? {
-        guard let pairs = pairs(node, what: context) else { return nil }
-        var result: [String: Node] = [:]
-        for (keyNode, valueNode) in pairs {
-            guard let key = keyNode.scalar?.string else {
-                error(at: keyNode, "keys in \(context) must be plain names")
-                continue
-            }
-            guard allowed.contains(key) else {
-                error(at: keyNode, "unknown key '\(key)' in \(context); allowed keys: \(allowed.joined(separator: ", "))")
-                continue
-            }
-            result[key] = valueNode
-        }
-        for key in required where result[key] == nil && !pairs.contains(where: { $0.0.scalar?.string == key }) {
-            error(at: node, "missing required key '\(key)' in \(context)")
-        }
-        return result
-    }
-
-    private mutating func pairs(_ node: Node, what: String) -> [(Node, Node)]? {
-        guard let mapping = node.mapping else {
-            error(at: node, "\(what) must be a mapping of keys to values")
-            return nil
-        }
-        return mapping.map { ($0.key, $0.value) }
-    }
-
-    private mutating func sequence(_ node: Node, what: String) -> [Node] {
-        guard let sequence = node.sequence else {
-            error(at: node, "\(what) must be a list (items starting with '- ')")
-            return []
-        }
-        return Array(sequence)
-    }
-
-    private mutating func string(_ node: Node, what: String) -> String? {
-        guard let scalar = node.scalar else {
-            error(at: node, "\(what) must be a single value, not a list or mapping")
-            return nil
-        }
-        return scalar.string
-    }
-
-    private mutating func nonEmptyString(_ node: Node, what: String) -> String? {
-        guard let text = string(node, what: what) else { return nil }
-        let isNull = node.scalar?.style == .plain && (text == "~" || text == "null")
-        guard !text.isEmpty, !isNull else {
-            error(at: node, "\(what) must not be empty")
-            return nil
-        }
-        return text
-    }
-
-    private mutating func duration(_ node: Node, positive: Bool = false) -> Int64? {
-        guard let text = string(node, what: "a duration") else { return nil }
-        switch DurationSyntax.milliseconds(text) {
-        case .success(let value):
-            if positive && value == 0 {
-                error(at: node, "duration must be greater than zero")
-                return nil
-            }
-            return value
-        case .failure(let failure):
-            error(at: node, failure.message)
-            return nil
-        }
-    }
-
-    private func scalarText(_ node: Node) -> String {
-        node.scalar?.string ?? "?"
-    }
-
-    private func position(_ node: Node) -> String {
-        guard let mark = node.mark else { return file }
-        return "\(file):\(mark.line):\(mark.column)"
-    }
-
     // MARK: Reporting
-
-    private mutating func error(at node: Node, _ message: String) {
-        errors.append(AppConfigError(file: file, line: node.mark?.line, column: node.mark?.column, message: message))
-    }
 
     /// Reports an expression error at its character inside the scalar when the scalar's
     /// source text maps one-to-one onto the string (one line, no escapes), else at its start.
@@ -459,23 +360,7 @@ struct AppFileParser {
             }
         }
         errors.append(
-            AppConfigError(file: file, line: mark.line, column: mark.column + (shift ?? 0), message: message))
-    }
-
-    private mutating func report(yamlError: YamlError) {
-        switch yamlError {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            let detail = context.map { "\(problem) (\($0.text))" } ?? problem
-            errors.append(AppConfigError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(detail)"))
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            errors.append(
-                AppConfigError(
-                    file: file, line: context.mark.line, column: context.mark.column,
-                    message: "duplicate key '\(duplicates.joined(separator: "', '"))'"))
-        default:
-            errors.append(AppConfigError(file: file, line: nil, column: nil, message: "invalid YAML: \(yamlError)"))
-        }
+            ConfigError(file: file, line: mark.line, column: mark.column + (shift ?? 0), message: message))
     }
 }
 

@@ -1,15 +1,18 @@
-// Errors in app files, each naming file:line:column like a compiler diagnostic, so an
-// editor or CI log can jump to the spot.
+// Errors in configuration files (app files, topic files), each naming file:line:column like
+// a compiler diagnostic, so an editor or CI log can jump to the spot.
 
-/// One problem in an app file.
-public struct AppConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+/// One problem in a configuration file.
+public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file, as given to the loader.
     public var file: String
     /// 1-based line; nil when the problem concerns the whole file or directory.
     public var line: Int?
     /// 1-based column, in Unicode scalars.
     public var column: Int?
+    /// What is wrong, and what is expected instead.
     public var message: String
 
+    /// Creates a diagnostic.
     public init(file: String, line: Int?, column: Int?, message: String) {
         self.file = file
         self.line = line
@@ -26,11 +29,13 @@ public struct AppConfigError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 }
 
-/// Every problem found while loading app files, in file order, then position order.
-public struct AppConfigErrors: Error, Sendable, Equatable, CustomStringConvertible {
-    public var errors: [AppConfigError]
+/// Every problem found while loading configuration files, in file order, then position order.
+public struct ConfigErrors: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The diagnostics.
+    public var errors: [ConfigError]
 
-    public init(_ errors: [AppConfigError]) {
+    /// Wraps diagnostics.
+    public init(_ errors: [ConfigError]) {
         self.errors = errors
     }
 
@@ -39,3 +44,8 @@ public struct AppConfigErrors: Error, Sendable, Equatable, CustomStringConvertib
         errors.map(\.description).joined(separator: "\n")
     }
 }
+
+/// The name app-file diagnostics had before topic files shared them.
+public typealias AppConfigError = ConfigError
+/// The name app-file diagnostics had before topic files shared them.
+public typealias AppConfigErrors = ConfigErrors
