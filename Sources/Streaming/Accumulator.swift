@@ -108,9 +108,9 @@ struct AccumulatorLayout {
             p[f.n] += 1
             if f.sum >= 0 { addCompensated(x, at: p + f.sum) }
             if f.squares >= 0 {
-                let square = DoubleDouble.product(x, x)
-                addCompensated(square.hi, at: p + f.squares)
-                p[f.squares + 1] += square.lo
+                let sum = DoubleDouble(p[f.squares], p[f.squares + 1]) + DoubleDouble.product(x, x)
+                p[f.squares] = sum.hi
+                p[f.squares + 1] = sum.lo
             }
             if f.min >= 0 { p[f.min] = lesser(p[f.min], x) }
             if f.max >= 0 { p[f.max] = greater(p[f.max], x) }
@@ -125,12 +125,22 @@ struct AccumulatorLayout {
         }
     }
 
-    /// `hi` accumulates the plain sum, `lo` every rounding error of it (Neumaier/Knuth).
+    /// Adds to the double-double `(p[0], p[1])`, renormalising so `p[1]` stays below an ulp
+    /// of `p[0]` and keeps the exact low part instead of accumulating its own rounding errors.
     @inlinable @inline(__always)
     static func addCompensated(_ x: Double, at p: UnsafeMutablePointer<Double>) {
         let (s, e) = twoSum(p[0], x)
-        p[0] = s
-        p[1] += e
+        let t = e + p[1]
+        let hi = s + t
+        p[1] = t - (hi - s)
+        p[0] = hi
+    }
+
+    @inlinable @inline(__always)
+    static func addCompensated(_ q: UnsafePointer<Double>, at p: UnsafeMutablePointer<Double>) {
+        let sum = DoubleDouble(p[0], p[1]) + DoubleDouble(q[0], q[1])
+        p[0] = sum.hi
+        p[1] = sum.lo
     }
 
     /// The smaller, treating NaN as "none yet" and -0 as below +0, so the result is order-free.
@@ -152,14 +162,8 @@ struct AccumulatorLayout {
         p[0] += q[0]
         for f in fields {
             p[f.n] += q[f.n]
-            if f.sum >= 0 {
-                Self.addCompensated(q[f.sum], at: p + f.sum)
-                p[f.sum + 1] += q[f.sum + 1]
-            }
-            if f.squares >= 0 {
-                Self.addCompensated(q[f.squares], at: p + f.squares)
-                p[f.squares + 1] += q[f.squares + 1]
-            }
+            if f.sum >= 0 { Self.addCompensated(q + f.sum, at: p + f.sum) }
+            if f.squares >= 0 { Self.addCompensated(q + f.squares, at: p + f.squares) }
             if f.min >= 0 && !q[f.min].isNaN { p[f.min] = Self.lesser(p[f.min], q[f.min]) }
             if f.max >= 0 && !q[f.max].isNaN { p[f.max] = Self.greater(p[f.max], q[f.max]) }
             if f.first >= 0 {
