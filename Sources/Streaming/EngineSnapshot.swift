@@ -52,7 +52,7 @@ extension WindowEngine {
         guard [devicePartition.count, lastActive.count, idlePrev.count, idleNext.count].allSatisfy({ $0 == devices }),
             partitionNextClose.count == partitionWatermark.count, nextEarlyEmission.count == states.count
         else { throw SnapshotError.corrupt }
-        for state in states { try state.read(from: &reader, devices: devices) }
+        for s in states.indices { try states[s].read(from: &reader, devices: devices) }
         guard reader.isAtEnd else { throw SnapshotError.corrupt }
     }
 
@@ -100,7 +100,7 @@ extension SeriesState {
         }
     }
 
-    func read(from reader: inout SnapshotReader, devices: Int) throws(SnapshotError) {
+    mutating func read(from reader: inout SnapshotReader, devices: Int) throws(SnapshotError) {
         accumulators = try reader.readArray()
         start = try reader.readArray()
         end = try reader.readArray()

@@ -10,7 +10,7 @@ func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
 
 extension SeriesState {
     /// Counts `reading` into its pane; false if every window containing it is past its lateness.
-    func addFixed(_ reading: Reading, device: Int, watermark: Int64) -> Bool {
+    mutating func addFixed(_ reading: Reading, device: Int, watermark: Int64) -> Bool {
         let paneStart = floorDivide(reading.time, slide) * slide
         // The latest window containing the record starts at its pane.
         if paneStart + size + lateness <= watermark { return false }
@@ -40,7 +40,7 @@ extension SeriesState {
     /// The entry of the pane at `paneStart`, created if missing; on the pane's first record,
     /// also the entries of the still-alive windows that contain it (each window's revision
     /// lives in the entry of its first pane, so every window with data needs one).
-    private func pane(startingAt paneStart: Int64, device: Int, alive: Int64, watermark: Int64) -> Int32 {
+    private mutating func pane(startingAt paneStart: Int64, device: Int, alive: Int64, watermark: Int64) -> Int32 {
         // Walk back from the newest entry: in-order data lands on the tail.
         var after: Int32 = -1
         var before = tail[device]
@@ -83,7 +83,7 @@ extension SeriesState {
 
     /// Queues the window whose first pane is `entry` if any of its panes changed since it was
     /// last emitted.
-    func emitFixed(_ entry: Int32, device: Int) {
+    mutating func emitFixed(_ entry: Int32, device: Int) {
         let windowStart = start[Int(entry)]
         let windowEnd = end[Int(entry)]
         if size == slide {
@@ -118,7 +118,9 @@ extension SeriesState {
     }
 
     /// Leaves the merge of the panes from `first` up to `windowEnd` in `scratch`.
-    private func combinePanes(from first: Int32, before windowEnd: Int64) {
+    private mutating func combinePanes(from first: Int32, before windowEnd: Int64) {
+        let layout = self.layout, stride = self.stride
+        let start = self.start, next = self.next, accumulators = self.accumulators
         scratch.withUnsafeMutableBufferPointer { scratch in
             let target = scratch.baseAddress!
             layout.reset(target)

@@ -4,7 +4,7 @@
 
 /// All windows of one series; tumbling and hopping share one code path (a tumbling window is
 /// a hopping window with one pane), sessions have their own (see SessionWindows.swift).
-final class SeriesState {
+struct SeriesState {
     let index: Int32
     let isSession: Bool
     /// Window size and pane width (hopping slide; equal for tumbling); unused for sessions.
@@ -16,8 +16,6 @@ final class SeriesState {
     let layout: AccumulatorLayout
     let stride: Int
     let sketchCount: Int
-    /// The layout's field plan, copied out once so the per-record loop touches no array header.
-    let plan: UnsafeMutableBufferPointer<FieldAccumulator>
     let output: PendingResults
 
     // Entry pool, indexed by entry.
@@ -77,18 +75,14 @@ final class SeriesState {
         layout = AccumulatorLayout(spec.aggregates)
         stride = layout.stride
         sketchCount = layout.sketchCount
-        plan = .allocate(capacity: layout.fields.count)
-        _ = plan.initialize(from: layout.fields)
         self.output = output
         scratch = Array(repeating: 0, count: layout.stride)
         scratchSketches = Array(repeating: PercentileSketch(), count: layout.sketchCount)
     }
 
-    deinit { plan.deallocate() }
-
     var entryCapacity: Int { start.count }
 
-    func addDevices(upTo count: Int) {
+    mutating func addDevices(upTo count: Int) {
         while head.count < count {
             head.append(-1)
             tail.append(-1)
@@ -98,7 +92,7 @@ final class SeriesState {
 
     // MARK: Entries
 
-    func allocate(start windowStart: Int64, end windowEnd: Int64) -> Int32 {
+    mutating func allocate(start windowStart: Int64, end windowEnd: Int64) -> Int32 {
         let entry: Int32
         if let reused = freeEntries.popLast() {
             entry = reused
@@ -125,12 +119,13 @@ final class SeriesState {
             accumulators.append(contentsOf: repeatElement(0, count: stride))
             sketches.append(contentsOf: repeatElement(PercentileSketch(), count: sketchCount))
         }
-        accumulators.withUnsafeMutableBufferPointer { layout.reset($0.baseAddress! + Int(entry) * stride) }
+        let layout = self.layout, offset = Int(entry) * stride
+        accumulators.withUnsafeMutableBufferPointer { layout.reset($0.baseAddress! + offset) }
         return entry
     }
 
     /// Links `entry` between `before` and `after` (either may be -1) in the device's list.
-    func link(_ entry: Int32, device: Int, after before: Int32, before after: Int32) {
+    mutating func link(_ entry: Int32, device: Int, after before: Int32, before after: Int32) {
         prev[Int(entry)] = before
         next[Int(entry)] = after
         if before >= 0 { next[Int(before)] = entry } else { head[device] = entry }
@@ -138,7 +133,7 @@ final class SeriesState {
     }
 
     /// Unlinks `entry` and returns it to the pool.
-    func release(_ entry: Int32, device: Int) {
+    mutating func release(_ entry: Int32, device: Int) {
         let before = prev[Int(entry)]
         let after = next[Int(entry)]
         if before >= 0 { next[Int(before)] = after } else { head[device] = after }
@@ -150,17 +145,18 @@ final class SeriesState {
     }
 
     /// Counts the reading into `entry` and marks it changed.
-    func add(_ reading: Reading, to entry: Int32) {
+    mutating func add(_ reading: Reading, to entry: Int32) {
         let fields = reading.fields
         let time = Double(reading.time)
         let offset = Int(entry) * stride
-        let plan = UnsafeBufferPointer(self.plan)
-        accumulators.withUnsafeMutableBufferPointer { buffer in
-            AccumulatorLayout.add(fields, time: time, into: buffer.baseAddress! + offset, plan: plan)
+        layout.fields.withUnsafeBufferPointer { plan in
+            accumulators.withUnsafeMutableBufferPointer { buffer in
+                AccumulatorLayout.add(fields, time: time, into: buffer.baseAddress! + offset, plan: plan)
+            }
         }
         if sketchCount > 0 {
             let base = Int(entry) * sketchCount
-            for f in plan where f.sketch >= 0 {
+            for f in layout.fields where f.sketch >= 0 {
                 let x = f.field < fields.count ? fields[f.field] : .nan
                 if !x.isNaN { sketches[base + f.sketch].add(x) }
             }
@@ -170,7 +166,8 @@ final class SeriesState {
     }
 
     /// Merges entry `source` into entry `target` (session merges).
-    func merge(_ source: Int32, into target: Int32) {
+    mutating func merge(_ source: Int32, into target: Int32) {
+        let layout = self.layout, stride = self.stride
         accumulators.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             layout.merge(base + Int(source) * stride, into: base + Int(target) * stride)
@@ -184,7 +181,7 @@ final class SeriesState {
     // MARK: Emission
 
     /// Queues one result whose values are the finished aggregates of `accumulator`.
-    func queue(
+    mutating func queue(
         device: Int, start: Int64, end: Int64, revision: Int64,
         accumulator: UnsafePointer<Double>, sketches: UnsafePointer<PercentileSketch>?
     ) {
@@ -196,7 +193,7 @@ final class SeriesState {
                 revision: revision, offset: offset, count: output.values.count - offset))
     }
 
-    func queueRetraction(device: Int, start: Int64, end: Int64, revision: Int64) {
+    mutating func queueRetraction(device: Int, start: Int64, end: Int64, revision: Int64) {
         let offset = output.values.count
         output.values.append(contentsOf: repeatElement(.nan, count: layout.outputs.count))
         output.entries.append(
@@ -206,13 +203,13 @@ final class SeriesState {
     }
 
     /// Queues the window held by `entry` if it changed since its last emission.
-    func emitIfChanged(_ entry: Int32, device: Int) {
+    mutating func emitIfChanged(_ entry: Int32, device: Int) {
         if isSession { emitSession(entry, device: device) } else { emitFixed(entry, device: device) }
     }
 
     /// Closes every window of `device` that ends at or before `watermark`, then purges state
     /// that no late record can reach any more.
-    func close(device: Int, watermark: Int64) {
+    mutating func close(device: Int, watermark: Int64) {
         var entry = cursor[device]
         while entry >= 0 && end[Int(entry)] <= watermark {
             emitIfChanged(entry, device: device)
@@ -229,7 +226,7 @@ final class SeriesState {
 
     /// Emits every open window of `device` that changed since its last emission (idle flush,
     /// periodic early results). Watermarks do not move.
-    func flushOpen(device: Int) {
+    mutating func flushOpen(device: Int) {
         var entry = cursor[device]
         while entry >= 0 {
             emitIfChanged(entry, device: device)

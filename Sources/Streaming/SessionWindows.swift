@@ -9,7 +9,7 @@ extension SeriesState {
     /// at the earliest record, and its next revision is above both parts' revisions. A part
     /// that was already emitted under a start that no longer exists gets a retraction
     /// (``WindowResult/isRetraction``) at its own next revision, so downstream can drop it.
-    func addSession(_ reading: Reading, device: Int, watermark: Int64) -> Bool {
+    mutating func addSession(_ reading: Reading, device: Int, watermark: Int64) -> Bool {
         let t = reading.time
         if t + gap + lateness <= watermark { return false }
         var after: Int32 = -1
@@ -60,7 +60,7 @@ extension SeriesState {
 
     /// Queues the session if it changed since its last emission, retracting its previous key
     /// first when a merge moved its start.
-    func emitSession(_ entry: Int32, device: Int) {
+    mutating func emitSession(_ entry: Int32, device: Int) {
         let e = Int(entry)
         guard updatedAt[e] > emittedAt[e] else { return }
         if emittedAt[e] > 0 && emittedStart[e] != start[e] {

@@ -39,7 +39,7 @@ public final class WindowEngine {
     public let watermarkSpec: WatermarkSpec
     public let fieldCount: Int
 
-    let states: [SeriesState]
+    var states: [SeriesState]
     @usableFromInline let output: PendingResults
 
     // Per device.
@@ -163,11 +163,11 @@ public final class WindowEngine {
         let before = effectiveWatermark(d)
 
         var accepted = states.isEmpty
-        for state in states {
+        for s in states.indices {
             let counted =
-                state.isSession
-                ? state.addSession(reading, device: d, watermark: before)
-                : state.addFixed(reading, device: d, watermark: before)
+                states[s].isSession
+                ? states[s].addSession(reading, device: d, watermark: before)
+                : states[s].addFixed(reading, device: d, watermark: before)
             if counted { accepted = true }
         }
 
@@ -182,8 +182,9 @@ public final class WindowEngine {
             }
         } else if candidate > deviceWatermark[d] {
             deviceWatermark[d] = candidate
-            for state in states where state.nextClose(device: d) <= candidate || state.hasExpired(device: d, candidate) {
-                state.close(device: d, watermark: candidate)
+            for s in states.indices
+            where states[s].nextClose(device: d) <= candidate || states[s].hasExpired(device: d, candidate) {
+                states[s].close(device: d, watermark: candidate)
             }
         }
         return accepted ? .accepted : .tooLate
@@ -209,7 +210,7 @@ public final class WindowEngine {
             kept += 1
             if deviceWatermark[d] < watermark {
                 deviceWatermark[d] = watermark
-                for state in states { state.close(device: d, watermark: watermark) }
+                for s in states.indices { states[s].close(device: d, watermark: watermark) }
             }
             for state in states { nextClose = min(nextClose, state.nextClose(device: d)) }
         }
@@ -229,14 +230,14 @@ public final class WindowEngine {
 
     @usableFromInline
     func advanceCore(processingTime now: Int64) {
-        for (s, state) in states.enumerated() {
-            guard case .every(let period) = state.emit else { continue }
+        for s in states.indices {
+            guard case .every(let period) = states[s].emit else { continue }
             if nextEarlyEmission[s] == .max {
                 nextEarlyEmission[s] = now + period
                 continue
             }
             guard now >= nextEarlyEmission[s] else { continue }
-            for d in 0 ..< deviceWatermark.count { state.flushOpen(device: d) }
+            for d in 0 ..< deviceWatermark.count { states[s].flushOpen(device: d) }
             // Skip missed periods rather than emitting a burst for each.
             nextEarlyEmission[s] += ((now - nextEarlyEmission[s]) / period + 1) * period
         }
@@ -244,7 +245,7 @@ public final class WindowEngine {
         while idleHead >= 0 && now - lastActive[Int(idleHead)] >= idle {
             let d = Int(idleHead)
             unlinkIdle(d)
-            for state in states { state.flushOpen(device: d) }
+            for s in states.indices { states[s].flushOpen(device: d) }
         }
     }
 
@@ -252,7 +253,7 @@ public final class WindowEngine {
     func closeAllCore() {
         for d in 0 ..< deviceWatermark.count {
             deviceWatermark[d] = Self.finalWatermark
-            for state in states { state.close(device: d, watermark: Self.finalWatermark) }
+            for s in states.indices { states[s].close(device: d, watermark: Self.finalWatermark) }
         }
         for p in 0 ..< partitionWatermark.count {
             partitionWatermark[p] = Self.finalWatermark
@@ -269,7 +270,7 @@ public final class WindowEngine {
         lastActive.append(contentsOf: repeatElement(0, count: extra))
         idlePrev.append(contentsOf: repeatElement(-1, count: extra))
         idleNext.append(contentsOf: repeatElement(-2, count: extra))  // -2: not in the idle list
-        for state in states { state.addDevices(upTo: count) }
+        for s in states.indices { states[s].addDevices(upTo: count) }
     }
 
     func addPartitions(upTo count: Int) {

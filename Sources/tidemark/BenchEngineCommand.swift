@@ -31,6 +31,8 @@ struct BenchEngineCommand: ParsableCommand {
     /// Per device increasing event times with jitter, interleaved so each device's stream
     /// is slightly out of order (within the watermark's bound).
     private func generate() -> (times: [Int64], values: [Double]) {
+        // Options read once: their property wrappers are slow to read in a loop.
+        let records = self.records, devices = self.devices, interval = self.interval
         var rng = SplitMix64(seed: 42)
         var times = [Int64](repeating: 0, count: records)
         var values = [Double](repeating: 0, count: records)
