@@ -12,18 +12,18 @@ extension WindowEngine {
         writer.write(Self.magic)
         writer.write(Self.version)
         writer.write(array: signature)
-        writer.write(array: deviceWatermark)
-        writer.write(array: devicePartition)
-        writer.write(array: lastActive)
-        writer.write(array: idlePrev)
-        writer.write(array: idleNext)
-        writer.write(idleHead)
-        writer.write(idleTail)
-        writer.write(array: partitionWatermark)
-        writer.write(array: partitionNextClose)
-        for devices in partitionDevices { writer.write(array: devices) }
-        writer.write(array: nextEarlyEmission)
-        for state in states { state.write(to: &writer) }
+        writer.write(array: core.deviceWatermark)
+        writer.write(array: core.devicePartition)
+        writer.write(array: core.lastActive)
+        writer.write(array: core.idlePrev)
+        writer.write(array: core.idleNext)
+        writer.write(core.idleHead)
+        writer.write(core.idleTail)
+        writer.write(array: core.partitionWatermark)
+        writer.write(array: core.partitionNextClose)
+        for devices in core.partitionDevices { writer.write(array: devices) }
+        writer.write(array: core.nextEarlyEmission)
+        for state in core.states { state.write(to: &writer) }
         return writer.bytes
     }
 
@@ -37,22 +37,22 @@ extension WindowEngine {
             throw SnapshotError.notASnapshot
         }
         guard try reader.readArray() == signature else { throw SnapshotError.specMismatch }
-        deviceWatermark = try reader.readArray()
-        devicePartition = try reader.readArray()
-        lastActive = try reader.readArray()
-        idlePrev = try reader.readArray()
-        idleNext = try reader.readArray()
-        idleHead = try reader.read(Int32.self)
-        idleTail = try reader.read(Int32.self)
-        partitionWatermark = try reader.readArray()
-        partitionNextClose = try reader.readArray()
-        partitionDevices = try (0 ..< partitionWatermark.count).map { _ throws(SnapshotError) in try reader.readArray() }
-        nextEarlyEmission = try reader.readArray()
-        let devices = deviceWatermark.count
-        guard [devicePartition.count, lastActive.count, idlePrev.count, idleNext.count].allSatisfy({ $0 == devices }),
-            partitionNextClose.count == partitionWatermark.count, nextEarlyEmission.count == states.count
+        core.deviceWatermark = try reader.readArray()
+        core.devicePartition = try reader.readArray()
+        core.lastActive = try reader.readArray()
+        core.idlePrev = try reader.readArray()
+        core.idleNext = try reader.readArray()
+        core.idleHead = try reader.read(Int32.self)
+        core.idleTail = try reader.read(Int32.self)
+        core.partitionWatermark = try reader.readArray()
+        core.partitionNextClose = try reader.readArray()
+        core.partitionDevices = try (0 ..< core.partitionWatermark.count).map { _ throws(SnapshotError) in try reader.readArray() }
+        core.nextEarlyEmission = try reader.readArray()
+        let devices = core.deviceWatermark.count
+        guard [core.devicePartition.count, core.lastActive.count, core.idlePrev.count, core.idleNext.count].allSatisfy({ $0 == devices }),
+            core.partitionNextClose.count == core.partitionWatermark.count, core.nextEarlyEmission.count == core.states.count
         else { throw SnapshotError.corrupt }
-        for s in states.indices { try states[s].read(from: &reader, devices: devices) }
+        for s in core.states.indices { try core.states[s].read(from: &reader, devices: devices) }
         guard reader.isAtEnd else { throw SnapshotError.corrupt }
     }
 
@@ -60,9 +60,9 @@ extension WindowEngine {
     private var signature: [Int64] {
         var values: [Int64] = [
             Int64(fieldCount), watermarkSpec.scope == .device ? 0 : 1, watermarkSpec.outOfOrder,
-            watermarkSpec.idle ?? -1, Int64(states.count),
+            watermarkSpec.idle ?? -1, Int64(core.states.count),
         ]
-        for state in states {
+        for state in core.states {
             values += [
                 state.isSession ? 1 : 0, state.size, state.slide, state.gap, state.lateness, Int64(state.stride),
                 Int64(state.sketchCount), Int64(state.layout.outputs.count),

@@ -1,0 +1,201 @@
+// The engine's mutable state and per-record logic, as a struct so that the hot path runs
+// without dynamic exclusivity checks; WindowEngine is the public, reference-typed face.
+
+/// Watermarks, idle tracking and the series' windows of one engine.
+@usableFromInline
+struct EngineCore {
+    let watermarkSpec: WatermarkSpec
+    var states: [SeriesState]
+
+    // Per device.
+    /// The watermark applied to the device's windows (per partition: the last one applied).
+    var deviceWatermark: [Int64] = []
+    /// The partition the device was last seen on (partition scope), -1 before.
+    var devicePartition: [Int32] = []
+    /// Idle tracking: devices in order of last activity (processing time).
+    var lastActive: [Int64] = []
+    var idlePrev: [Int32] = []
+    var idleNext: [Int32] = []
+    var idleHead: Int32 = -1
+    var idleTail: Int32 = -1
+
+    // Per partition (partition scope).
+    var partitionWatermark: [Int64] = []
+    /// A lower bound on the earliest open window end among the partition's devices.
+    var partitionNextClose: [Int64] = []
+    var partitionDevices: [[Int32]] = []
+
+    /// Per series: processing time of the next `every` emission, Int64.max if none.
+    var nextEarlyEmission: [Int64]
+
+    init(watermarkSpec: WatermarkSpec, states: [SeriesState]) {
+        self.watermarkSpec = watermarkSpec
+        self.states = states
+        nextEarlyEmission = Array(repeating: .max, count: states.count)
+    }
+
+    // MARK: Core
+
+    @usableFromInline
+    mutating func admit(_ reading: Reading, now: Int64) -> Admission {
+        let t = reading.time
+        guard WindowEngine.eventTimeRange.contains(t) else { return .invalidTime }
+        let d = Int(reading.device.index)
+        if d >= deviceWatermark.count { addDevices(upTo: d + 1) }
+        if watermarkSpec.idle != nil { touch(d, now: now) }
+
+        let partitionScope = watermarkSpec.scope == .partition
+        var partition = 0
+        if partitionScope {
+            partition = Int(max(0, reading.partition))
+            if partition >= partitionWatermark.count { addPartitions(upTo: partition + 1) }
+            if devicePartition[d] != Int32(partition) { move(d, to: partition) }
+        }
+        let before = effectiveWatermark(d)
+
+        var accepted = states.isEmpty
+        for s in states.indices {
+            let counted =
+                states[s].isSession
+                ? states[s].addSession(reading, device: d, watermark: before)
+                : states[s].addFixed(reading, device: d, watermark: before)
+            if counted { accepted = true }
+        }
+
+        let candidate = t - watermarkSpec.outOfOrder
+        if partitionScope {
+            var nextClose = partitionNextClose[partition]
+            for state in states { nextClose = min(nextClose, state.nextClose(device: d)) }
+            partitionNextClose[partition] = nextClose
+            if candidate > partitionWatermark[partition] {
+                partitionWatermark[partition] = candidate
+                if candidate >= nextClose { closePartition(partition) }
+            }
+        } else if candidate > deviceWatermark[d] {
+            deviceWatermark[d] = candidate
+            for s in states.indices
+            where states[s].nextClose(device: d) <= candidate || states[s].hasExpired(device: d, candidate) {
+                states[s].close(device: d, watermark: candidate)
+            }
+        }
+        return accepted ? .accepted : .tooLate
+    }
+
+    func effectiveWatermark(_ d: Int) -> Int64 {
+        let own = deviceWatermark[d]
+        guard watermarkSpec.scope == .partition else { return own }
+        let partition = devicePartition[d]
+        return partition >= 0 ? max(own, partitionWatermark[Int(partition)]) : own
+    }
+
+    /// Applies a partition's watermark to every device seen on it.
+    mutating func closePartition(_ partition: Int) {
+        let watermark = partitionWatermark[partition]
+        var nextClose = Int64.max
+        var kept = 0
+        var devices = partitionDevices[partition]
+        partitionDevices[partition] = []
+        for device in devices where devicePartition[Int(device)] == Int32(partition) {
+            let d = Int(device)
+            devices[kept] = device
+            kept += 1
+            if deviceWatermark[d] < watermark {
+                deviceWatermark[d] = watermark
+                for s in states.indices { states[s].close(device: d, watermark: watermark) }
+            }
+            for state in states { nextClose = min(nextClose, state.nextClose(device: d)) }
+        }
+        devices.removeLast(devices.count - kept)
+        partitionDevices[partition] = devices
+        partitionNextClose[partition] = nextClose
+    }
+
+    /// Rebinds a device to the partition it now arrives on, keeping its watermark monotonic.
+    mutating func move(_ d: Int, to partition: Int) {
+        let old = devicePartition[d]
+        if old >= 0 { deviceWatermark[d] = max(deviceWatermark[d], partitionWatermark[Int(old)]) }
+        devicePartition[d] = Int32(partition)
+        partitionDevices[partition].append(Int32(d))
+        partitionNextClose[partition] = Int64.min  // rescan on the next advance: cheap and safe
+    }
+
+    @usableFromInline
+    mutating func advanceCore(processingTime now: Int64) {
+        for s in states.indices {
+            guard case .every(let period) = states[s].emit else { continue }
+            if nextEarlyEmission[s] == .max {
+                nextEarlyEmission[s] = now + period
+                continue
+            }
+            guard now >= nextEarlyEmission[s] else { continue }
+            for d in 0 ..< deviceWatermark.count { states[s].flushOpen(device: d) }
+            // Skip missed periods rather than emitting a burst for each.
+            nextEarlyEmission[s] += ((now - nextEarlyEmission[s]) / period + 1) * period
+        }
+        guard let idle = watermarkSpec.idle else { return }
+        while idleHead >= 0 && now - lastActive[Int(idleHead)] >= idle {
+            let d = Int(idleHead)
+            unlinkIdle(d)
+            for s in states.indices { states[s].flushOpen(device: d) }
+        }
+    }
+
+    @usableFromInline
+    mutating func closeAllCore() {
+        for d in 0 ..< deviceWatermark.count {
+            deviceWatermark[d] = WindowEngine.finalWatermark
+            for s in states.indices { states[s].close(device: d, watermark: WindowEngine.finalWatermark) }
+        }
+        for p in 0 ..< partitionWatermark.count {
+            partitionWatermark[p] = WindowEngine.finalWatermark
+            partitionNextClose[p] = .max
+        }
+    }
+
+    // MARK: Devices and partitions
+
+    mutating func addDevices(upTo count: Int) {
+        let extra = count - deviceWatermark.count
+        deviceWatermark.append(contentsOf: repeatElement(WindowEngine.noWatermark, count: extra))
+        devicePartition.append(contentsOf: repeatElement(-1, count: extra))
+        lastActive.append(contentsOf: repeatElement(0, count: extra))
+        idlePrev.append(contentsOf: repeatElement(-1, count: extra))
+        idleNext.append(contentsOf: repeatElement(-2, count: extra))  // -2: not in the idle list
+        for s in states.indices { states[s].addDevices(upTo: count) }
+    }
+
+    mutating func addPartitions(upTo count: Int) {
+        let extra = count - partitionWatermark.count
+        partitionWatermark.append(contentsOf: repeatElement(WindowEngine.noWatermark, count: extra))
+        partitionNextClose.append(contentsOf: repeatElement(.max, count: extra))
+        partitionDevices.append(contentsOf: repeatElement([], count: extra))
+    }
+
+    /// Moves the device to the most-recently-active end of the idle list.
+    mutating func touch(_ d: Int, now: Int64) {
+        lastActive[d] = now
+        if idleTail == Int32(d) { return }
+        if idleNext[d] != -2 { unlinkIdle(d) }
+        idlePrev[d] = idleTail
+        idleNext[d] = -1
+        if idleTail >= 0 { idleNext[Int(idleTail)] = Int32(d) } else { idleHead = Int32(d) }
+        idleTail = Int32(d)
+    }
+
+    mutating func unlinkIdle(_ d: Int) {
+        let before = idlePrev[d]
+        let after = idleNext[d]
+        if before >= 0 { idleNext[Int(before)] = after } else { idleHead = after }
+        if after >= 0 { idlePrev[Int(after)] = before } else { idleTail = before }
+        idlePrev[d] = -1
+        idleNext[d] = -2
+    }
+}
+
+extension SeriesState {
+    /// Whether the device has state that the watermark has made unreachable.
+    func hasExpired(device: Int, _ watermark: Int64) -> Bool {
+        let first = head[device]
+        return first >= 0 && end[Int(first)] + lateness + gap <= watermark
+    }
+}
