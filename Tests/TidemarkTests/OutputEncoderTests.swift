@@ -54,7 +54,8 @@ private func text(_ encoder: OutputEncoder) -> String {
 
     @Test func recordTriggerEventCopiesTheOtherMembers() {
         var decoder = RecordDecoder(
-            schema: RecordSchema(deviceField: "device", timeField: "ts", numericFields: ["temperature"]))
+            schema: RecordSchema(deviceField: "device", timeField: "ts", numericFields: ["temperature"]),
+            collectsOtherMembers: true)
         var encoder = OutputEncoder()
         let layout = TriggerEventLayout(app: "thermostat", trigger: "bad_temperature")
         let value = Array(#"{"device":"dev-000017","ts":1764288012345,"temperature":31.2,"humidity":40.1}"#.utf8)

@@ -22,7 +22,7 @@ private struct Decoded: Equatable, CustomStringConvertible {
 private func decode(
     _ json: String, schema: RecordSchema = schema, key: String? = nil, timestamp: Int64? = nil, maxBytes: Int = 1 << 20
 ) -> Result<Decoded, RecordDecodeFailure> {
-    var decoder = RecordDecoder(schema: schema, maxBytes: maxBytes)
+    var decoder = RecordDecoder(schema: schema, maxBytes: maxBytes, collectsOtherMembers: true)
     let value = Array(json.utf8)
     let keyBytes = key.map { Array($0.utf8) }
     return value.withUnsafeBytes { value in
@@ -154,7 +154,7 @@ private func decode(
     }
 
     @Test func decoderIsReusedAcrossRecords() {
-        var decoder = RecordDecoder(schema: schema)
+        var decoder = RecordDecoder(schema: schema, collectsOtherMembers: true)
         let first = Array(#"{"device":"aaaa","ts":1,"temperature":1,"status":"x"}"#.utf8)
         let second = Array(#"{"device":"b","ts":2}"#.utf8)
         #expect(first.withUnsafeBytes { decoder.decode(value: $0) } == nil)
@@ -171,5 +171,67 @@ private func decode(
         let hot = Array(#"{"device":"d","ts":1,"temperature":31.2}"#.utf8)
         #expect(hot.withUnsafeBytes { decoder.decode(value: $0) } == nil)
         #expect(decoder.numbers.withUnsafeBufferPointer { app.triggers[0].condition.evaluate(numbers: $0) })
+    }
+
+    @Test func otherMembersAreCollectedOnlyOnRequest() {
+        var decoder = RecordDecoder(schema: schema)
+        let value = Array(#"{"device":"d","ts":1,"temperature":2,"fw":"1.4.2"}"#.utf8)
+        #expect(value.withUnsafeBytes { decoder.decode(value: $0) } == nil)
+        #expect(decoder.otherMembers.isEmpty)
+        #expect(decoder.numbers[0] == 2)
+    }
+
+    /// Keys are compared as a length and two 8-byte words, then memcmp past 16 bytes: keys of
+    /// every length class, near misses in each word, and keys ending the buffer.
+    @Test func keysOfEveryLengthMatchExactly() {
+        let fields = ["t", "eightchr", "ninechars", "sixteen_chars_ok", "seventeen_chars_x", "a_rather_long_field_name_of_40_bytes_xyz"]
+        let longSchema = RecordSchema(deviceField: "device", timeField: "ts", numericFields: fields)
+        let members = fields.enumerated().map { #""\#($0.element)":\#($0.offset + 1)"# }.joined(separator: ",")
+        #expect(
+            decode(#"{"device":"d","ts":1,\#(members)}"#, schema: longSchema).map(\.numbers)
+                == .success([1, 2, 3, 4, 5, 6]))
+        // One byte off in the first word, the second word, and past sixteen bytes; one longer.
+        let nearMisses = [
+            "u", "eightchX", "ninecharX", "sixteen_chars_oK", "seventeen_chars_y", "a_rather_long_field_name_of_40_bytes_xyZ",
+            "eightchrs", "tt",
+        ]
+        let missed = nearMisses.map { #""\#($0)":9"# }.joined(separator: ",")
+        #expect(
+            decode(#"{"device":"d","ts":1,\#(missed)}"#, schema: longSchema).map(\.numbers)
+                == .success([nil, nil, nil, nil, nil, nil]))
+        // Escaped keys still match by their unescaped text.
+        #expect(
+            decode(#"{"device":"d","ts":1,"ninechar\u0073":7}"#, schema: longSchema).map(\.numbers)
+                == .success([nil, nil, 7, nil, nil, nil]))
+        // The last key sits within eight bytes of the end of the buffer.
+        #expect(decode(#"{"ts":1,"device":"d","t":5}"#, schema: longSchema).map(\.numbers.first) == .success(5))
+        #expect(decode(#"{"ts":1,"t":5,"device":"d"}"#, schema: longSchema).map(\.device) == .success("d"))
+    }
+
+    /// Strings are scanned eight bytes at a time up to the first special byte: a quote,
+    /// backslash, control or non-ASCII byte at every offset of the word still counts.
+    @Test func specialBytesAtEveryOffsetOfAWord() {
+        for offset in 0..<9 {
+            let pad = String(repeating: "x", count: offset)
+            #expect(decode(#"{"device":"d","ts":1,"status":"\#(pad)"}"#).map(\.status) == .success(pad))
+            #expect(decode(#"{"device":"d","ts":1,"status":"\#(pad)\n\#(pad)"}"#).map(\.status) == .success(pad + "\n" + pad))
+            #expect(decode(#"{"device":"d","ts":1,"status":"\#(pad)é\#(pad)"}"#).map(\.status) == .success(pad + "é" + pad))
+            #expect(decode("{\"device\":\"d\",\"ts\":1,\"status\":\"\(pad)\u{1}\"}") == .failure(.notJSON))
+            var invalid = Array(#"{"device":"d","ts":1,"status":"\#(pad)ab"}"#.utf8)
+            invalid[31 + offset] = 0xFF
+            var decoder = RecordDecoder(schema: schema)
+            let failure = invalid.withUnsafeBytes { decoder.decode(value: $0) }
+            #expect(failure == .invalidUTF8, "offset \(offset)")
+        }
+    }
+
+    /// Skipped numbers are checked for grammar though their value is not computed.
+    @Test func skippedNumbersAreValidated() {
+        for good in ["0", "-0", "12", "-3.25", "1e5", "1E+5", "2.5e-3", "123456789012345678901234567890"] {
+            #expect(decode(#"{"device":"d","ts":1,"x":\#(good)}"#).map(\.time) == .success(1_000), "\(good)")
+        }
+        for bad in ["-", "01", "1.", "1.e3", "1e", "1e+", ".5", "+1", "--1"] {
+            #expect(decode(#"{"device":"d","ts":1,"x":\#(bad)}"#) == .failure(.notJSON), "\(bad)")
+        }
     }
 }

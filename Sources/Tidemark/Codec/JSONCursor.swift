@@ -45,13 +45,20 @@ struct JSONCursor {
         var escaped = false
         while true {
             // Eight plain ASCII bytes at a time: no quote, backslash, control or non-ASCII byte.
+            // On a hit, jump straight to the first special byte: the lowest flagged byte of
+            // each mask is exact (borrows only run upwards), so short strings such as keys
+            // end in one step.
             while count - index >= 8 {
-                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
                 let quote = Self.hasZeroByte(word ^ 0x2222_2222_2222_2222)
                 let backslash = Self.hasZeroByte(word ^ 0x5C5C_5C5C_5C5C_5C5C)
                 let control = (word &- 0x2020_2020_2020_2020) & ~word & 0x8080_8080_8080_8080
                 let high = word & 0x8080_8080_8080_8080
-                guard quote | backslash | control | high == 0 else { break }
+                let special = quote | backslash | control | high
+                guard special == 0 else {
+                    index += special.trailingZeroBitCount >> 3
+                    break
+                }
                 index += 8
             }
             guard index < count else { return (escaped, .notJSON) }
@@ -173,7 +180,7 @@ struct JSONCursor {
             index += 1
             return scanString().failure
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return scanNumber() == nil ? .notJSON : nil
+            return skipNumber() ? nil : .notJSON
         case UInt8(ascii: "t"):
             return skipLiteral("true") ? nil : .notJSON
         case UInt8(ascii: "f"):
@@ -214,6 +221,32 @@ struct JSONCursor {
     }
 
     // MARK: Numbers
+
+    /// Skips a JSON number, checking only its grammar (skipped members need no value).
+    @inline(__always)
+    mutating func skipNumber() -> Bool {
+        if base[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < count, base[index] &- UInt8(ascii: "0") < 10 else { return false }
+        if base[index] == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            while index < count, base[index] &- UInt8(ascii: "0") < 10 { index += 1 }
+        }
+        if index < count, base[index] == UInt8(ascii: ".") {
+            index += 1
+            let digits = index
+            while index < count, base[index] &- UInt8(ascii: "0") < 10 { index += 1 }
+            guard index > digits else { return false }
+        }
+        if index < count, base[index] | 0x20 == UInt8(ascii: "e") {
+            index += 1
+            if index < count, base[index] == UInt8(ascii: "+") || base[index] == UInt8(ascii: "-") { index += 1 }
+            let digits = index
+            while index < count, base[index] &- UInt8(ascii: "0") < 10 { index += 1 }
+            guard index > digits else { return false }
+        }
+        return true
+    }
 
     /// Scans a JSON number; nil if the grammar is violated.
     @inline(__always)

@@ -9,8 +9,9 @@ import Darwin
 /// Decodes message values into device, event time and field slots.
 ///
 /// One decoder serves one schema and is reused for every record; after a successful
-/// `decode`, `device`, `time`, `numbers`, the string slots and `otherMembers` describe that
-/// record until the next call. Nothing is allocated per record once the buffers have grown.
+/// `decode`, `device`, `time`, `numbers`, the string slots and (when collected)
+/// `otherMembers` describe that record until the next call. Nothing is allocated per record
+/// once the buffers have grown.
 ///
 /// Event time from a field: a JSON number >= 1e11 is epoch milliseconds (a fraction is
 /// truncated), a smaller number is epoch seconds (a fraction gives milliseconds, truncated),
@@ -30,7 +31,10 @@ public struct RecordDecoder: Sendable {
     public private(set) var numbers: [Double]
     /// Byte ranges in the value of every top-level member (`"key":value`) other than the
     /// device and time fields, in record order, for trigger events to copy verbatim.
+    /// Always empty unless the decoder was made with `collectsOtherMembers`.
     public private(set) var otherMembers: [Range<Int>] = []
+    /// Whether `decode` fills `otherMembers` (only record triggers need them).
+    public let collectsOtherMembers: Bool
 
     // String slots: start offset in the value (or in `stringScratch` when unescaped), -1 if absent.
     private var stringStart: [Int]
@@ -41,8 +45,18 @@ public struct RecordDecoder: Sendable {
 
     // The schema's keys, flattened for the member loop.
     private let keyBytes: [[UInt8]]
-    private let keyRoles: [KeyRole]
-    private let keyLengths: [Int]
+    private let keys: [SchemaKey]
+
+    /// A schema key as the member loop compares it: the length and the first sixteen bytes
+    /// in words, so a member is matched or rejected by integer compares without touching
+    /// another array (keys longer than sixteen bytes compare the rest with memcmp).
+    private struct SchemaKey: Sendable {
+        var length: Int
+        /// Bytes 0..<8 and 8..<16, little-endian, zero-padded.
+        var head: UInt64
+        var tail: UInt64
+        var role: KeyRole
+    }
 
     private struct KeyRole: Sendable {
         var isDevice = false
@@ -55,9 +69,16 @@ public struct RecordDecoder: Sendable {
     /// Deepest nesting followed inside a record before it is rejected.
     static let maxDepth = 64
 
-    public init(schema: RecordSchema, maxBytes: Int = 1 << 20) {
+    /// Creates a decoder for `schema`.
+    ///
+    /// - Parameters:
+    ///   - maxBytes: the largest record accepted.
+    ///   - collectsOtherMembers: fill `otherMembers` on each decode (for record triggers,
+    ///     whose events copy the record's members); off, the member loop skips that work.
+    public init(schema: RecordSchema, maxBytes: Int = 1 << 20, collectsOtherMembers: Bool = false) {
         self.schema = schema
         self.maxBytes = maxBytes
+        self.collectsOtherMembers = collectsOtherMembers
         numbers = Array(repeating: .nan, count: schema.numericFields.count)
         stringStart = Array(repeating: -1, count: schema.stringFields.count)
         stringCount = Array(repeating: 0, count: schema.stringFields.count)
@@ -78,8 +99,17 @@ public struct RecordDecoder: Sendable {
         }
         for (slot, field) in schema.stringFields.enumerated() { role(field) { $0.stringSlot = slot } }
         keyBytes = order.map { Array($0.utf8) }
-        keyRoles = order.map { roles[$0]! }
-        keyLengths = keyBytes.map(\.count)
+        keys = zip(keyBytes, order).map { bytes, name in
+            SchemaKey(
+                length: bytes.count, head: Self.word(bytes.prefix(8)), tail: Self.word(bytes.dropFirst(8).prefix(8)),
+                role: roles[name]!)
+        }
+    }
+
+    private static func word(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        var word: UInt64 = 0
+        for (offset, byte) in bytes.enumerated() { word |= UInt64(byte) << (8 * offset) }
+        return word
     }
 
     /// Decodes one message.
@@ -109,7 +139,19 @@ public struct RecordDecoder: Sendable {
             sawTime = true
         }
         var cursor = JSONCursor(base: base.assumingMemoryBound(to: UInt8.self), count: value.count)
-        if let failure = decodeObject(&cursor, sawDevice: &sawDevice, sawTime: &sawTime) { return failure }
+        // The member loop writes numbers through a buffer pointer (no uniqueness check per
+        // write); swapping the array out lends it without a copy or an overlapping access.
+        var numbers: [Double] = []
+        swap(&numbers, &self.numbers)
+        defer { swap(&numbers, &self.numbers) }
+        let keys = self.keys
+        let failure = numbers.withUnsafeMutableBufferPointer { numbers in
+            for slot in numbers.indices { numbers[slot] = .nan }
+            return keys.withUnsafeBufferPointer { keys in
+                decodeObject(&cursor, keys: keys, numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
+            }
+        }
+        if let failure { return failure }
         cursor.skipWhitespace()
         guard cursor.index == cursor.count else { return .notJSON }
         if !sawDevice { return .missingDevice }
@@ -144,14 +186,14 @@ public struct RecordDecoder: Sendable {
         device.removeAll(keepingCapacity: true)
         otherMembers.removeAll(keepingCapacity: true)
         stringScratch.removeAll(keepingCapacity: true)
-        for slot in numbers.indices { numbers[slot] = .nan }
         for slot in stringStart.indices { stringStart[slot] = -1 }
     }
 
     // MARK: The top-level object
 
     private mutating func decodeObject(
-        _ cursor: inout JSONCursor, sawDevice: inout Bool, sawTime: inout Bool
+        _ cursor: inout JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, numbers: UnsafeMutableBufferPointer<Double>,
+        sawDevice: inout Bool, sawTime: inout Bool
     ) -> RecordDecodeFailure? {
         cursor.skipWhitespace()
         guard let first = cursor.peek() else { return .notJSON }
@@ -180,20 +222,20 @@ public struct RecordDecoder: Sendable {
             cursor.index += 1
             cursor.skipWhitespace()
 
-            let roleIndex = matchKey(cursor, start: keyStart, end: keyEnd, escaped: keyScan.escaped)
-            if roleIndex < 0 {
+            let keyIndex = matchKey(cursor, keys: keys, start: keyStart, end: keyEnd, escaped: keyScan.escaped)
+            if keyIndex < 0 {
                 if let failure = cursor.skipValue(depth: 1) { return failure }
-                otherMembers.append(memberStart..<cursor.index)
+                if collectsOtherMembers { otherMembers.append(memberStart..<cursor.index) }
             } else {
-                let role = keyRoles[roleIndex]
+                let role = keys[keyIndex].role
                 if role.isDevice {
                     if let failure = readDevice(&cursor) { return failure }
                     sawDevice = true
                 } else if role.isTime {
                     if let failure = readTime(&cursor, present: &sawTime) { return failure }
                 } else {
-                    if let failure = readField(&cursor, role: role) { return failure }
-                    otherMembers.append(memberStart..<cursor.index)
+                    if let failure = readField(&cursor, role: role, numbers: numbers) { return failure }
+                    if collectsOtherMembers { otherMembers.append(memberStart..<cursor.index) }
                 }
             }
 
@@ -208,7 +250,9 @@ public struct RecordDecoder: Sendable {
 
     /// The index of the schema key equal to the member key, or -1.
     @inline(__always)
-    private mutating func matchKey(_ cursor: JSONCursor, start: Int, end: Int, escaped: Bool) -> Int {
+    private mutating func matchKey(
+        _ cursor: JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, start: Int, end: Int, escaped: Bool
+    ) -> Int {
         if escaped {
             keyScratch.removeAll(keepingCapacity: true)
             JSONCursor.unescape(cursor.base + start, count: end - start, into: &keyScratch)
@@ -216,17 +260,29 @@ public struct RecordDecoder: Sendable {
             return -1
         }
         let length = end - start
-        // A handful of keys: comparing lengths first rejects most members at once.
-        for index in keyLengths.indices where keyLengths[index] == length {
-            // Keys are short: a byte loop beats a call to memcmp.
+        let head = Self.word(cursor, at: start, count: min(length, 8))
+        let tail = length > 8 ? Self.word(cursor, at: start + 8, count: min(length - 8, 8)) : 0
+        for index in 0..<keys.count
+        where keys[index].length == length && keys[index].head == head && keys[index].tail == tail {
+            guard length > 16 else { return index }
             let matched = keyBytes[index].withUnsafeBufferPointer { bytes in
-                var offset = 0
-                while offset < length, bytes[offset] == cursor.base[start + offset] { offset += 1 }
-                return offset == length
+                memcmp(bytes.baseAddress! + 16, cursor.base + start + 16, length - 16) == 0
             }
             if matched { return index }
         }
         return -1
+    }
+
+    /// `count` (0...8) bytes at `offset`, little-endian, zero-padded.
+    @inline(__always)
+    private static func word(_ cursor: JSONCursor, at offset: Int, count: Int) -> UInt64 {
+        if cursor.count - offset >= 8 {
+            let word = UInt64(littleEndian: UnsafeRawPointer(cursor.base + offset).loadUnaligned(as: UInt64.self))
+            return count == 8 ? word : word & ((1 &<< UInt64(truncatingIfNeeded: count &* 8)) &- 1)
+        }
+        var word: UInt64 = 0
+        for index in 0..<count { word |= UInt64(cursor.base[offset + index]) << (8 * index) }
+        return word
     }
 
     // MARK: Field values
@@ -289,7 +345,9 @@ public struct RecordDecoder: Sendable {
     }
 
     @inline(__always)
-    private mutating func readField(_ cursor: inout JSONCursor, role: KeyRole) -> RecordDecodeFailure? {
+    private mutating func readField(
+        _ cursor: inout JSONCursor, role: KeyRole, numbers: UnsafeMutableBufferPointer<Double>
+    ) -> RecordDecodeFailure? {
         guard let first = cursor.peek() else { return .notJSON }
         switch first {
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
