@@ -1,7 +1,63 @@
-// Placeholder until the owner of this command writes it.
+// `tidemark batch`: one app over a JSON-lines file, with the results `tidemark run`
+// would produce over the same records in the same order.
 import ArgumentParser
+import Foundation
+import Tidemark
 
-struct BatchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "batch")
-    func run() async throws { throw ExitCode.failure }
+struct BatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "batch",
+        abstract: "Run one app over a file of JSON readings, one a line.",
+        discussion: """
+            Lines are records in arrival order; the whole file is one partition; every window \
+            closes at the end of the input. Results and trigger events go to --output, one JSON \
+            object a line. Too-late and malformed lines go to --late (if given) as \
+            {"line":N,"reason":…,"error":…,"value":"<the line>"}; malformed lines are also \
+            reported on stderr with their line number, and do not stop the run.
+            """)
+
+    @Option(help: "The app file.")
+    var app: String
+
+    @Option(help: "The readings, one JSON object a line.")
+    var input: String
+
+    @Option(help: "Where results and trigger events go.")
+    var output: String
+
+    @Option(help: "Where too-late and malformed lines go.")
+    var late: String?
+
+    /// Malformed lines named one by one on stderr; the rest are counted.
+    static let reportedLines = 20
+
+    func run() throws {
+        let definition: AppDefinition
+        do throws(ConfigErrors) {
+            definition = try AppLoader.loadFile(app)
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        let started = Date()
+        var malformed = 0
+        let summary: BatchSummary
+        do throws(BatchError) {
+            summary = try BatchRun.run(app: definition, input: input, output: output, late: late) { line, reason in
+                if case .tooLate = reason { return }
+                malformed += 1
+                if malformed <= Self.reportedLines { printError("\(input):\(line): malformed: \(reason.error ?? "")") }
+            }
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+        if malformed > Self.reportedLines { printError("… and \(malformed - Self.reportedLines) more malformed lines") }
+        let seconds = Date().timeIntervalSince(started)
+        let counts = summary.counts
+        printError(
+            "\(summary.lines) lines: \(counts.resultsOut) results, \(counts.triggersOut) trigger events, "
+                + "\(counts.late) too late, \(counts.malformed) malformed "
+                + "(\(String(format: "%.2f", seconds)) s, \(Int(Double(summary.lines) / max(seconds, 1e-9))) lines/s)")
+    }
 }

@@ -1,0 +1,124 @@
+// `tidemark batch`: one app over a file of JSON lines. Arrival order is line order, the
+// whole file is one partition, and every window closes at the end of the input: the same
+// `AppProcessor` as `tidemark run`, so the final revisions are identical.
+import Foundation
+
+/// A problem that stops a batch run (malformed lines do not).
+public enum BatchError: Error, CustomStringConvertible {
+    case cannotRead(path: String, reason: String)
+    case cannotWrite(path: String, reason: String)
+    case invalidApp(String)
+
+    public var description: String {
+        switch self {
+        case .cannotRead(let path, let reason): "cannot read \(path): \(reason)"
+        case .cannotWrite(let path, let reason): "cannot write \(path): \(reason)"
+        case .invalidApp(let reason): reason
+        }
+    }
+}
+
+/// What a batch run did.
+public struct BatchSummary: Sendable, Equatable {
+    public var lines = 0
+    public var counts = AppCounts()
+}
+
+/// Runs one app over a JSON-lines file.
+public enum BatchRun {
+    /// - Parameters:
+    ///   - late: where too-late and malformed lines go, one JSON object a line
+    ///     (`{"line":12,"reason":"malformed","error":"…","value":"<the line>"}`); nil: nowhere.
+    ///   - onLate: called for each such line with its 1-based number, e.g. to report it.
+    public static func run(
+        app: AppDefinition, input: String, output: String, late: String?,
+        onLate: (_ line: Int, _ reason: LateReason) -> Void = { _, _ in }
+    ) throws(BatchError) -> BatchSummary {
+        let processor: AppProcessor
+        do {
+            processor = try AppProcessor(app: app)
+        } catch {
+            throw .invalidApp("\(app.sourceFile): \(error)")
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: input), options: .alwaysMapped)
+        } catch {
+            throw .cannotRead(path: input, reason: error.localizedDescription)
+        }
+        let sink = try JSONLinesSink(output: output, late: late)
+        var summary = BatchSummary()
+        data.withUnsafeBytes { (file: UnsafeRawBufferPointer) in
+            var start = 0
+            while start < file.count {
+                let rest = UnsafeRawBufferPointer(rebasing: file[start...])
+                let newline = memchr(rest.baseAddress!, Int32(UInt8(ascii: "\n")), rest.count)
+                let end = newline.map { start + (UnsafeRawPointer($0) - rest.baseAddress!) } ?? file.count
+                var line = UnsafeRawBufferPointer(rebasing: file[start..<end])
+                if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+                start = end + 1
+                summary.lines += 1
+                // A blank line is no record; skipping it keeps trailing newlines harmless.
+                if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
+                sink.line = summary.lines
+                let outcome = processor.process(value: line, key: nil, timestamp: nil, partition: 0, now: 0, into: sink)
+                if case .late(let reason) = outcome { onLate(summary.lines, reason) }
+                if sink.error != nil { return }
+            }
+        }
+        processor.closeAll(into: sink)
+        try sink.finish()
+        summary.counts = processor.counts
+        return summary
+    }
+}
+
+/// Writes results and trigger events to one file, late lines to another.
+private final class JSONLinesSink: OutputSink {
+    private let output: JSONLinesWriter
+    private let late: JSONLinesWriter?
+    /// The input line being processed, for late lines.
+    var line = 0
+    /// The first write error; `OutputSink` calls cannot throw.
+    private(set) var error: BatchError?
+    private var scratch: [UInt8] = []
+
+    init(output: String, late: String?) throws(BatchError) {
+        self.output = try JSONLinesWriter(path: output)
+        self.late = try late.map { (path) throws(BatchError) in try JSONLinesWriter(path: path) }
+    }
+
+    func send(topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, windowEnd: Int64?) {
+        output.append(value)
+        record { () throws(BatchError) in try output.endLine() }
+    }
+
+    func sendLate(topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, reason: LateReason) {
+        guard let late else { return }
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: #"{"line":"#.utf8)
+        scratch.append(contentsOf: String(line).utf8)
+        scratch.append(contentsOf: #","reason":"#.utf8)
+        JSONWriter.appendString(reason.reason.utf8, to: &scratch)
+        if let error = reason.error {
+            scratch.append(contentsOf: #","error":"#.utf8)
+            JSONWriter.appendString(error.utf8, to: &scratch)
+        }
+        scratch.append(contentsOf: #","value":"#.utf8)
+        JSONWriter.appendString(value ?? UnsafeRawBufferPointer(start: nil, count: 0), to: &scratch)
+        scratch.append(UInt8(ascii: "}"))
+        late.append(scratch)
+        record { () throws(BatchError) in try late.endLine() }
+    }
+
+    func finish() throws(BatchError) {
+        if let error { throw error }
+        try output.flush()
+        try late?.flush()
+    }
+
+    private func record(_ write: () throws(BatchError) -> Void) {
+        guard error == nil else { return }
+        do throws(BatchError) { try write() } catch { self.error = error }
+    }
+}

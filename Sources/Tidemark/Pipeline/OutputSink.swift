@@ -1,0 +1,41 @@
+// Where an app's output goes: Kafka topics for `tidemark run`, files for `tidemark batch`.
+// The processor decides what to send; a sink only delivers.
+
+/// Why an input record went to the late topic instead of a window.
+public enum LateReason: Sendable, Equatable {
+    /// Too late for every window it belongs to (`tidemark-reason: too-late`).
+    case tooLate
+    /// It could not be read (`tidemark-reason: malformed`, `tidemark-error: <message>`).
+    case malformed(RecordDecodeFailure)
+    /// Its event time is beyond what the engine represents (±2^60 ms): malformed too.
+    case timeOutOfRange
+
+    /// The `tidemark-reason` header.
+    public var reason: String {
+        switch self {
+        case .tooLate: "too-late"
+        case .malformed, .timeOutOfRange: "malformed"
+        }
+    }
+
+    /// The `tidemark-error` header, nil for too-late records.
+    public var error: String? {
+        switch self {
+        case .tooLate: nil
+        case .malformed(let failure): failure.message
+        case .timeOutOfRange: "event time is out of range"
+        }
+    }
+}
+
+/// Receives the records an `AppProcessor` produces. The buffers are borrowed for the call.
+public protocol OutputSink: AnyObject {
+    /// A series result or a trigger event, keyed by the device id.
+    ///
+    /// - Parameter windowEnd: for series results, the end of the window (for emit latency).
+    func send(topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, windowEnd: Int64?)
+
+    /// An input record, unchanged, that could not go into any window.
+    func sendLate(
+        topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, reason: LateReason)
+}

@@ -1,0 +1,48 @@
+// What several commands share: how they reach Kafka and how they report errors.
+import ArgumentParser
+import Foundation
+import Kafka
+
+/// `--brokers` and repeatable `--property name=value` (SASL, SSL, client.id, …).
+struct KafkaClientOptions: ParsableArguments {
+    @Option(help: "Bootstrap servers, HOST:PORT[,HOST:PORT…].")
+    var brokers: String
+
+    @Option(
+        name: .customLong("property"),
+        help: ArgumentHelp("A librdkafka client property (SASL, SSL, client.id, …); repeatable.", valueName: "name=value"))
+    var properties: [String] = []
+
+    func validate() throws {
+        for property in properties where !property.contains("=") {
+            throw ValidationError("--property expects name=value, found '\(property)'")
+        }
+    }
+
+    /// The client config: the bootstrap servers, then every `--property` on top.
+    func config(_ defaults: [String: String] = [:]) -> KafkaConfig {
+        var config = KafkaConfig(defaults)
+        config["bootstrap.servers"] = brokers
+        for property in properties {
+            let parts = property.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            config[String(parts[0])] = String(parts[1])
+        }
+        return config
+    }
+}
+
+/// Writes one line to standard output at once, unbuffered, so a parent process reading
+/// a pipe sees it immediately.
+func printLine(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// Writes one line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Epoch milliseconds of the wall clock.
+func wallClockMillis() -> Int64 {
+    Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+}
