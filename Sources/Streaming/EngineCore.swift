@@ -73,8 +73,7 @@ struct EngineCore {
             }
         } else if candidate > deviceWatermark[d] {
             deviceWatermark[d] = candidate
-            for s in states.indices
-            where states[s].nextClose(device: d) <= candidate || states[s].hasExpired(device: d, candidate) {
+            for s in states.indices where states[s].due[d] <= candidate {
                 states[s].close(device: d, watermark: candidate)
             }
         }
@@ -192,10 +191,3 @@ struct EngineCore {
     }
 }
 
-extension SeriesState {
-    /// Whether the device has state that the watermark has made unreachable.
-    func hasExpired(device: Int, _ watermark: Int64) -> Bool {
-        let first = head[device]
-        return first >= 0 && end[Int(first)] + lateness + gap <= watermark
-    }
-}

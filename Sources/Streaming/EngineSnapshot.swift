@@ -138,5 +138,16 @@ extension SeriesState {
             }
             sketches.append(sketch)
         }
+        // Derived state is rebuilt rather than saved: due times from the entries, and no cached
+        // partial merges (the first windows to close after a restore compute their own).
+        due = Array(repeating: .max, count: devices)
+        for d in 0 ..< devices { refreshDue(device: d) }
+        if isSliding {
+            suffix = Array(repeating: 0, count: entries * stride)
+            suffixLatest = Array(repeating: 0, count: entries)
+            suffixEpoch = Array(repeating: 0, count: entries)
+            sliding = Array(repeating: SlidingPanes(), count: devices)
+            prefix = Array(repeating: 0, count: devices * stride)
+        }
     }
 }

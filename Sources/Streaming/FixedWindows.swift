@@ -25,6 +25,9 @@ extension SeriesState {
         // The oldest window containing the record ends one slide after its pane starts; if
         // even that one is open, nothing here is a late update.
         if emit == .updates || paneStart + slide <= watermark {
+            // A closed window's pane changed: partial merges cached for in-order closing may
+            // include it.
+            if isSliding && paneStart + slide <= watermark { sliding[device].forget() }
             var first = entry
             while prev[Int(first)] >= 0 && start[Int(prev[Int(first)])] >= alive { first = prev[Int(first)] }
             var window = first
@@ -65,10 +68,7 @@ extension SeriesState {
             } else {
                 let entry = allocate(start: windowStart, end: windowStart + size)
                 link(entry, device: device, after: before, before: after)
-                if windowStart + size > watermark {
-                    let open = cursor[device]
-                    if open < 0 || start[Int(open)] > windowStart { cursor[device] = entry }
-                }
+                if windowStart + size > watermark { reopen(entry, device: device, includingEqualStart: false) }
                 if target < 0 { target = entry }
                 after = entry
             }
@@ -132,13 +132,144 @@ extension SeriesState {
                 }
             }
         }
-        if sketchCount > 0 {
-            for k in 0 ..< sketchCount { scratchSketches[k].reset() }
-            var pane = first
-            while pane >= 0 && start[Int(pane)] < windowEnd {
-                for k in 0 ..< sketchCount { scratchSketches[k].merge(sketches[Int(pane) * sketchCount + k]) }
-                pane = next[Int(pane)]
+        if sketchCount > 0 { combineSketches(from: first, before: windowEnd) }
+    }
+
+    // MARK: In-order closing of hopping windows
+
+    /// Queues the window whose first pane is `entry` as it closes (windows of a device close
+    /// in order of start), if any of its panes changed since it was last emitted.
+    ///
+    /// The window `[s, s + size)` is the suffix of the block `[b, b + size)` holding `s`
+    /// (b = floor(s/size)·size) merged with the prefix `[b + size, s + size)` of the next block.
+    /// Every pane it covers is complete (a later change is a late update, which forgets the
+    /// cache), so suffixes computed for the first window of a block serve its later windows,
+    /// and the next block's prefix grows by one pane per window.
+    mutating func emitClosing(_ entry: Int32, device: Int) {
+        let e = Int(entry)
+        let windowStart = start[e], windowEnd = end[e]
+        let blockStart = floorDivide(windowStart, size) * size
+        let blockEnd = blockStart + size  // <= windowEnd
+        var cache = sliding[device]
+        if cache.suffixEpoch == 0 || cache.suffixBlock != blockStart || suffixEpoch[e] != cache.suffixEpoch {
+            cache.suffixEpoch = computeSuffixes(from: entry, before: blockEnd)
+            cache.suffixBlock = blockStart
+        }
+        var latest = suffixLatest[e]
+        let hasPrefix = blockEnd < windowEnd
+        if hasPrefix {
+            let layout = self.layout, stride = self.stride
+            if cache.prefixBlock != blockEnd || cache.prefixEnd > windowEnd {
+                cache.prefixBlock = blockEnd
+                cache.prefixEnd = blockEnd
+                cache.prefixLast = -1
+                cache.prefixLatest = 0
+                prefix.withUnsafeMutableBufferPointer { layout.reset($0.baseAddress! + device * stride) }
+            }
+            var pane = cache.prefixLast >= 0 ? next[Int(cache.prefixLast)] : entry
+            prefix.withUnsafeMutableBufferPointer { prefix in
+                accumulators.withUnsafeBufferPointer { accumulators in
+                    let target = prefix.baseAddress! + device * stride
+                    while pane >= 0 && start[Int(pane)] < windowEnd {
+                        if start[Int(pane)] >= blockEnd {
+                            layout.merge(accumulators.baseAddress! + Int(pane) * stride, into: target)
+                            cache.prefixLatest = max(cache.prefixLatest, updatedAt[Int(pane)])
+                            cache.prefixLast = pane
+                        }
+                        pane = next[Int(pane)]
+                    }
+                }
+            }
+            cache.prefixEnd = windowEnd
+            latest = max(latest, cache.prefixLatest)
+        }
+        sliding[device] = cache
+        guard latest > emittedAt[e] else { return }
+
+        let layout = self.layout, stride = self.stride
+        scratch.withUnsafeMutableBufferPointer { scratch in
+            let target = scratch.baseAddress!
+            suffix.withUnsafeBufferPointer { target.update(from: $0.baseAddress! + e * stride, count: stride) }
+            if hasPrefix {
+                prefix.withUnsafeBufferPointer { layout.merge($0.baseAddress! + device * stride, into: target) }
             }
         }
+        if sketchCount > 0 { combineSketches(from: entry, before: windowEnd) }
+        scratch.withUnsafeBufferPointer { scratch in
+            scratchSketches.withUnsafeBufferPointer { sketches in
+                queue(
+                    device: device, start: windowStart, end: windowEnd, revision: revision[e],
+                    accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
+            }
+        }
+        revision[e] += 1
+        emittedAt[e] = changes
+    }
+
+    /// Computes the suffix of every pane from `first` to the end of its block (`blockEnd`),
+    /// latest pane first, and returns the epoch that marks them.
+    private mutating func computeSuffixes(from first: Int32, before blockEnd: Int64) -> UInt64 {
+        slidingEpoch += 1
+        let epoch = slidingEpoch
+        var last = first
+        while next[Int(last)] >= 0 && start[Int(next[Int(last)])] < blockEnd { last = next[Int(last)] }
+        let layout = self.layout, stride = self.stride
+        suffix.withUnsafeMutableBufferPointer { suffix in
+            accumulators.withUnsafeBufferPointer { accumulators in
+                let suffixes = suffix.baseAddress!, panes = accumulators.baseAddress!
+                var pane = last
+                var later: Int32 = -1
+                while true {
+                    let p = Int(pane)
+                    (suffixes + p * stride).update(from: panes + p * stride, count: stride)
+                    if later >= 0 {
+                        layout.merge(suffixes + Int(later) * stride, into: suffixes + p * stride)
+                        suffixLatest[p] = max(updatedAt[p], suffixLatest[Int(later)])
+                    } else {
+                        suffixLatest[p] = updatedAt[p]
+                    }
+                    suffixEpoch[p] = epoch
+                    if pane == first { break }
+                    later = pane
+                    pane = prev[p]
+                }
+            }
+        }
+        return epoch
+    }
+
+    /// Leaves the merge of the panes' sketches from `first` up to `windowEnd` in `scratchSketches`.
+    private mutating func combineSketches(from first: Int32, before windowEnd: Int64) {
+        for k in 0 ..< sketchCount { scratchSketches[k].reset() }
+        var pane = first
+        while pane >= 0 && start[Int(pane)] < windowEnd {
+            for k in 0 ..< sketchCount { scratchSketches[k].merge(sketches[Int(pane) * sketchCount + k]) }
+            pane = next[Int(pane)]
+        }
+    }
+}
+
+/// Per device, which cached partial merges of a hopping series are current.
+struct SlidingPanes {
+    /// The epoch of the suffixes computed for the block starting at `suffixBlock`; 0: none.
+    var suffixEpoch: UInt64 = 0
+    var suffixBlock: Int64 = 0
+    /// The device's prefix merges the panes starting in `[prefixBlock, prefixEnd)`;
+    /// `prefixBlock == Int64.min`: no prefix.
+    var prefixBlock: Int64 = .min
+    var prefixEnd: Int64 = .min
+    /// The last entry merged into the prefix, or -1.
+    var prefixLast: Int32 = -1
+    /// The latest change among the prefix's panes.
+    var prefixLatest: UInt64 = 0
+
+    mutating func forget() {
+        suffixEpoch = 0
+        forgetPrefix()
+    }
+
+    mutating func forgetPrefix() {
+        prefixBlock = .min
+        prefixLast = -1
     }
 }

@@ -46,6 +46,25 @@ struct SeriesState {
     var tail: [Int32] = []
     /// The first entry whose window is still open (end > watermark), or -1.
     var cursor: [Int32] = []
+    /// A lower bound on the watermark at which ``close(device:watermark:)`` has work: the end
+    /// of the first open window, or when the oldest entry becomes unreachable. Kept in its own
+    /// small array so the per-record check touches no entry.
+    var due: [Int64] = []
+
+    // Hopping windows closing in order (see FixedWindows.swift): panes are grouped in blocks of
+    // size/slide panes aligned on the window size, so a window is a suffix of one block merged
+    // with a prefix of the next; suffixes are computed once per block, prefixes grow by a pane
+    // per window. Each pane is merged a constant number of times instead of size/slide times.
+    let isSliding: Bool
+    /// Per entry: this pane merged with the later panes of its block, their latest change and
+    /// the computation (epoch) it belongs to.
+    var suffix: [Double] = []
+    var suffixLatest: [UInt64] = []
+    var suffixEpoch: [UInt64] = []
+    var slidingEpoch: UInt64 = 0
+    /// Per device: which suffixes and prefix are current, and the prefix itself (`stride` doubles).
+    var sliding: [SlidingPanes] = []
+    var prefix: [Double] = []
 
     // Scratch for combining panes at emission.
     var scratch: [Double]
@@ -78,15 +97,40 @@ struct SeriesState {
         self.output = output
         scratch = Array(repeating: 0, count: layout.stride)
         scratchSketches = Array(repeating: PercentileSketch(), count: layout.sketchCount)
+        isSliding = !isSession && size > slide
     }
 
     var entryCapacity: Int { start.count }
 
     mutating func addDevices(upTo count: Int) {
-        while head.count < count {
-            head.append(-1)
-            tail.append(-1)
-            cursor.append(-1)
+        let extra = count - head.count
+        guard extra > 0 else { return }
+        head.append(contentsOf: repeatElement(-1, count: extra))
+        tail.append(contentsOf: repeatElement(-1, count: extra))
+        cursor.append(contentsOf: repeatElement(-1, count: extra))
+        due.append(contentsOf: repeatElement(.max, count: extra))
+        if isSliding {
+            sliding.append(contentsOf: repeatElement(SlidingPanes(), count: extra))
+            prefix.append(contentsOf: repeatElement(0, count: extra * stride))
+        }
+    }
+
+    /// Recomputes ``due`` for a device from its entries.
+    mutating func refreshDue(device: Int) {
+        let open = cursor[device], first = head[device]
+        let closes = open >= 0 ? end[Int(open)] : .max
+        let expires = first >= 0 ? end[Int(first)] + lateness + gap : .max
+        due[device] = min(closes, expires)
+    }
+
+    /// Makes `entry` the device's first open window if it starts before the current one.
+    mutating func reopen(_ entry: Int32, device: Int, includingEqualStart: Bool) {
+        let open = cursor[device]
+        if open < 0 || start[Int(open)] > start[Int(entry)]
+            || (includingEqualStart && start[Int(open)] == start[Int(entry)])
+        {
+            cursor[device] = entry
+            due[device] = min(due[device], end[Int(entry)])
         }
     }
 
@@ -105,6 +149,7 @@ struct SeriesState {
             revision[Int(entry)] = 0
             emittedStart[Int(entry)] = 0
             emittedEnd[Int(entry)] = 0
+            if isSliding { suffixEpoch[Int(entry)] = 0 }
         } else {
             entry = Int32(start.count)
             start.append(windowStart)
@@ -118,6 +163,11 @@ struct SeriesState {
             emittedEnd.append(0)
             accumulators.append(contentsOf: repeatElement(0, count: stride))
             sketches.append(contentsOf: repeatElement(PercentileSketch(), count: sketchCount))
+            if isSliding {
+                suffix.append(contentsOf: repeatElement(0, count: stride))
+                suffixLatest.append(0)
+                suffixEpoch.append(0)
+            }
         }
         let layout = self.layout, offset = Int(entry) * stride
         accumulators.withUnsafeMutableBufferPointer { layout.reset($0.baseAddress! + offset) }
@@ -130,6 +180,7 @@ struct SeriesState {
         next[Int(entry)] = after
         if before >= 0 { next[Int(before)] = entry } else { head[device] = entry }
         if after >= 0 { prev[Int(after)] = entry } else { tail[device] = entry }
+        due[device] = min(due[device], end[Int(entry)])
     }
 
     /// Unlinks `entry` and returns it to the pool.
@@ -139,6 +190,7 @@ struct SeriesState {
         if before >= 0 { next[Int(before)] = after } else { head[device] = after }
         if after >= 0 { prev[Int(after)] = before } else { tail[device] = before }
         if cursor[device] == entry { cursor[device] = after }
+        if isSliding && sliding[device].prefixLast == entry { sliding[device].forgetPrefix() }
         let base = Int(entry) * sketchCount
         for k in 0 ..< sketchCount { sketches[base + k].reset() }
         freeEntries.append(entry)
@@ -212,7 +264,7 @@ struct SeriesState {
     mutating func close(device: Int, watermark: Int64) {
         var entry = cursor[device]
         while entry >= 0 && end[Int(entry)] <= watermark {
-            emitIfChanged(entry, device: device)
+            if isSliding { emitClosing(entry, device: device) } else { emitIfChanged(entry, device: device) }
             entry = next[Int(entry)]
         }
         cursor[device] = entry
@@ -222,6 +274,7 @@ struct SeriesState {
         while head[device] >= 0 && end[Int(head[device])] + reach <= watermark {
             release(head[device], device: device)
         }
+        refreshDue(device: device)
     }
 
     /// Emits every open window of `device` that changed since its last emission (idle flush,

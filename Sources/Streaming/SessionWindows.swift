@@ -50,10 +50,7 @@ extension SeriesState {
         add(reading, to: entry)
 
         // A late record can reopen a closed session by pushing its end past the watermark.
-        if end[Int(entry)] > watermark {
-            let open = cursor[device]
-            if open < 0 || start[Int(open)] >= start[Int(entry)] { cursor[device] = entry }
-        }
+        if end[Int(entry)] > watermark { reopen(entry, device: device, includingEqualStart: true) }
         if end[Int(entry)] <= watermark || emit == .updates { emitSession(entry, device: device) }
         return true
     }
