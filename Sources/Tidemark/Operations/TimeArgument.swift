@@ -1,4 +1,4 @@
-// Points in time given on the command line: `now`, `-3h` or `now-3h` (relative),
+// Points in time given on the command line: `now`, `now-3h` or `-3h` (relative),
 // epoch milliseconds, or RFC 3339.
 
 /// Parses command-line times into epoch milliseconds.
@@ -19,5 +19,5 @@ public enum TimeArgument {
     }
 
     /// What the parser accepts, for error messages.
-    public static let accepted = "now, -3h (relative to now), epoch milliseconds, or RFC 3339 (2026-11-28T06:00:00Z)"
+    public static let accepted = "now, now-3h (relative), epoch milliseconds, or RFC 3339 (2026-11-28T06:00:00Z)"
 }
