@@ -159,13 +159,21 @@ struct AccumulatorLayout {
     /// Merges pane `q` into `p`.
     @inlinable
     func merge(_ q: UnsafePointer<Double>, into p: UnsafeMutablePointer<Double>) {
+        fields.withUnsafeBufferPointer { Self.merge(q, into: p, plan: $0) }
+    }
+
+    /// Merges pane `q` into `p` by a borrowed plan (``fields``), so hot loops retain nothing.
+    @inlinable @inline(__always)
+    static func merge(
+        _ q: UnsafePointer<Double>, into p: UnsafeMutablePointer<Double>, plan: UnsafeBufferPointer<FieldAccumulator>
+    ) {
         p[0] += q[0]
-        for f in fields {
+        for f in plan {
             p[f.n] += q[f.n]
-            if f.sum >= 0 { Self.addCompensated(q + f.sum, at: p + f.sum) }
-            if f.squares >= 0 { Self.addCompensated(q + f.squares, at: p + f.squares) }
-            if f.min >= 0 && !q[f.min].isNaN { p[f.min] = Self.lesser(p[f.min], q[f.min]) }
-            if f.max >= 0 && !q[f.max].isNaN { p[f.max] = Self.greater(p[f.max], q[f.max]) }
+            if f.sum >= 0 { addCompensated(q + f.sum, at: p + f.sum) }
+            if f.squares >= 0 { addCompensated(q + f.squares, at: p + f.squares) }
+            if f.min >= 0 && !q[f.min].isNaN { p[f.min] = lesser(p[f.min], q[f.min]) }
+            if f.max >= 0 && !q[f.max].isNaN { p[f.max] = greater(p[f.max], q[f.max]) }
             if f.first >= 0 {
                 let t = q[f.first], x = q[f.first + 1]
                 if t < p[f.first] || (t == p[f.first] && x < p[f.first + 1]) {

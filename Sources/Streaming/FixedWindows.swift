@@ -150,48 +150,53 @@ extension SeriesState {
         let windowStart = start[e], windowEnd = end[e]
         let blockStart = floorDivide(windowStart, size) * size
         let blockEnd = blockStart + size  // <= windowEnd
+        let stride = self.stride
         var cache = sliding[device]
-        if cache.suffixEpoch == 0 || cache.suffixBlock != blockStart || suffixEpoch[e] != cache.suffixEpoch {
-            cache.suffixEpoch = computeSuffixes(from: entry, before: blockEnd)
-            cache.suffixBlock = blockStart
-        }
-        var latest = suffixLatest[e]
         let hasPrefix = blockEnd < windowEnd
-        if hasPrefix {
-            let layout = self.layout, stride = self.stride
-            if cache.prefixBlock != blockEnd || cache.prefixEnd > windowEnd {
-                cache.prefixBlock = blockEnd
-                cache.prefixEnd = blockEnd
-                cache.prefixLast = -1
-                cache.prefixLatest = 0
-                prefix.withUnsafeMutableBufferPointer { layout.reset($0.baseAddress! + device * stride) }
+        layout.fields.withUnsafeBufferPointer { plan in
+            if cache.suffixEpoch == 0 || cache.suffixBlock != blockStart || suffixEpoch[e] != cache.suffixEpoch {
+                cache.suffixEpoch = computeSuffixes(from: entry, before: blockEnd, plan: plan)
+                cache.suffixBlock = blockStart
             }
-            var pane = cache.prefixLast >= 0 ? next[Int(cache.prefixLast)] : entry
+            guard hasPrefix else { return }
             prefix.withUnsafeMutableBufferPointer { prefix in
                 accumulators.withUnsafeBufferPointer { accumulators in
                     let target = prefix.baseAddress! + device * stride
+                    if cache.prefixBlock != blockEnd || cache.prefixEnd > windowEnd {
+                        cache.prefixBlock = blockEnd
+                        cache.prefixEnd = blockEnd
+                        cache.prefixLast = -1
+                        cache.prefixLatest = 0
+                        layout.reset(target)
+                    }
+                    var pane = cache.prefixLast >= 0 ? next[Int(cache.prefixLast)] : entry
                     while pane >= 0 && start[Int(pane)] < windowEnd {
                         if start[Int(pane)] >= blockEnd {
-                            layout.merge(accumulators.baseAddress! + Int(pane) * stride, into: target)
+                            AccumulatorLayout.merge(accumulators.baseAddress! + Int(pane) * stride, into: target, plan: plan)
                             cache.prefixLatest = max(cache.prefixLatest, updatedAt[Int(pane)])
                             cache.prefixLast = pane
                         }
                         pane = next[Int(pane)]
                     }
+                    cache.prefixEnd = windowEnd
                 }
             }
-            cache.prefixEnd = windowEnd
-            latest = max(latest, cache.prefixLatest)
         }
         sliding[device] = cache
+        let latest = hasPrefix ? max(suffixLatest[e], cache.prefixLatest) : suffixLatest[e]
         guard latest > emittedAt[e] else { return }
 
-        let layout = self.layout, stride = self.stride
-        scratch.withUnsafeMutableBufferPointer { scratch in
-            let target = scratch.baseAddress!
-            suffix.withUnsafeBufferPointer { target.update(from: $0.baseAddress! + e * stride, count: stride) }
-            if hasPrefix {
-                prefix.withUnsafeBufferPointer { layout.merge($0.baseAddress! + device * stride, into: target) }
+        layout.fields.withUnsafeBufferPointer { plan in
+            scratch.withUnsafeMutableBufferPointer { scratch in
+                let target = scratch.baseAddress!
+                suffix.withUnsafeBufferPointer { suffix in
+                    for k in 0 ..< stride { target[k] = suffix[e * stride + k] }
+                }
+                if hasPrefix {
+                    prefix.withUnsafeBufferPointer {
+                        AccumulatorLayout.merge($0.baseAddress! + device * stride, into: target, plan: plan)
+                    }
+                }
             }
         }
         if sketchCount > 0 { combineSketches(from: entry, before: windowEnd) }
@@ -208,12 +213,14 @@ extension SeriesState {
 
     /// Computes the suffix of every pane from `first` to the end of its block (`blockEnd`),
     /// latest pane first, and returns the epoch that marks them.
-    private mutating func computeSuffixes(from first: Int32, before blockEnd: Int64) -> UInt64 {
+    private mutating func computeSuffixes(
+        from first: Int32, before blockEnd: Int64, plan: UnsafeBufferPointer<FieldAccumulator>
+    ) -> UInt64 {
         slidingEpoch += 1
         let epoch = slidingEpoch
         var last = first
         while next[Int(last)] >= 0 && start[Int(next[Int(last)])] < blockEnd { last = next[Int(last)] }
-        let layout = self.layout, stride = self.stride
+        let stride = self.stride
         suffix.withUnsafeMutableBufferPointer { suffix in
             accumulators.withUnsafeBufferPointer { accumulators in
                 let suffixes = suffix.baseAddress!, panes = accumulators.baseAddress!
@@ -221,9 +228,9 @@ extension SeriesState {
                 var later: Int32 = -1
                 while true {
                     let p = Int(pane)
-                    (suffixes + p * stride).update(from: panes + p * stride, count: stride)
+                    for k in 0 ..< stride { suffixes[p * stride + k] = panes[p * stride + k] }
                     if later >= 0 {
-                        layout.merge(suffixes + Int(later) * stride, into: suffixes + p * stride)
+                        AccumulatorLayout.merge(suffixes + Int(later) * stride, into: suffixes + p * stride, plan: plan)
                         suffixLatest[p] = max(updatedAt[p], suffixLatest[Int(later)])
                     } else {
                         suffixLatest[p] = updatedAt[p]
