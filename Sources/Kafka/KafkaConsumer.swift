@@ -253,6 +253,15 @@ public final class KafkaConsumer {
         return (low, high)
     }
 
+    /// The high watermark (offset after the last message) of a partition as of the last
+    /// fetch, without asking the broker; nil before the first fetch of the partition.
+    public func cachedHighWatermark(topic: String, partition: Int32) -> Int64? {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(handle, topic, partition, &low, &high)
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
+    }
+
     /// The group metadata for ``KafkaProducer/sendOffsetsToTransaction(_:group:timeout:)``.
     public func groupMetadata() -> KafkaConsumerGroupMetadata {
         KafkaConsumerGroupMetadata(rd_kafka_consumer_group_metadata(handle))

@@ -12,6 +12,7 @@ struct TidemarkCommand: AsyncParsableCommand {
             TopicsCommand.self,
             BatchCommand.self,
             ValidateCommand.self,
+            RunCommand.self,
             BenchCommand.self,
         ]
     )

@@ -1,5 +1,5 @@
-// SIGINT/SIGTERM as a flag that long-running commands check. The signals are blocked in
-// every thread and taken by one `sigwait` thread, so librdkafka's threads never see them.
+// SIGINT/SIGTERM as a flag that long-running commands check. The handler only stores to an
+// atomic (async-signal-safe), whichever thread the signal lands on.
 import Foundation
 import Synchronization
 
@@ -7,35 +7,29 @@ import Synchronization
 import Glibc
 #endif
 
+/// Set by the SIGINT/SIGTERM handler.
+private let signalReceived = Atomic<Bool>(false)
+
 /// Whether the process was asked to stop.
 public final class ShutdownSignal: Sendable {
     private let requested = Atomic<Bool>(false)
+    private let followsSignals: Bool
 
     /// A flag set by nothing but ``request()``: for tests and embedded runs.
-    public init() {}
+    public convenience init() { self.init(followsSignals: false) }
 
-    /// Blocks SIGINT and SIGTERM in this thread and every thread it starts later, and
-    /// sets the flag when one arrives. Call early, before any other thread exists.
+    private init(followsSignals: Bool) { self.followsSignals = followsSignals }
+
+    /// A flag also set by SIGINT and SIGTERM.
     public static func installed() -> ShutdownSignal {
-        let signal = ShutdownSignal()
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        let blocked = set
-        let thread = Thread {
-            var waitFor = blocked
-            var received: Int32 = 0
-            sigwait(&waitFor, &received)
-            signal.request()
-        }
-        thread.name = "tidemark-signals"
-        thread.start()
-        return signal
+        signal(SIGINT) { _ in signalReceived.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in signalReceived.store(true, ordering: .relaxed) }
+        return ShutdownSignal(followsSignals: true)
     }
 
-    public var isRequested: Bool { requested.load(ordering: .acquiring) }
+    public var isRequested: Bool {
+        requested.load(ordering: .acquiring) || (followsSignals && signalReceived.load(ordering: .relaxed))
+    }
 
     /// Sets the flag, as a signal would.
     public func request() { requested.store(true, ordering: .releasing) }

@@ -1,0 +1,101 @@
+// Which produced records the broker has acknowledged, so that an input offset is committed
+// only once every output derived from it is safe (at least once, nothing lost).
+
+/// Tokens for produced records, issued in increasing order, and the longest prefix of them
+/// that is acknowledged.
+struct DeliveryLedger {
+    /// Every token up to and including this one is acknowledged.
+    private(set) var acknowledgedThrough: UInt64 = 0
+    /// The last token issued.
+    private(set) var issued: UInt64 = 0
+    /// Acknowledgements of tokens after `acknowledgedThrough`, in a ring indexed by token.
+    private var acknowledged: [Bool] = Array(repeating: false, count: 1024)
+    /// Deliveries that failed for good: nothing after the first may be committed.
+    private(set) var failures = 0
+
+    var inFlight: Int { Int(issued - acknowledgedThrough) }
+
+    /// A token for the next produced record.
+    mutating func issue() -> UInt64 {
+        issued += 1
+        if inFlight >= acknowledged.count { grow() }
+        acknowledged[slot(issued)] = false
+        return issued
+    }
+
+    /// Records the broker's answer for `token`.
+    mutating func settle(_ token: UInt64, succeeded: Bool) {
+        guard succeeded else {
+            // A failed delivery is never acknowledged, so the prefix stops before it and no
+            // input offset past it is committed: a restart reprocesses it.
+            failures += 1
+            return
+        }
+        guard token > acknowledgedThrough, token <= issued else { return }
+        acknowledged[slot(token)] = true
+        while acknowledgedThrough < issued && acknowledged[slot(acknowledgedThrough + 1)] {
+            acknowledgedThrough += 1
+            acknowledged[slot(acknowledgedThrough)] = false
+        }
+    }
+
+    private func slot(_ token: UInt64) -> Int { Int(token % UInt64(acknowledged.count)) }
+
+    private mutating func grow() {
+        var wider = Array(repeating: false, count: acknowledged.count * 2)
+        for token in (acknowledgedThrough + 1)..<issued {
+            wider[Int(token % UInt64(wider.count))] = acknowledged[slot(token)]
+        }
+        acknowledged = wider
+    }
+}
+
+/// Per partition, input offsets processed and the output token they wait for.
+struct OffsetCheckpoints {
+    private struct Key: Hashable {
+        var topic: String
+        var partition: Int32
+    }
+
+    /// Per partition: (next offset to read, last output token issued when it was processed).
+    private var pending: [Key: [(offset: Int64, token: UInt64)]] = [:]
+    /// Per partition, the next offset to read (for consumer lag).
+    private var positions: [Key: Int64] = [:]
+
+    /// Notes that everything before `nextOffset` in the partition is processed, with
+    /// outputs up to `token`.
+    mutating func processed(topic: String, partition: Int32, nextOffset: Int64, token: UInt64) {
+        let key = Key(topic: topic, partition: partition)
+        if pending[key]?.last?.token == token {
+            pending[key]![pending[key]!.count - 1].offset = nextOffset
+        } else {
+            pending[key, default: []].append((nextOffset, token))
+        }
+        positions[key] = nextOffset
+    }
+
+    /// The offsets that may be committed now that outputs through `acknowledgedThrough`
+    /// are acknowledged, removed from the pending list.
+    mutating func committable(acknowledgedThrough: UInt64) -> [(topic: String, partition: Int32, offset: Int64)] {
+        var result: [(topic: String, partition: Int32, offset: Int64)] = []
+        for (key, checkpoints) in pending {
+            let safe = checkpoints.prefix { $0.token <= acknowledgedThrough }
+            guard let last = safe.last else { continue }
+            result.append((key.topic, key.partition, last.offset))
+            pending[key] = Array(checkpoints.dropFirst(safe.count))
+        }
+        return result
+    }
+
+    /// Forgets partitions that were taken away.
+    mutating func forget(topic: String, partition: Int32) {
+        let key = Key(topic: topic, partition: partition)
+        pending[key] = nil
+        positions[key] = nil
+    }
+
+    /// Every partition with a known position.
+    var partitions: [(topic: String, partition: Int32, position: Int64)] {
+        positions.map { ($0.key.topic, $0.key.partition, $0.value) }
+    }
+}
