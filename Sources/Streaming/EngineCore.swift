@@ -25,13 +25,44 @@ struct EngineCore {
     var partitionNextClose: [Int64] = []
     var partitionDevices: [[Int32]] = []
 
-    /// Per series: processing time of the next `every` emission, Int64.max if none.
+    /// Per series: processing time of the next `every` emission, Int64.max if none (or not
+    /// started: the first ``advanceCore(processingTime:)`` starts the period).
     var nextEarlyEmission: [Int64]
+    /// The earliest of ``nextEarlyEmission``, Int64.min while a period is still to be started:
+    /// with the idle list's head it makes ``isDue(_:)`` two comparisons.
+    var nextTick: Int64 = .max
 
     init(watermarkSpec: WatermarkSpec, states: [SeriesState]) {
         self.watermarkSpec = watermarkSpec
         self.states = states
         nextEarlyEmission = Array(repeating: .max, count: states.count)
+        refreshNextTick()
+    }
+
+    mutating func refreshNextTick() {
+        nextTick = .max
+        for s in states.indices {
+            guard case .every = states[s].emit else { continue }
+            nextTick = min(nextTick, nextEarlyEmission[s] == .max ? .min : nextEarlyEmission[s])
+        }
+    }
+
+    /// Processing time from which ``advanceCore(processingTime:)`` has work, nil if none is
+    /// pending (Int64.min: the next call, whatever its time).
+    var nextDeadline: Int64? {
+        var deadline = nextTick
+        if let idle = watermarkSpec.idle, idleHead >= 0 {
+            deadline = min(deadline, lastActive[Int(idleHead)] + idle)
+        }
+        return deadline == .max ? nil : deadline
+    }
+
+    /// Whether processing time `now` makes anything due; O(1).
+    @usableFromInline
+    func isDue(_ now: Int64) -> Bool {
+        if now >= nextTick { return true }
+        guard let idle = watermarkSpec.idle, idleHead >= 0 else { return false }
+        return now - lastActive[Int(idleHead)] >= idle
     }
 
     // MARK: Core
@@ -120,16 +151,20 @@ struct EngineCore {
 
     @usableFromInline
     mutating func advanceCore(processingTime now: Int64) {
-        for s in states.indices {
-            guard case .every(let period) = states[s].emit else { continue }
-            if nextEarlyEmission[s] == .max {
-                nextEarlyEmission[s] = now + period
-                continue
+        guard isDue(now) else { return }
+        if now >= nextTick {
+            for s in states.indices {
+                guard case .every(let period) = states[s].emit else { continue }
+                if nextEarlyEmission[s] == .max {
+                    nextEarlyEmission[s] = now + period
+                    continue
+                }
+                guard now >= nextEarlyEmission[s] else { continue }
+                for d in 0 ..< deviceWatermark.count { states[s].flushOpen(device: d) }
+                // Skip missed periods rather than emitting a burst for each.
+                nextEarlyEmission[s] += ((now - nextEarlyEmission[s]) / period + 1) * period
             }
-            guard now >= nextEarlyEmission[s] else { continue }
-            for d in 0 ..< deviceWatermark.count { states[s].flushOpen(device: d) }
-            // Skip missed periods rather than emitting a burst for each.
-            nextEarlyEmission[s] += ((now - nextEarlyEmission[s]) / period + 1) * period
+            refreshNextTick()
         }
         guard let idle = watermarkSpec.idle else { return }
         while idleHead >= 0 && now - lastActive[Int(idleHead)] >= idle {

@@ -53,6 +53,7 @@ extension WindowEngine {
             core.partitionNextClose.count == core.partitionWatermark.count, core.nextEarlyEmission.count == core.states.count
         else { throw SnapshotError.corrupt }
         for s in core.states.indices { try core.states[s].read(from: &reader, devices: devices) }
+        core.refreshNextTick()
         guard reader.isAtEnd else { throw SnapshotError.corrupt }
     }
 

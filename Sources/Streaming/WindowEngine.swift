@@ -104,8 +104,12 @@ public final class WindowEngine {
 
     /// Emits what processing time makes due: periodic early results (`emit: every`) and the
     /// open windows of devices silent for the idle timeout (without moving their watermarks).
+    ///
+    /// Before ``nextDeadline`` this returns at once, emits nothing and changes nothing, so a
+    /// process hosting many engines can call it on all of them often.
     @inlinable
     public func advance<Sink: WindowResultSink>(processingTime now: Int64, into sink: inout Sink) {
+        guard core.isDue(now) else { return }
         core.advanceCore(processingTime: now)
         if !output.entries.isEmpty { output.drain(into: &sink) }
     }
@@ -117,6 +121,12 @@ public final class WindowEngine {
         core.closeAllCore()
         if !output.entries.isEmpty { output.drain(into: &sink) }
     }
+
+    /// The processing time from which ``advance(processingTime:into:)`` has something to do:
+    /// the next `emit: every` period or the earliest idle timeout. `Int64.min` while an `every`
+    /// period has not started (the first `advance` starts it); nil when nothing is pending.
+    /// Readings move it (each restarts its device's idle timeout), so read it after processing.
+    public var nextDeadline: Int64? { core.nextDeadline }
 
     /// The watermark a reading of `device` is judged against now.
     public func watermark(of device: DeviceID) -> Int64? {

@@ -28,7 +28,11 @@ struct BenchEngineCommand: ParsableCommand {
         case both, tumbling, hopping
     }
 
+    @Option(help: "Instead of throughput: create this many empty engines of the thermostat shape and report memory and idle advance cost per engine.")
+    var emptyEngines = 0
+
     func run() throws {
+        if emptyEngines > 0 { return try measureEmptyEngines(emptyEngines) }
         let (times, values) = generate()
         let runs = max(1, self.runs), which = self.window
         print("engine bench: \(records) readings, \(devices) devices, one every \(interval) ms per device (±25% jitter)")
@@ -111,6 +115,49 @@ struct BenchEngineCommand: ParsableCommand {
         let elapsed = clock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return (Double(times.count) / seconds, sink.count)
+    }
+}
+
+extension BenchEngineCommand {
+    /// What `tidemark run` pays per hosted app before any data: the engine's memory and the
+    /// cost of the periodic `advance` when nothing is due.
+    private func measureEmptyEngines(_ count: Int) throws {
+        // The thermostat app: hopping 30m/1m mean/max/count, out_of_order 10s, idle 2m.
+        let spec = SeriesSpec(
+            name: "mean_temperature", window: .hopping(size: 30 * 60_000, slide: 60_000), allowedLateness: 6 * 3_600_000,
+            aggregates: [
+                AggregateSpec(name: "mean", function: .mean, field: 0),
+                AggregateSpec(name: "max", function: .max, field: 0),
+                AggregateSpec(name: "count", function: .count, field: nil),
+            ])
+        let watermark = WatermarkSpec(scope: .device, outOfOrder: 10_000, idle: 120_000)
+        let before = residentBytes()
+        var engines: [WindowEngine] = []
+        engines.reserveCapacity(count)
+        for _ in 0 ..< count { engines.append(try WindowEngine(series: [spec], watermark: watermark, fieldCount: 1)) }
+        let after = residentBytes()
+        print("\(count) empty engines (hopping 30m/1m mean/max/count, out_of_order 10s, idle 2m):")
+        print(String(format: "  resident memory: +%.1f MB, %.0f bytes per engine", Double(after - before) / 1e6, Double(after - before) / Double(count)))
+
+        var sink = DiscardingSink()
+        let rounds = 1_000
+        let clock = ContinuousClock()
+        let started = clock.now
+        for round in 0 ..< rounds {
+            for engine in engines { engine.advance(processingTime: Int64(round) * 100, into: &sink) }
+        }
+        let elapsed = clock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print(String(format: "  advance with nothing due: %.1f ns per engine per call", seconds * 1e9 / Double(rounds * count)))
+        withExtendedLifetime(engines) {}
+    }
+
+    /// Resident set size from /proc/self/statm (Linux), 0 elsewhere.
+    private func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
 
