@@ -27,14 +27,14 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Serve Prometheus /metrics and /health on HOST:PORT.")
     var metrics: String?
 
-    @Option(help: "Consumers (threads) in this process; partitions are split among them.")
-    var lanes: Int = 2
+    @Option(help: "Threads processing partitions in parallel.")
+    var workers: Int = 2
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
     func validate() throws {
-        guard lanes >= 1 else { throw ValidationError("--lanes must be at least 1") }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
     }
 
     func run() throws {
@@ -48,7 +48,7 @@ struct RunCommand: ParsableCommand {
         let runtime: TidemarkRuntime
         do throws(ConfigErrors) {
             runtime = try TidemarkRuntime(
-                options: .init(kafka: kafka.config(), apps: apps, group: group, lanes: lanes, metricsAddress: metrics))
+                options: .init(kafka: kafka.config(), apps: apps, group: group, workers: workers, metricsAddress: metrics))
         } catch {
             printError(error.description)
             throw ExitCode.failure

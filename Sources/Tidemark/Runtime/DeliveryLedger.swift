@@ -57,29 +57,28 @@ struct OffsetCheckpoints {
         var partition: Int32
     }
 
-    /// Per partition: (next offset to read, last output token issued when it was processed).
-    private var pending: [Key: [(offset: Int64, token: UInt64)]] = [:]
-    /// Per partition, the next offset to read (for consumer lag).
-    private var positions: [Key: Int64] = [:]
+    /// Per partition: (next offset to read, the last output token issued when it was processed).
+    private var pending: [Key: [(offset: Int64, token: Token)]] = [:]
+    private var nextOffsets: [Key: Int64] = [:]
 
-    /// Notes that everything before `nextOffset` in the partition is processed, with
+    /// Notes that everything before `nextOffset` in the partition is processed, with its
     /// outputs up to `token`.
-    mutating func processed(topic: String, partition: Int32, nextOffset: Int64, token: UInt64) {
+    mutating func processed(topic: String, partition: Int32, nextOffset: Int64, token: Token) {
         let key = Key(topic: topic, partition: partition)
-        if pending[key]?.last?.token == token {
+        if let last = pending[key]?.last, last.token == token {
             pending[key]![pending[key]!.count - 1].offset = nextOffset
         } else {
             pending[key, default: []].append((nextOffset, token))
         }
-        positions[key] = nextOffset
+        nextOffsets[key] = nextOffset
     }
 
-    /// The offsets that may be committed now that outputs through `acknowledgedThrough`
-    /// are acknowledged, removed from the pending list.
-    mutating func committable(acknowledgedThrough: UInt64) -> [(topic: String, partition: Int32, offset: Int64)] {
+    /// The offsets that may be committed now, given which tokens are acknowledged; they
+    /// leave the pending list.
+    mutating func committable(acknowledged: (Token) -> Bool) -> [(topic: String, partition: Int32, offset: Int64)] {
         var result: [(topic: String, partition: Int32, offset: Int64)] = []
         for (key, checkpoints) in pending {
-            let safe = checkpoints.prefix { $0.token <= acknowledgedThrough }
+            let safe = checkpoints.prefix { acknowledged($0.token) }
             guard let last = safe.last else { continue }
             result.append((key.topic, key.partition, last.offset))
             pending[key] = Array(checkpoints.dropFirst(safe.count))
@@ -87,15 +86,15 @@ struct OffsetCheckpoints {
         return result
     }
 
-    /// Forgets partitions that were taken away.
+    /// Forgets a partition that was taken away.
     mutating func forget(topic: String, partition: Int32) {
         let key = Key(topic: topic, partition: partition)
         pending[key] = nil
-        positions[key] = nil
+        nextOffsets[key] = nil
     }
 
-    /// Every partition with a known position.
-    var partitions: [(topic: String, partition: Int32, position: Int64)] {
-        positions.map { ($0.key.topic, $0.key.partition, $0.value) }
+    /// Every partition with its next offset to read.
+    var positions: [(topic: String, partition: Int32, position: Int64)] {
+        nextOffsets.map { ($0.key.topic, $0.key.partition, $0.value) }
     }
 }

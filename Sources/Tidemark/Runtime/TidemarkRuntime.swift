@@ -1,4 +1,4 @@
-// `tidemark run` as a library: lanes consuming the apps' input topics in one consumer group,
+// `tidemark run` as a library: a pipeline consuming the apps' input topics in a consumer group,
 // app files watched for changes, metrics and health served, and a clean drain on shutdown.
 import Foundation
 import Kafka
@@ -14,21 +14,21 @@ public final class TidemarkRuntime: Sendable {
         public var apps: String
         /// The consumer group.
         public var group: String
-        /// Consumers (threads) in this process; partitions are split among them.
-        public var lanes: Int
+        /// Threads processing partitions in parallel; partitions are split among them.
+        public var workers: Int
         /// `HOST:PORT` for `/metrics` and `/health`; nil: not served.
         public var metricsAddress: String?
         /// How often app files are checked for changes.
         public var reloadInterval: Duration
 
         public init(
-            kafka: KafkaConfig, apps: String, group: String = "tidemark", lanes: Int = 2,
+            kafka: KafkaConfig, apps: String, group: String = "tidemark", workers: Int = 2,
             metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2)
         ) {
             self.kafka = kafka
             self.apps = apps
             self.group = group
-            self.lanes = lanes
+            self.workers = workers
             self.metricsAddress = metricsAddress
             self.reloadInterval = reloadInterval
         }
@@ -36,7 +36,7 @@ public final class TidemarkRuntime: Sendable {
 
     public let options: Options
     public let metrics = MetricsRegistry()
-    private let lanes: [PipelineLane]
+    private let pipeline: Pipeline
     private let logger: Logger
     private let clock: @Sendable () -> Int64
 
@@ -56,12 +56,9 @@ public final class TidemarkRuntime: Sendable {
             producer[name] = value
         }
         consumer["group.id"] = options.group
-        let metrics = self.metrics
-        lanes = (0..<max(1, options.lanes)).map {
-            PipelineLane(
-                index: $0, consumerConfig: KafkaConfig(consumer), producerConfig: KafkaConfig(producer),
-                apps: apps, metrics: metrics, clock: clock, logger: logger)
-        }
+        pipeline = Pipeline(
+            consumerConfig: KafkaConfig(consumer), producerConfig: KafkaConfig(producer), shards: options.workers,
+            apps: apps, metrics: metrics, clock: clock, logger: logger)
         logger.info("apps loaded", metadata: ["apps": "\(apps.map(\.name).joined(separator: ","))"])
     }
 
@@ -86,41 +83,35 @@ public final class TidemarkRuntime: Sendable {
         var endpoint: MetricsEndpoint?
         if let address = options.metricsAddress {
             let metrics = self.metrics
-            let lanes = self.lanes
+            let pipeline = self.pipeline
             endpoint = try MetricsEndpoint(
                 address: address, metrics: { metrics.render() },
                 health: {
-                    let states = lanes.map(\.state)
-                    let healthy = states.allSatisfy { $0 == .running || $0 == .starting }
-                    return .init(healthy: healthy, detail: states.map { "\($0)" }.joined(separator: ","))
+                    let state = pipeline.state
+                    return .init(healthy: state == .running || state == .starting, detail: "\(state)")
                 })
             logger.info("metrics", metadata: ["address": "\(address)", "port": "\(endpoint!.port)"])
         }
-        for lane in lanes { lane.start() }
+        pipeline.start()
         var watcher = AppDirectoryWatcher(path: options.apps)
         var lastCheck = ContinuousClock.now
         while !shutdown.isRequested {
             usleep(50_000)
-            if lanes.contains(where: { $0.state == .failed }) {
-                logger.critical("a lane failed; shutting down")
-                break
-            }
+            if pipeline.state == .failed { break }
             guard ContinuousClock.now - lastCheck >= options.reloadInterval else { continue }
             lastCheck = ContinuousClock.now
             if watcher.changed() { reload() }
         }
-        for lane in lanes { lane.stop() }
-        for lane in lanes { lane.waitUntilStopped() }
+        pipeline.stop()
+        pipeline.waitUntilStopped()
         endpoint?.stop()
-        if lanes.contains(where: { $0.state == .failed }) {
-            throw RuntimeFailure(reason: "a lane failed; see the log")
-        }
+        if pipeline.state == .failed { throw RuntimeFailure(reason: "the pipeline failed; see the log") }
     }
 
     private func reload() {
         do throws(ConfigErrors) {
             let apps = try AppLoader.load(path: options.apps)
-            for lane in lanes { lane.update(apps: apps) }
+            pipeline.update(apps: apps)
             logger.info("apps reloaded", metadata: ["apps": "\(apps.map(\.name).joined(separator: ","))"])
         } catch {
             for problem in error.errors { logger.error("app file rejected; the running apps go on", metadata: ["error": "\(problem)"]) }
