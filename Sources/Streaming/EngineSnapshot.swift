@@ -143,10 +143,9 @@ extension SeriesState {
         // partial merges (the first windows to close after a restore compute their own).
         due = Array(repeating: .max, count: devices)
         for d in 0 ..< devices { refreshDue(device: d) }
+        if !isSession { hotPane = Array(repeating: HotPane(), count: devices) }
         if isSliding {
-            suffix = Array(repeating: 0, count: entries * stride)
-            suffixLatest = Array(repeating: 0, count: entries)
-            suffixEpoch = Array(repeating: 0, count: entries)
+            suffix = Array(repeating: 0, count: entries * suffixStride)
             sliding = Array(repeating: SlidingPanes(), count: devices)
             prefix = Array(repeating: 0, count: devices * stride)
         }

@@ -19,7 +19,16 @@ extension SeriesState {
         let expired = watermark - size - lateness
         if expired >= alive { alive = (floorDivide(expired, slide) + 1) * slide }
 
-        let entry = pane(startingAt: paneStart, device: device, alive: alive, watermark: watermark)
+        // Most records land in the same pane as the device's previous one: remembering it per
+        // device spares reading the entry pool to find it.
+        let entry: Int32
+        let hot = hotPane[device]
+        if hot.entry >= 0 && hot.start == paneStart {
+            entry = hot.entry
+        } else {
+            entry = pane(startingAt: paneStart, device: device, alive: alive, watermark: watermark)
+            hotPane[device] = HotPane(start: paneStart, entry: entry)
+        }
         add(reading, to: entry)
 
         // The oldest window containing the record ends one slide after its pane starts; if
@@ -150,11 +159,13 @@ extension SeriesState {
         let windowStart = start[e], windowEnd = end[e]
         let blockStart = floorDivide(windowStart, size) * size
         let blockEnd = blockStart + size  // <= windowEnd
-        let stride = self.stride
+        let stride = self.stride, suffixStride = self.suffixStride
         var cache = sliding[device]
         let hasPrefix = blockEnd < windowEnd
         layout.fields.withUnsafeBufferPointer { plan in
-            if cache.suffixEpoch == 0 || cache.suffixBlock != blockStart || suffixEpoch[e] != cache.suffixEpoch {
+            if cache.suffixEpoch == 0 || cache.suffixBlock != blockStart
+                || suffix[e * suffixStride + stride + 1].bitPattern != cache.suffixEpoch
+            {
                 cache.suffixEpoch = computeSuffixes(from: entry, before: blockEnd, plan: plan)
                 cache.suffixBlock = blockStart
             }
@@ -183,14 +194,15 @@ extension SeriesState {
             }
         }
         sliding[device] = cache
-        let latest = hasPrefix ? max(suffixLatest[e], cache.prefixLatest) : suffixLatest[e]
+        let suffixLatest = suffix[e * suffixStride + stride].bitPattern
+        let latest = hasPrefix ? max(suffixLatest, cache.prefixLatest) : suffixLatest
         guard latest > emittedAt[e] else { return }
 
         layout.fields.withUnsafeBufferPointer { plan in
             scratch.withUnsafeMutableBufferPointer { scratch in
                 let target = scratch.baseAddress!
                 suffix.withUnsafeBufferPointer { suffix in
-                    for k in 0 ..< stride { target[k] = suffix[e * stride + k] }
+                    for k in 0 ..< stride { target[k] = suffix[e * suffixStride + k] }
                 }
                 if hasPrefix {
                     prefix.withUnsafeBufferPointer {
@@ -220,7 +232,7 @@ extension SeriesState {
         let epoch = slidingEpoch
         var last = first
         while next[Int(last)] >= 0 && start[Int(next[Int(last)])] < blockEnd { last = next[Int(last)] }
-        let stride = self.stride
+        let stride = self.stride, suffixStride = self.suffixStride
         suffix.withUnsafeMutableBufferPointer { suffix in
             accumulators.withUnsafeBufferPointer { accumulators in
                 let suffixes = suffix.baseAddress!, panes = accumulators.baseAddress!
@@ -228,14 +240,16 @@ extension SeriesState {
                 var later: Int32 = -1
                 while true {
                     let p = Int(pane)
-                    for k in 0 ..< stride { suffixes[p * stride + k] = panes[p * stride + k] }
+                    let run = suffixes + p * suffixStride
+                    for k in 0 ..< stride { run[k] = panes[p * stride + k] }
+                    var latest = updatedAt[p]
                     if later >= 0 {
-                        AccumulatorLayout.merge(suffixes + Int(later) * stride, into: suffixes + p * stride, plan: plan)
-                        suffixLatest[p] = max(updatedAt[p], suffixLatest[Int(later)])
-                    } else {
-                        suffixLatest[p] = updatedAt[p]
+                        let laterRun = suffixes + Int(later) * suffixStride
+                        AccumulatorLayout.merge(laterRun, into: run, plan: plan)
+                        latest = max(latest, laterRun[stride].bitPattern)
                     }
-                    suffixEpoch[p] = epoch
+                    run[stride] = Double(bitPattern: latest)
+                    run[stride + 1] = Double(bitPattern: epoch)
                     if pane == first { break }
                     later = pane
                     pane = prev[p]
@@ -254,6 +268,13 @@ extension SeriesState {
             pane = next[Int(pane)]
         }
     }
+}
+
+/// Per device (fixed windows), the pane the device's last record landed in.
+struct HotPane {
+    var start: Int64 = 0
+    /// The pane's entry (it has data), or -1.
+    var entry: Int32 = -1
 }
 
 /// Per device, which cached partial merges of a hopping series are current.

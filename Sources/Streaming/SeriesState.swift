@@ -56,15 +56,17 @@ struct SeriesState {
     // with a prefix of the next; suffixes are computed once per block, prefixes grow by a pane
     // per window. Each pane is merged a constant number of times instead of size/slide times.
     let isSliding: Bool
-    /// Per entry: this pane merged with the later panes of its block, their latest change and
-    /// the computation (epoch) it belongs to.
+    /// Per entry, `stride + 2` doubles: this pane merged with the later panes of its block, then
+    /// (as bit patterns) their latest change and the computation (epoch) it belongs to; one run
+    /// so that reading a suffix touches one place.
     var suffix: [Double] = []
-    var suffixLatest: [UInt64] = []
-    var suffixEpoch: [UInt64] = []
+    var suffixStride: Int { stride + 2 }
     var slidingEpoch: UInt64 = 0
     /// Per device: which suffixes and prefix are current, and the prefix itself (`stride` doubles).
     var sliding: [SlidingPanes] = []
     var prefix: [Double] = []
+    /// Fixed windows, per device: the pane of the device's last record.
+    var hotPane: [HotPane] = []
 
     // Scratch for combining panes at emission.
     var scratch: [Double]
@@ -109,6 +111,7 @@ struct SeriesState {
         tail.append(contentsOf: repeatElement(-1, count: extra))
         cursor.append(contentsOf: repeatElement(-1, count: extra))
         due.append(contentsOf: repeatElement(.max, count: extra))
+        if !isSession { hotPane.append(contentsOf: repeatElement(HotPane(), count: extra)) }
         if isSliding {
             sliding.append(contentsOf: repeatElement(SlidingPanes(), count: extra))
             prefix.append(contentsOf: repeatElement(0, count: extra * stride))
@@ -149,7 +152,7 @@ struct SeriesState {
             revision[Int(entry)] = 0
             emittedStart[Int(entry)] = 0
             emittedEnd[Int(entry)] = 0
-            if isSliding { suffixEpoch[Int(entry)] = 0 }
+            if isSliding { suffix[Int(entry) * suffixStride + stride + 1] = 0 }
         } else {
             entry = Int32(start.count)
             start.append(windowStart)
@@ -164,9 +167,7 @@ struct SeriesState {
             accumulators.append(contentsOf: repeatElement(0, count: stride))
             sketches.append(contentsOf: repeatElement(PercentileSketch(), count: sketchCount))
             if isSliding {
-                suffix.append(contentsOf: repeatElement(0, count: stride))
-                suffixLatest.append(0)
-                suffixEpoch.append(0)
+                suffix.append(contentsOf: repeatElement(0, count: suffixStride))
             }
         }
         let layout = self.layout, offset = Int(entry) * stride
@@ -190,6 +191,7 @@ struct SeriesState {
         if before >= 0 { next[Int(before)] = after } else { head[device] = after }
         if after >= 0 { prev[Int(after)] = before } else { tail[device] = before }
         if cursor[device] == entry { cursor[device] = after }
+        if !isSession && hotPane[device].entry == entry { hotPane[device].entry = -1 }
         if isSliding && sliding[device].prefixLast == entry { sliding[device].forgetPrefix() }
         let base = Int(entry) * sketchCount
         for k in 0 ..< sketchCount { sketches[base + k].reset() }
