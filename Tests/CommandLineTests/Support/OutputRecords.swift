@@ -1,0 +1,137 @@
+// Output records as the tests compare them: series results grouped by window, trigger
+// events, and the check of the central promise (run's final revisions equal batch's).
+import Foundation
+import Testing
+
+/// (app, series, device, start): what identifies a window.
+struct WindowKey: Hashable, Comparable, CustomStringConvertible {
+    var app: String
+    var series: String
+    var device: String
+    var start: Int64
+
+    static func < (a: WindowKey, b: WindowKey) -> Bool {
+        (a.app, a.series, a.device, a.start) < (b.app, b.series, b.device, b.start)
+    }
+
+    var description: String { "\(app)/\(series)/\(device)/\(start)" }
+}
+
+/// One output value, parsed just enough to group it.
+enum OutputRecord {
+    /// A series result; `json` is the value exactly as produced.
+    case result(window: WindowKey, revision: Int, json: String)
+    /// A trigger event; `window` is set for `on:` triggers (their value is a series result).
+    case trigger(name: String, window: WindowKey?, json: String)
+
+    init(_ json: String) throws {
+        guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            throw TimedOut(description: "not a JSON object: \(json)")
+        }
+        if let trigger = object["trigger"] as? String {
+            self = .trigger(name: trigger, window: (object["value"] as? [String: Any]).flatMap(Self.window), json: json)
+        } else if let window = Self.window(object), let revision = object["revision"] as? Int {
+            self = .result(window: window, revision: revision, json: json)
+        } else {
+            throw TimedOut(description: "neither a series result nor a trigger event: \(json)")
+        }
+    }
+
+    private static func window(_ object: [String: Any]) -> WindowKey? {
+        guard let app = object["app"] as? String, let series = object["series"] as? String,
+            let device = object["device"] as? String, let start = (object["start"] as? NSNumber)?.int64Value
+        else { return nil }
+        return WindowKey(app: app, series: series, device: device, start: start)
+    }
+}
+
+/// A set of output values, split the way the comparisons need them.
+struct Outputs {
+    /// Per window, its results (JSON) by revision, in the order they were produced.
+    var revisions: [WindowKey: [(revision: Int, json: String)]] = [:]
+    /// Events of record triggers.
+    var recordTriggerEvents: [String] = []
+    /// Events of series triggers, per window.
+    var seriesTriggerEvents: [WindowKey: [String]] = [:]
+
+    init(_ values: some Sequence<String>) throws {
+        for value in values {
+            switch try OutputRecord(value) {
+            case .result(let window, let revision, let json): revisions[window, default: []].append((revision, json))
+            case .trigger(_, let window?, let json): seriesTriggerEvents[window, default: []].append(json)
+            case .trigger(_, nil, let json): recordTriggerEvents.append(json)
+            }
+        }
+    }
+
+    /// The highest revision of a window.
+    func final(_ window: WindowKey) -> (revision: Int, json: String)? {
+        revisions[window]?.max { $0.revision < $1.revision }
+    }
+
+    var resultCount: Int { revisions.values.reduce(0) { $0 + $1.count } }
+}
+
+/// The elements of `a` not matched one for one in `b`.
+func multisetDifference(_ a: [String], _ b: [String]) -> [String] {
+    var remaining: [String: Int] = [:]
+    for element in b { remaining[element, default: 0] += 1 }
+    var missing: [String] = []
+    for element in a {
+        if let count = remaining[element], count > 0 { remaining[element] = count - 1 } else { missing.append(element) }
+    }
+    return missing
+}
+
+/// The central promise, window by window: every window `run` emitted exists in `batch`, its
+/// revisions are unique and increasing, and its highest revision is byte for byte batch's;
+/// the events of record triggers are the same multiset, and so are the series trigger
+/// events of the windows run emitted.
+func expectRunMatchesBatch(run: Outputs, batch: Outputs, sourceLocation: SourceLocation = #_sourceLocation) {
+    var mismatches: [String] = []
+    for (window, results) in run.revisions.sorted(by: { $0.key < $1.key }) {
+        let revisions = results.map(\.revision)
+        if revisions != Array(0..<revisions.count) {
+            mismatches.append("\(window): run produced revisions \(revisions), expected 0, 1, … in order, each once")
+        }
+        guard let expected = batch.final(window) else {
+            mismatches.append("\(window): emitted by run, absent from batch: \(results.map(\.json))")
+            continue
+        }
+        let actual = run.final(window)!
+        if actual != expected {
+            mismatches.append("\(window): run's final revision \(actual.json) but batch's is \(expected.json)")
+        }
+        let runEvents = run.seriesTriggerEvents[window, default: []].sorted()
+        let batchEvents = batch.seriesTriggerEvents[window, default: []].sorted()
+        if runEvents != batchEvents { mismatches.append("\(window): run's series trigger events \(runEvents), batch's \(batchEvents)") }
+    }
+    for (window, events) in run.seriesTriggerEvents where run.revisions[window] == nil {
+        mismatches.append("\(window): series trigger events without a result: \(events)")
+    }
+    #expect(mismatches.isEmpty, "\(mismatches.count) windows differ, e.g. \(mismatches.prefix(5))", sourceLocation: sourceLocation)
+    let onlyInRun = multisetDifference(run.recordTriggerEvents, batch.recordTriggerEvents)
+    let onlyInBatch = multisetDifference(batch.recordTriggerEvents, run.recordTriggerEvents)
+    #expect(onlyInRun.isEmpty && onlyInBatch.isEmpty,
+        "record trigger events only in run: \(onlyInRun.prefix(3)), only in batch: \(onlyInBatch.prefix(3))",
+        sourceLocation: sourceLocation)
+}
+
+/// A line of `tidemark batch --late`.
+struct BatchLateLine: Decodable, Equatable {
+    var line: Int
+    var reason: String
+    var error: String?
+    var value: String
+
+    init(_ json: String) throws {
+        self = try JSONDecoder().decode(Self.self, from: Data(json.utf8))
+    }
+
+    init(line: Int, reason: String, error: String? = nil, value: String) {
+        self.line = line
+        self.reason = reason
+        self.error = error
+        self.value = value
+    }
+}
