@@ -21,9 +21,24 @@ struct EngineCore {
 
     // Per partition (partition scope).
     var partitionWatermark: [Int64] = []
-    /// A lower bound on the earliest open window end among the partition's devices.
+    /// Kept for the snapshot format: a lower bound on the earliest due time on the partition.
     var partitionNextClose: [Int64] = []
+    /// The devices seen on the partition, in order of arrival on it (devices that moved away
+    /// linger until the list is compacted).
     var partitionDevices: [[Int32]] = []
+    var partitionDeparted: [Int] = []
+    /// Per partition, a min-heap of (due, device): a watermark step closes the devices that
+    /// have something due without visiting the others. Entries go stale when a device's due
+    /// time is pushed again or it moves; `scheduledDue` tells the live one.
+    var partitionHeap: [[PartitionDue]] = []
+    /// Per device (partition scope): the due time of its live heap entry, Int64.max if none.
+    var scheduledDue: [Int64] = []
+    /// Per device (partition scope): when it arrived on its partition, to close devices in order
+    /// of arrival.
+    var arrival: [Int64] = []
+    var arrivals: Int64 = 0
+    /// Scratch for ``closePartition(_:)``.
+    var dueDevices: [Int32] = []
 
     /// Per series: processing time of the next `every` emission, Int64.max if none (or not
     /// started: the first ``advanceCore(processingTime:)`` starts the period).
@@ -95,12 +110,10 @@ struct EngineCore {
 
         let candidate = t - watermarkSpec.outOfOrder
         if partitionScope {
-            var nextClose = partitionNextClose[partition]
-            for state in states { nextClose = min(nextClose, state.nextClose(device: d)) }
-            partitionNextClose[partition] = nextClose
+            schedule(d, on: partition)
             if candidate > partitionWatermark[partition] {
                 partitionWatermark[partition] = candidate
-                if candidate >= nextClose { closePartition(partition) }
+                if let first = partitionHeap[partition].first, first.due <= candidate { closePartition(partition) }
             }
         } else if candidate > deviceWatermark[d] {
             deviceWatermark[d] = candidate
@@ -118,35 +131,80 @@ struct EngineCore {
         return partition >= 0 ? max(own, partitionWatermark[Int(partition)]) : own
     }
 
-    /// Applies a partition's watermark to every device seen on it.
+    /// The earliest watermark at which the device's windows need closing or purging.
+    func due(_ d: Int) -> Int64 {
+        var due = Int64.max
+        for s in states.indices { due = min(due, states[s].due[d]) }
+        return due
+    }
+
+    /// Makes sure the partition's heap holds the device at its due time (or earlier).
+    mutating func schedule(_ d: Int, on partition: Int) {
+        let due = self.due(d)
+        guard due < scheduledDue[d] else { return }
+        scheduledDue[d] = due
+        partitionHeap[partition].pushDue(PartitionDue(due: due, device: Int32(d)))
+        partitionNextClose[partition] = min(partitionNextClose[partition], due)
+    }
+
+    /// Applies a partition's watermark to the devices on it that have something due, in order
+    /// of their arrival on the partition.
     mutating func closePartition(_ partition: Int) {
         let watermark = partitionWatermark[partition]
-        var nextClose = Int64.max
-        var kept = 0
-        var devices = partitionDevices[partition]
-        partitionDevices[partition] = []
-        for device in devices where devicePartition[Int(device)] == Int32(partition) {
-            let d = Int(device)
-            devices[kept] = device
-            kept += 1
-            if deviceWatermark[d] < watermark {
-                deviceWatermark[d] = watermark
-                for s in states.indices { states[s].close(device: d, watermark: watermark) }
-            }
-            for state in states { nextClose = min(nextClose, state.nextClose(device: d)) }
+        dueDevices.removeAll(keepingCapacity: true)
+        while let first = partitionHeap[partition].first, first.due <= watermark {
+            partitionHeap[partition].popDue()
+            let d = Int(first.device)
+            // Stale: pushed again since, or moved to another partition.
+            guard scheduledDue[d] == first.due, devicePartition[d] == Int32(partition) else { continue }
+            scheduledDue[d] = .max
+            dueDevices.append(first.device)
         }
-        devices.removeLast(devices.count - kept)
-        partitionDevices[partition] = devices
-        partitionNextClose[partition] = nextClose
+        dueDevices.sort { arrival[Int($0)] < arrival[Int($1)] }
+        for device in dueDevices {
+            let d = Int(device)
+            if deviceWatermark[d] < watermark { deviceWatermark[d] = watermark }
+            for s in states.indices { states[s].close(device: d, watermark: watermark) }
+            schedule(d, on: partition)
+        }
+        partitionNextClose[partition] = partitionHeap[partition].first?.due ?? .max
     }
 
     /// Rebinds a device to the partition it now arrives on, keeping its watermark monotonic.
     mutating func move(_ d: Int, to partition: Int) {
-        let old = devicePartition[d]
-        if old >= 0 { deviceWatermark[d] = max(deviceWatermark[d], partitionWatermark[Int(old)]) }
+        let old = Int(devicePartition[d])
+        if old >= 0 {
+            deviceWatermark[d] = max(deviceWatermark[d], partitionWatermark[old])
+            partitionDeparted[old] += 1
+            if partitionDeparted[old] > partitionDevices[old].count / 2 + 16 {
+                partitionDevices[old].removeAll { devicePartition[Int($0)] != Int32(old) || Int($0) == d }
+                partitionDeparted[old] = 0
+            }
+        }
         devicePartition[d] = Int32(partition)
         partitionDevices[partition].append(Int32(d))
-        partitionNextClose[partition] = Int64.min  // rescan on the next advance: cheap and safe
+        arrivals += 1
+        arrival[d] = arrivals
+        scheduledDue[d] = .max  // its entry on the old partition is stale now
+    }
+
+    /// Rebuilds the derived partition state (heaps, arrival order) after a restore.
+    mutating func rebuildPartitions() {
+        let devices = deviceWatermark.count
+        scheduledDue = Array(repeating: .max, count: devices)
+        arrival = Array(repeating: 0, count: devices)
+        arrivals = 0
+        partitionHeap = Array(repeating: [], count: partitionWatermark.count)
+        partitionDeparted = Array(repeating: 0, count: partitionWatermark.count)
+        for p in partitionDevices.indices {
+            for device in partitionDevices[p] where devicePartition[Int(device)] == Int32(p) {
+                arrivals += 1
+                arrival[Int(device)] = arrivals
+            }
+        }
+        let restoredNextClose = partitionNextClose  // as saved, so a snapshot round-trips
+        for d in 0 ..< devices where devicePartition[d] >= 0 { schedule(d, on: Int(devicePartition[d])) }
+        partitionNextClose = restoredNextClose
     }
 
     @usableFromInline
@@ -183,7 +241,9 @@ struct EngineCore {
         for p in 0 ..< partitionWatermark.count {
             partitionWatermark[p] = WindowEngine.finalWatermark
             partitionNextClose[p] = .max
+            partitionHeap[p] = []
         }
+        for d in scheduledDue.indices { scheduledDue[d] = .max }
     }
 
     // MARK: Devices and partitions
@@ -195,6 +255,10 @@ struct EngineCore {
         lastActive.append(contentsOf: repeatElement(0, count: extra))
         idlePrev.append(contentsOf: repeatElement(-1, count: extra))
         idleNext.append(contentsOf: repeatElement(-2, count: extra))  // -2: not in the idle list
+        if watermarkSpec.scope == .partition {
+            scheduledDue.append(contentsOf: repeatElement(.max, count: extra))
+            arrival.append(contentsOf: repeatElement(0, count: extra))
+        }
         for s in states.indices { states[s].addDevices(upTo: count) }
     }
 
@@ -203,6 +267,8 @@ struct EngineCore {
         partitionWatermark.append(contentsOf: repeatElement(WindowEngine.noWatermark, count: extra))
         partitionNextClose.append(contentsOf: repeatElement(.max, count: extra))
         partitionDevices.append(contentsOf: repeatElement([], count: extra))
+        partitionDeparted.append(contentsOf: repeatElement(0, count: extra))
+        partitionHeap.append(contentsOf: repeatElement([], count: extra))
     }
 
     /// Moves the device to the most-recently-active end of the idle list.
@@ -226,3 +292,42 @@ struct EngineCore {
     }
 }
 
+/// A device's due time in its partition's heap.
+struct PartitionDue {
+    var due: Int64
+    var device: Int32
+}
+
+extension Array where Element == PartitionDue {
+    /// Binary min-heap on `due`; ties by device so the heap's shape is deterministic.
+    mutating func pushDue(_ item: PartitionDue) {
+        append(item)
+        var child = count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard Self.before(self[child], self[parent]) else { break }
+            swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popDue() {
+        let last = removeLast()
+        guard !isEmpty else { return }
+        self[0] = last
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < count && Self.before(self[left], self[smallest]) { smallest = left }
+            if right < count && Self.before(self[right], self[smallest]) { smallest = right }
+            if smallest == parent { break }
+            swapAt(parent, smallest)
+            parent = smallest
+        }
+    }
+
+    private static func before(_ a: PartitionDue, _ b: PartitionDue) -> Bool {
+        a.due < b.due || (a.due == b.due && a.device < b.device)
+    }
+}

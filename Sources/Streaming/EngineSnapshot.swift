@@ -54,6 +54,7 @@ extension WindowEngine {
         else { throw SnapshotError.corrupt }
         for s in core.states.indices { try core.states[s].read(from: &reader, devices: devices) }
         core.refreshNextTick()
+        if core.watermarkSpec.scope == .partition { core.rebuildPartitions() }
         guard reader.isAtEnd else { throw SnapshotError.corrupt }
     }
 
