@@ -11,6 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchEngineCommand.self,
             BenchDecodeCommand.self,
             BenchBatchCommand.self,
+            BenchRunCommand.self,
         ]
     )
 }

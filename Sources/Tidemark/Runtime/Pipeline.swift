@@ -23,6 +23,8 @@ final class Pipeline: Sendable {
     private let pendingApps: Mutex<[AppDefinition]?>
     private let stopRequested = Atomic<Bool>(false)
     private let stateValue = Atomic<Int>(State.starting.rawValue)
+    /// Messages consumed and processed so far (for benchmarks and tests).
+    let consumed = Atomic<Int>(0)
 
     /// How often idle flushes, `every` periods, commits and metrics are taken care of.
     static let tickMillis: Int64 = 100
@@ -144,6 +146,7 @@ final class Pipeline: Sendable {
             shards[0].step(messages, positions: positions[0][...], now: now, tick: tick)
             for worker in workers { worker.waitUntilDone() }
             checkpointLast(of: messages)
+            pipeline.consumed.add(messages.count, ordering: .relaxed)
         }
 
         /// For each partition in the batch, the offset after its last message, waiting for

@@ -3,6 +3,7 @@
 import Foundation
 import Kafka
 import Logging
+import Synchronization
 
 /// Runs a directory of apps against a Kafka cluster until shut down.
 public final class TidemarkRuntime: Sendable {
@@ -62,13 +63,19 @@ public final class TidemarkRuntime: Sendable {
         logger.info("apps loaded", metadata: ["apps": "\(apps.map(\.name).joined(separator: ","))"])
     }
 
+    /// Input messages consumed and processed so far.
+    public var recordsConsumed: Int { pipeline.consumed.load(ordering: .relaxed) }
+
     /// Consumer settings that keep latency low and memory bounded; any can be overridden.
     static let consumerDefaults: [String: String] = [
         "auto.offset.reset": "earliest",
         "enable.auto.commit": "false",
-        // A small prefetch queue: a hot topic cannot bury a quiet app's record behind
-        // hundreds of megabytes, and a thousand apps do not cost a gigabyte.
-        "queued.max.messages.kbytes": "8192",
+        // librdkafka 2.0.2 stops fetching for a fixed second once the prefetch queue (all
+        // partitions together) reaches either bound (librdkafka issue #2879; 2.2 made the
+        // pause configurable). The queue must hold about a second of processing, or a busy
+        // pipeline idles most of each second.
+        "queued.min.messages": "1000000",
+        "queued.max.messages.kbytes": "131072",
         "fetch.wait.max.ms": "100",
     ]
 
