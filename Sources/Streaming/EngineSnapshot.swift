@@ -77,13 +77,14 @@ extension WindowEngine {
 extension SeriesState {
     func write(to writer: inout SnapshotWriter) {
         writer.write(array: accumulators)
-        writer.write(array: start)
-        writer.write(array: end)
-        writer.write(array: next)
-        writer.write(array: prev)
-        writer.write(array: updatedAt)
-        writer.write(array: emittedAt)
-        writer.write(array: revision)
+        // Field by field, the format of the parallel arrays the entries once were.
+        writer.write(array: entries.map(\.start))
+        writer.write(array: entries.map(\.end))
+        writer.write(array: entries.map(\.next))
+        writer.write(array: entries.map(\.prev))
+        writer.write(array: entries.map(\.updatedAt))
+        writer.write(array: entries.map(\.emittedAt))
+        writer.write(array: entries.map(\.revision))
         writer.write(array: emittedStart)
         writer.write(array: emittedEnd)
         writer.write(array: freeEntries)
@@ -104,13 +105,13 @@ extension SeriesState {
 
     mutating func read(from reader: inout SnapshotReader, devices: Int) throws(SnapshotError) {
         accumulators = try reader.readArray()
-        start = try reader.readArray()
-        end = try reader.readArray()
-        next = try reader.readArray()
-        prev = try reader.readArray()
-        updatedAt = try reader.readArray()
-        emittedAt = try reader.readArray()
-        revision = try reader.readArray()
+        let start: [Int64] = try reader.readArray()
+        let end: [Int64] = try reader.readArray()
+        let next: [Int32] = try reader.readArray()
+        let prev: [Int32] = try reader.readArray()
+        let updatedAt: [UInt64] = try reader.readArray()
+        let emittedAt: [UInt64] = try reader.readArray()
+        let revision: [Int64] = try reader.readArray()
         emittedStart = try reader.readArray()
         emittedEnd = try reader.readArray()
         freeEntries = try reader.readArray()
@@ -118,16 +119,25 @@ extension SeriesState {
         head = try reader.readArray()
         tail = try reader.readArray()
         cursor = try reader.readArray()
-        let entries = start.count
-        guard accumulators.count == entries * stride,
-            [end, emittedStart, emittedEnd, revision].allSatisfy({ $0.count == entries }),
-            [next, prev].allSatisfy({ $0.count == entries }),
-            updatedAt.count == entries, emittedAt.count == entries,
+        let entryCount = start.count
+        guard accumulators.count == entryCount * stride,
+            [end, emittedStart, emittedEnd, revision].allSatisfy({ $0.count == entryCount }),
+            [next, prev].allSatisfy({ $0.count == entryCount }),
+            updatedAt.count == entryCount, emittedAt.count == entryCount,
             [head, tail, cursor].allSatisfy({ $0.count == devices })
         else { throw .corrupt }
+        entries = (0 ..< entryCount).map { i in
+            var entry = WindowEntry(start: start[i], end: end[i])
+            entry.next = next[i]
+            entry.prev = prev[i]
+            entry.updatedAt = updatedAt[i]
+            entry.emittedAt = emittedAt[i]
+            entry.revision = revision[i]
+            return entry
+        }
         sketches = []
-        sketches.reserveCapacity(entries * sketchCount)
-        for _ in 0 ..< entries * sketchCount {
+        sketches.reserveCapacity(entryCount * sketchCount)
+        for _ in 0 ..< entryCount * sketchCount {
             var sketch = PercentileSketch()
             sketch.zeroCount = try reader.read(UInt64.self)
             for sign in 0 ..< 2 {
@@ -146,7 +156,7 @@ extension SeriesState {
         for d in 0 ..< devices { refreshDue(device: d) }
         if !isSession { hotPane = Array(repeating: HotPane(), count: devices) }
         if isSliding {
-            suffix = Array(repeating: 0, count: entries * suffixStride)
+            suffix = Array(repeating: 0, count: entryCount * suffixStride)
             sliding = Array(repeating: SlidingPanes(), count: devices)
             prefix = Array(repeating: 0, count: devices * stride)
         }

@@ -38,12 +38,12 @@ extension SeriesState {
             // include it.
             if isSliding && paneStart + slide <= watermark { sliding[device].forget() }
             var first = entry
-            while prev[Int(first)] >= 0 && start[Int(prev[Int(first)])] >= alive { first = prev[Int(first)] }
+            while entries[Int(first)].prev >= 0 && entries[Int(entries[Int(first)].prev)].start >= alive { first = entries[Int(first)].prev }
             var window = first
             while true {
-                if emit == .updates || end[Int(window)] <= watermark { emitFixed(window, device: device) }
+                if emit == .updates || entries[Int(window)].end <= watermark { emitFixed(window, device: device) }
                 if window == entry { break }
-                window = next[Int(window)]
+                window = entries[Int(window)].next
             }
         }
         return true
@@ -56,24 +56,24 @@ extension SeriesState {
         // Walk back from the newest entry: in-order data lands on the tail.
         var after: Int32 = -1
         var before = tail[device]
-        while before >= 0 && start[Int(before)] > paneStart {
+        while before >= 0 && entries[Int(before)].start > paneStart {
             after = before
-            before = prev[Int(before)]
+            before = entries[Int(before)].prev
         }
         // A pane that already had data has its windows' entries.
-        if before >= 0 && start[Int(before)] == paneStart && updatedAt[Int(before)] > 0 { return before }
+        if before >= 0 && entries[Int(before)].start == paneStart && entries[Int(before)].updatedAt > 0 { return before }
 
         var target: Int32 = -1
         var windowStart = paneStart
         while windowStart >= alive {
-            if before >= 0 && start[Int(before)] == windowStart {
+            if before >= 0 && entries[Int(before)].start == windowStart {
                 // An earlier pane with data had the entries of all windows containing it created,
                 // which covers the rest of this walk. An entry without data (created for a later
                 // pane) proves nothing, so keep walking.
-                if windowStart < paneStart && updatedAt[Int(before)] > 0 { break }
+                if windowStart < paneStart && entries[Int(before)].updatedAt > 0 { break }
                 if target < 0 { target = before }
                 after = before
-                before = prev[Int(before)]
+                before = entries[Int(before)].prev
             } else {
                 let entry = allocate(start: windowStart, end: windowStart + size)
                 link(entry, device: device, after: before, before: after)
@@ -82,9 +82,9 @@ extension SeriesState {
                 after = entry
             }
             windowStart -= slide
-            while before >= 0 && start[Int(before)] > windowStart {
+            while before >= 0 && entries[Int(before)].start > windowStart {
                 after = before
-                before = prev[Int(before)]
+                before = entries[Int(before)].prev
             }
         }
         return target
@@ -93,14 +93,14 @@ extension SeriesState {
     /// Queues the window whose first pane is `entry` if any of its panes changed since it was
     /// last emitted.
     mutating func emitFixed(_ entry: Int32, device: Int) {
-        let windowStart = start[Int(entry)]
-        let windowEnd = end[Int(entry)]
+        let windowStart = entries[Int(entry)].start
+        let windowEnd = entries[Int(entry)].end
         if size == slide {
-            guard updatedAt[Int(entry)] > emittedAt[Int(entry)] else { return }
+            guard entries[Int(entry)].updatedAt > entries[Int(entry)].emittedAt else { return }
             accumulators.withUnsafeBufferPointer { accumulators in
                 sketches.withUnsafeBufferPointer { sketches in
                     queue(
-                        device: device, start: windowStart, end: windowEnd, revision: revision[Int(entry)],
+                        device: device, start: windowStart, end: windowEnd, revision: entries[Int(entry)].revision,
                         accumulator: accumulators.baseAddress! + Int(entry) * stride,
                         sketches: sketchCount > 0 ? sketches.baseAddress! + Int(entry) * sketchCount : nil)
                 }
@@ -108,36 +108,36 @@ extension SeriesState {
         } else {
             var latest: UInt64 = 0
             var pane = entry
-            while pane >= 0 && start[Int(pane)] < windowEnd {
-                latest = max(latest, updatedAt[Int(pane)])
-                pane = next[Int(pane)]
+            while pane >= 0 && entries[Int(pane)].start < windowEnd {
+                latest = max(latest, entries[Int(pane)].updatedAt)
+                pane = entries[Int(pane)].next
             }
-            guard latest > emittedAt[Int(entry)] else { return }
+            guard latest > entries[Int(entry)].emittedAt else { return }
             combinePanes(from: entry, before: windowEnd)
             scratch.withUnsafeBufferPointer { scratch in
                 scratchSketches.withUnsafeBufferPointer { sketches in
                     queue(
-                        device: device, start: windowStart, end: windowEnd, revision: revision[Int(entry)],
+                        device: device, start: windowStart, end: windowEnd, revision: entries[Int(entry)].revision,
                         accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
                 }
             }
         }
-        revision[Int(entry)] += 1
-        emittedAt[Int(entry)] = changes
+        entries[Int(entry)].revision += 1
+        entries[Int(entry)].emittedAt = changes
     }
 
     /// Leaves the merge of the panes from `first` up to `windowEnd` in `scratch`.
     private mutating func combinePanes(from first: Int32, before windowEnd: Int64) {
         let layout = self.layout, stride = self.stride
-        let start = self.start, next = self.next, accumulators = self.accumulators
+        let entries = self.entries, accumulators = self.accumulators
         scratch.withUnsafeMutableBufferPointer { scratch in
             let target = scratch.baseAddress!
             layout.reset(target)
             accumulators.withUnsafeBufferPointer { accumulators in
                 var pane = first
-                while pane >= 0 && start[Int(pane)] < windowEnd {
+                while pane >= 0 && entries[Int(pane)].start < windowEnd {
                     layout.merge(accumulators.baseAddress! + Int(pane) * stride, into: target)
-                    pane = next[Int(pane)]
+                    pane = entries[Int(pane)].next
                 }
             }
         }
@@ -156,7 +156,7 @@ extension SeriesState {
     /// and the next block's prefix grows by one pane per window.
     mutating func emitClosing(_ entry: Int32, device: Int) {
         let e = Int(entry)
-        let windowStart = start[e], windowEnd = end[e]
+        let windowStart = entries[e].start, windowEnd = entries[e].end
         let blockStart = floorDivide(windowStart, size) * size
         let blockEnd = blockStart + size  // <= windowEnd
         let stride = self.stride, suffixStride = self.suffixStride
@@ -180,14 +180,14 @@ extension SeriesState {
                         cache.prefixLatest = 0
                         layout.reset(target)
                     }
-                    var pane = cache.prefixLast >= 0 ? next[Int(cache.prefixLast)] : entry
-                    while pane >= 0 && start[Int(pane)] < windowEnd {
-                        if start[Int(pane)] >= blockEnd {
+                    var pane = cache.prefixLast >= 0 ? entries[Int(cache.prefixLast)].next : entry
+                    while pane >= 0 && entries[Int(pane)].start < windowEnd {
+                        if entries[Int(pane)].start >= blockEnd {
                             AccumulatorLayout.merge(accumulators.baseAddress! + Int(pane) * stride, into: target, plan: plan)
-                            cache.prefixLatest = max(cache.prefixLatest, updatedAt[Int(pane)])
+                            cache.prefixLatest = max(cache.prefixLatest, entries[Int(pane)].updatedAt)
                             cache.prefixLast = pane
                         }
-                        pane = next[Int(pane)]
+                        pane = entries[Int(pane)].next
                     }
                     cache.prefixEnd = windowEnd
                 }
@@ -196,7 +196,7 @@ extension SeriesState {
         sliding[device] = cache
         let suffixLatest = suffix[e * suffixStride + stride].bitPattern
         let latest = hasPrefix ? max(suffixLatest, cache.prefixLatest) : suffixLatest
-        guard latest > emittedAt[e] else { return }
+        guard latest > entries[e].emittedAt else { return }
 
         layout.fields.withUnsafeBufferPointer { plan in
             scratch.withUnsafeMutableBufferPointer { scratch in
@@ -215,12 +215,12 @@ extension SeriesState {
         scratch.withUnsafeBufferPointer { scratch in
             scratchSketches.withUnsafeBufferPointer { sketches in
                 queue(
-                    device: device, start: windowStart, end: windowEnd, revision: revision[e],
+                    device: device, start: windowStart, end: windowEnd, revision: entries[e].revision,
                     accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
             }
         }
-        revision[e] += 1
-        emittedAt[e] = changes
+        entries[e].revision += 1
+        entries[e].emittedAt = changes
     }
 
     /// Computes the suffix of every pane from `first` to the end of its block (`blockEnd`),
@@ -231,7 +231,7 @@ extension SeriesState {
         slidingEpoch += 1
         let epoch = slidingEpoch
         var last = first
-        while next[Int(last)] >= 0 && start[Int(next[Int(last)])] < blockEnd { last = next[Int(last)] }
+        while entries[Int(last)].next >= 0 && entries[Int(entries[Int(last)].next)].start < blockEnd { last = entries[Int(last)].next }
         let stride = self.stride, suffixStride = self.suffixStride
         suffix.withUnsafeMutableBufferPointer { suffix in
             accumulators.withUnsafeBufferPointer { accumulators in
@@ -242,7 +242,7 @@ extension SeriesState {
                     let p = Int(pane)
                     let run = suffixes + p * suffixStride
                     for k in 0 ..< stride { run[k] = panes[p * stride + k] }
-                    var latest = updatedAt[p]
+                    var latest = entries[p].updatedAt
                     if later >= 0 {
                         let laterRun = suffixes + Int(later) * suffixStride
                         AccumulatorLayout.merge(laterRun, into: run, plan: plan)
@@ -252,7 +252,7 @@ extension SeriesState {
                     run[stride + 1] = Double(bitPattern: epoch)
                     if pane == first { break }
                     later = pane
-                    pane = prev[p]
+                    pane = entries[p].prev
                 }
             }
         }
@@ -263,9 +263,9 @@ extension SeriesState {
     private mutating func combineSketches(from first: Int32, before windowEnd: Int64) {
         for k in 0 ..< sketchCount { scratchSketches[k].reset() }
         var pane = first
-        while pane >= 0 && start[Int(pane)] < windowEnd {
+        while pane >= 0 && entries[Int(pane)].start < windowEnd {
             for k in 0 ..< sketchCount { scratchSketches[k].merge(sketches[Int(pane) * sketchCount + k]) }
-            pane = next[Int(pane)]
+            pane = entries[Int(pane)].next
         }
     }
 }

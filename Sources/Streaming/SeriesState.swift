@@ -21,20 +21,9 @@ struct SeriesState {
     // Entry pool, indexed by entry.
     var accumulators: [Double] = []
     var sketches: [PercentileSketch] = []
-    /// Fixed windows: pane start (also the start of the window whose metadata the entry holds).
-    /// Sessions: session start.
-    var start: [Int64] = []
-    /// Fixed windows: `start + size`; sessions: last event time + gap.
-    var end: [Int64] = []
-    var next: [Int32] = []
-    var prev: [Int32] = []
-    /// Change counter at the entry's last update; a window is dirty when one of its panes
-    /// changed after the window was last emitted.
-    var updatedAt: [UInt64] = []
-    /// Change counter at the window's last emission; 0: never emitted.
-    var emittedAt: [UInt64] = []
-    /// The revision the window's next emission carries.
-    var revision: [Int64] = []
+    /// Each entry's bounds, links and emission bookkeeping, together: closing a window reads
+    /// them all, so one place in memory instead of seven.
+    var entries: [WindowEntry] = []
     /// Sessions: the key last emitted, to retract it when a merge moves the start.
     var emittedStart: [Int64] = []
     var emittedEnd: [Int64] = []
@@ -102,7 +91,7 @@ struct SeriesState {
         isSliding = !isSession && size > slide
     }
 
-    var entryCapacity: Int { start.count }
+    var entryCapacity: Int { entries.count }
 
     mutating func addDevices(upTo count: Int) {
         let extra = count - head.count
@@ -121,19 +110,19 @@ struct SeriesState {
     /// Recomputes ``due`` for a device from its entries.
     mutating func refreshDue(device: Int) {
         let open = cursor[device], first = head[device]
-        let closes = open >= 0 ? end[Int(open)] : .max
-        let expires = first >= 0 ? end[Int(first)] + lateness + gap : .max
+        let closes = open >= 0 ? entries[Int(open)].end : .max
+        let expires = first >= 0 ? entries[Int(first)].end + lateness + gap : .max
         due[device] = min(closes, expires)
     }
 
     /// Makes `entry` the device's first open window if it starts before the current one.
     mutating func reopen(_ entry: Int32, device: Int, includingEqualStart: Bool) {
         let open = cursor[device]
-        if open < 0 || start[Int(open)] > start[Int(entry)]
-            || (includingEqualStart && start[Int(open)] == start[Int(entry)])
+        if open < 0 || entries[Int(open)].start > entries[Int(entry)].start
+            || (includingEqualStart && entries[Int(open)].start == entries[Int(entry)].start)
         {
             cursor[device] = entry
-            due[device] = min(due[device], end[Int(entry)])
+            due[device] = min(due[device], entries[Int(entry)].end)
         }
     }
 
@@ -143,25 +132,13 @@ struct SeriesState {
         let entry: Int32
         if let reused = freeEntries.popLast() {
             entry = reused
-            start[Int(entry)] = windowStart
-            end[Int(entry)] = windowEnd
-            next[Int(entry)] = -1
-            prev[Int(entry)] = -1
-            updatedAt[Int(entry)] = 0
-            emittedAt[Int(entry)] = 0
-            revision[Int(entry)] = 0
+            entries[Int(entry)] = WindowEntry(start: windowStart, end: windowEnd)
             emittedStart[Int(entry)] = 0
             emittedEnd[Int(entry)] = 0
             if isSliding { suffix[Int(entry) * suffixStride + stride + 1] = 0 }
         } else {
-            entry = Int32(start.count)
-            start.append(windowStart)
-            end.append(windowEnd)
-            next.append(-1)
-            prev.append(-1)
-            updatedAt.append(0)
-            emittedAt.append(0)
-            revision.append(0)
+            entry = Int32(entries.count)
+            entries.append(WindowEntry(start: windowStart, end: windowEnd))
             emittedStart.append(0)
             emittedEnd.append(0)
             accumulators.append(contentsOf: repeatElement(0, count: stride))
@@ -177,19 +154,19 @@ struct SeriesState {
 
     /// Links `entry` between `before` and `after` (either may be -1) in the device's list.
     mutating func link(_ entry: Int32, device: Int, after before: Int32, before after: Int32) {
-        prev[Int(entry)] = before
-        next[Int(entry)] = after
-        if before >= 0 { next[Int(before)] = entry } else { head[device] = entry }
-        if after >= 0 { prev[Int(after)] = entry } else { tail[device] = entry }
-        due[device] = min(due[device], end[Int(entry)])
+        entries[Int(entry)].prev = before
+        entries[Int(entry)].next = after
+        if before >= 0 { entries[Int(before)].next = entry } else { head[device] = entry }
+        if after >= 0 { entries[Int(after)].prev = entry } else { tail[device] = entry }
+        due[device] = min(due[device], entries[Int(entry)].end)
     }
 
     /// Unlinks `entry` and returns it to the pool.
     mutating func release(_ entry: Int32, device: Int) {
-        let before = prev[Int(entry)]
-        let after = next[Int(entry)]
-        if before >= 0 { next[Int(before)] = after } else { head[device] = after }
-        if after >= 0 { prev[Int(after)] = before } else { tail[device] = before }
+        let before = entries[Int(entry)].prev
+        let after = entries[Int(entry)].next
+        if before >= 0 { entries[Int(before)].next = after } else { head[device] = after }
+        if after >= 0 { entries[Int(after)].prev = before } else { tail[device] = before }
         if cursor[device] == entry { cursor[device] = after }
         if !isSession && hotPane[device].entry == entry { hotPane[device].entry = -1 }
         if isSliding && sliding[device].prefixLast == entry { sliding[device].forgetPrefix() }
@@ -216,7 +193,7 @@ struct SeriesState {
             }
         }
         changes += 1
-        updatedAt[Int(entry)] = changes
+        entries[Int(entry)].updatedAt = changes
     }
 
     /// Merges entry `source` into entry `target` (session merges).
@@ -265,15 +242,15 @@ struct SeriesState {
     /// that no late record can reach any more.
     mutating func close(device: Int, watermark: Int64) {
         var entry = cursor[device]
-        while entry >= 0 && end[Int(entry)] <= watermark {
+        while entry >= 0 && entries[Int(entry)].end <= watermark {
             if isSliding { emitClosing(entry, device: device) } else { emitIfChanged(entry, device: device) }
-            entry = next[Int(entry)]
+            entry = entries[Int(entry)].next
         }
         cursor[device] = entry
         // A session can still be reached by a record up to one gap before its end (it would
         // merge), hence the extra gap; for fixed windows gap is 0.
         let reach = lateness + gap
-        while head[device] >= 0 && end[Int(head[device])] + reach <= watermark {
+        while head[device] >= 0 && entries[Int(head[device])].end + reach <= watermark {
             release(head[device], device: device)
         }
         refreshDue(device: device)
@@ -285,13 +262,37 @@ struct SeriesState {
         var entry = cursor[device]
         while entry >= 0 {
             emitIfChanged(entry, device: device)
-            entry = next[Int(entry)]
+            entry = entries[Int(entry)].next
         }
     }
 
     /// End of the earliest open window of `device`, or Int64.max.
     func nextClose(device: Int) -> Int64 {
         let entry = cursor[device]
-        return entry >= 0 ? end[Int(entry)] : .max
+        return entry >= 0 ? entries[Int(entry)].end : .max
+    }
+}
+
+/// One pane (fixed windows: also the window starting at it) or one session.
+struct WindowEntry {
+    /// Fixed windows: pane start (also the start of the window whose metadata the entry holds).
+    /// Sessions: session start.
+    var start: Int64
+    /// Fixed windows: `start + size`; sessions: last event time + gap.
+    var end: Int64
+    /// Change counter at the entry's last update; a window is dirty when one of its panes
+    /// changed after the window was last emitted.
+    var updatedAt: UInt64 = 0
+    /// Change counter at the window's last emission; 0: never emitted.
+    var emittedAt: UInt64 = 0
+    /// The revision the window's next emission carries.
+    var revision: Int64 = 0
+    /// The device's list, sorted by start; -1 at either end.
+    var next: Int32 = -1
+    var prev: Int32 = -1
+
+    init(start: Int64, end: Int64) {
+        self.start = start
+        self.end = end
     }
 }

@@ -14,12 +14,12 @@ extension SeriesState {
         if t + gap + lateness <= watermark { return false }
         var after: Int32 = -1
         var before = tail[device]
-        while before >= 0 && start[Int(before)] > t {
+        while before >= 0 && entries[Int(before)].start > t {
             after = before
-            before = prev[Int(before)]
+            before = entries[Int(before)].prev
         }
-        let joinsBefore = before >= 0 && t < end[Int(before)]
-        let joinsAfter = after >= 0 && t + gap > start[Int(after)]
+        let joinsBefore = before >= 0 && t < entries[Int(before)].end
+        let joinsAfter = after >= 0 && t + gap > entries[Int(after)].start
 
         let entry: Int32
         switch (joinsBefore, joinsAfter) {
@@ -28,30 +28,30 @@ extension SeriesState {
             link(entry, device: device, after: before, before: after)
         case (true, false):
             entry = before
-            end[Int(entry)] = max(end[Int(entry)], t + gap)
+            entries[Int(entry)].end = max(entries[Int(entry)].end, t + gap)
         case (false, true):
             entry = after
-            start[Int(entry)] = t
+            entries[Int(entry)].start = t
         case (true, true):
             entry = before
             merge(after, into: entry)
-            end[Int(entry)] = max(end[Int(entry)], end[Int(after)])
-            if emittedAt[Int(after)] > 0 {
+            entries[Int(entry)].end = max(entries[Int(entry)].end, entries[Int(after)].end)
+            if entries[Int(after)].emittedAt > 0 {
                 queueRetraction(
                     device: device, start: emittedStart[Int(after)], end: emittedEnd[Int(after)],
-                    revision: revision[Int(after)])
-                revision[Int(after)] += 1
+                    revision: entries[Int(after)].revision)
+                entries[Int(after)].revision += 1
             }
-            revision[Int(entry)] = max(revision[Int(entry)], revision[Int(after)])
-            updatedAt[Int(entry)] = max(updatedAt[Int(entry)], updatedAt[Int(after)])
+            entries[Int(entry)].revision = max(entries[Int(entry)].revision, entries[Int(after)].revision)
+            entries[Int(entry)].updatedAt = max(entries[Int(entry)].updatedAt, entries[Int(after)].updatedAt)
             if cursor[device] == after { cursor[device] = entry }
             release(after, device: device)
         }
         add(reading, to: entry)
 
         // A late record can reopen a closed session by pushing its end past the watermark.
-        if end[Int(entry)] > watermark { reopen(entry, device: device, includingEqualStart: true) }
-        if end[Int(entry)] <= watermark || emit == .updates { emitSession(entry, device: device) }
+        if entries[Int(entry)].end > watermark { reopen(entry, device: device, includingEqualStart: true) }
+        if entries[Int(entry)].end <= watermark || emit == .updates { emitSession(entry, device: device) }
         return true
     }
 
@@ -59,22 +59,22 @@ extension SeriesState {
     /// first when a merge moved its start.
     mutating func emitSession(_ entry: Int32, device: Int) {
         let e = Int(entry)
-        guard updatedAt[e] > emittedAt[e] else { return }
-        if emittedAt[e] > 0 && emittedStart[e] != start[e] {
-            queueRetraction(device: device, start: emittedStart[e], end: emittedEnd[e], revision: revision[e])
-            revision[e] += 1
+        guard entries[e].updatedAt > entries[e].emittedAt else { return }
+        if entries[e].emittedAt > 0 && emittedStart[e] != entries[e].start {
+            queueRetraction(device: device, start: emittedStart[e], end: emittedEnd[e], revision: entries[e].revision)
+            entries[e].revision += 1
         }
         accumulators.withUnsafeBufferPointer { accumulators in
             sketches.withUnsafeBufferPointer { sketches in
                 queue(
-                    device: device, start: start[e], end: end[e], revision: revision[e],
+                    device: device, start: entries[e].start, end: entries[e].end, revision: entries[e].revision,
                     accumulator: accumulators.baseAddress! + e * stride,
                     sketches: sketchCount > 0 ? sketches.baseAddress! + e * sketchCount : nil)
             }
         }
-        revision[e] += 1
-        emittedStart[e] = start[e]
-        emittedEnd[e] = end[e]
-        emittedAt[e] = changes
+        entries[e].revision += 1
+        emittedStart[e] = entries[e].start
+        emittedEnd[e] = entries[e].end
+        entries[e].emittedAt = changes
     }
 }
