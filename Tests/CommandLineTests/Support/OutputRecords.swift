@@ -20,7 +20,7 @@ struct WindowKey: Hashable, Comparable, CustomStringConvertible {
 /// One output value, parsed just enough to group it.
 enum OutputRecord {
     /// A series result; `json` is the value exactly as produced.
-    case result(window: WindowKey, revision: Int, json: String)
+    case result(window: WindowKey, end: Int64, revision: Int, json: String)
     /// A trigger event; `window` is set for `on:` triggers (their value is a series result).
     case trigger(name: String, window: WindowKey?, json: String)
 
@@ -30,8 +30,10 @@ enum OutputRecord {
         }
         if let trigger = object["trigger"] as? String {
             self = .trigger(name: trigger, window: (object["value"] as? [String: Any]).flatMap(Self.window), json: json)
-        } else if let window = Self.window(object), let revision = object["revision"] as? Int {
-            self = .result(window: window, revision: revision, json: json)
+        } else if let window = Self.window(object), let revision = object["revision"] as? Int,
+            let end = (object["end"] as? NSNumber)?.int64Value
+        {
+            self = .result(window: window, end: end, revision: revision, json: json)
         } else {
             throw TimedOut(description: "neither a series result nor a trigger event: \(json)")
         }
@@ -49,6 +51,8 @@ enum OutputRecord {
 struct Outputs {
     /// Per window, its results (JSON) by revision, in the order they were produced.
     var revisions: [WindowKey: [(revision: Int, json: String)]] = [:]
+    /// Per window, its end.
+    var ends: [WindowKey: Int64] = [:]
     /// Events of record triggers.
     var recordTriggerEvents: [String] = []
     /// Events of series triggers, per window.
@@ -57,7 +61,9 @@ struct Outputs {
     init(_ values: some Sequence<String>) throws {
         for value in values {
             switch try OutputRecord(value) {
-            case .result(let window, let revision, let json): revisions[window, default: []].append((revision, json))
+            case .result(let window, let end, let revision, let json):
+                revisions[window, default: []].append((revision, json))
+                ends[window] = end
             case .trigger(_, let window?, let json): seriesTriggerEvents[window, default: []].append(json)
             case .trigger(_, nil, let json): recordTriggerEvents.append(json)
             }

@@ -1,0 +1,50 @@
+// A Kafka outage in the middle of a run: the embedded broker goes down while readings are
+// produced and consumed, comes back, and nothing is lost, duplicated or computed differently.
+import Foundation
+import Kafka
+import Testing
+
+extension TidemarkCommandLine {
+    @Suite("broker outage")
+    struct BrokerOutage {
+        @Test("after the broker is down for five seconds every reading is processed and the results equal batch's")
+        func resultsSurviveAnOutage() throws {
+            let scratch = try ScratchDirectory("outage")
+            defer { scratch.remove() }
+            let readings = try simulateReadings(into: scratch)
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+
+            let broker = try EmbeddedKafkaBroker(brokers: 1)
+            defer { broker.stop() }
+            try broker.createTopic("readings", partitions: 4)
+            for topic in endToEndOutputTopics + ["e2e-late"] { try broker.createTopic(topic, partitions: 4) }
+
+            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            defer { service.tool.kill() }
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+            let half = readings.count / 2
+            try producer.sendReadings(readings[..<half], topic: "readings")
+            try producer.finish()
+            // The service is consuming when the broker goes away...
+            try service.waitForRecordsIn(app: "e2e", 1)
+
+            try broker.setBrokerDown(1)
+            let outageEnds = ContinuousClock.now + .seconds(5)
+            // ...and readings keep coming while it is away (the producer queues them).
+            try producer.sendReadings(readings[half...], topic: "readings")
+            while ContinuousClock.now < outageEnds { producer.serve(timeout: .milliseconds(100)) }
+            let consumedDuringOutage = service.recordsIn(app: "e2e")
+            try broker.setBrokerUp(1)
+            try producer.finish(within: .seconds(90))
+
+            try service.waitForRecordsIn(app: "e2e", readings.count, within: .seconds(120))
+            #expect(consumedDuringOutage.map { $0 < readings.count } ?? true, "the outage came too late to matter")
+            #expect(service.tool.isRunning)
+            #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
+            #expect(service.recordsIn(app: "e2e") == nil)
+
+            let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
+            try expectEndToEndOutputs(topics, in: scratch)
+        }
+    }
+}
