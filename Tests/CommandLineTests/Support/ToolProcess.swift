@@ -22,7 +22,8 @@ func waitUntil(_ what: @autoclosure () -> String, within limit: Duration, _ cond
 }
 
 /// Where `swift build` put the `tidemark` executable these tests run.
-func tidemarkBinary(filePath: String = #filePath) throws -> URL {
+func tidemarkBinary() throws -> URL {
+    let filePath = #filePath
     let fileManager = FileManager.default
     // The test bundle lives in the products directory, next to the executable.
     let besideBundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -37,9 +38,9 @@ func tidemarkBinary(filePath: String = #filePath) throws -> URL {
     throw TimedOut(description: "no tidemark executable beside \(besideBundle.path) nor in any .build/debug above \(filePath)")
 }
 
-/// The repository root (for `topics/` and `apps/`).
-func repositoryRoot(filePath: String = #filePath) -> URL {
-    URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent()
+/// The repository root (for `topics/` and `apps/`): this file is Tests/CommandLineTests/Support/ToolProcess.swift.
+func repositoryRoot() -> URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 }
 

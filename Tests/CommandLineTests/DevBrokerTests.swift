@@ -1,0 +1,56 @@
+// `tidemark dev-broker`: an embedded Kafka cluster in a process of its own, reachable by
+// any client through the address it prints first.
+import Foundation
+import Kafka
+import Testing
+
+extension TidemarkCommandLine {
+    @Suite("tidemark dev-broker")
+    struct DevBroker {
+        /// Produces one keyed record to `topic` through `bootstrap` and reads it back.
+        func expectRoundTrip(through bootstrap: String, topic: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let producer = try TestProducer(bootstrap: bootstrap)
+            try producer.send(topic: topic, key: "dev-000001", value: #"{"device":"dev-000001","ts":1}"#)
+            try producer.finish(within: .seconds(20))
+            // Unknown topics are auto-created with 4 partitions.
+            let read = try readTopics([topic], partitions: 4, bootstrap: bootstrap)[topic, default: []]
+            #expect(read.map(\.keyText) == ["dev-000001"], sourceLocation: sourceLocation)
+            #expect(read.map(\.valueText) == [#"{"device":"dev-000001","ts":1}"#], sourceLocation: sourceLocation)
+        }
+
+        @Test("prints its bootstrap address first, creates the repository's topics, serves clients, exits 0 on SIGTERM")
+        func servesTheRepositoryTopics() throws {
+            let broker = try ToolProcess(["dev-broker", "--topics", repositoryRoot().appendingPathComponent("topics").path])
+            defer { broker.kill() }
+            let bootstrap = try broker.firstLine()
+            #expect(bootstrap.wholeMatch(of: /127\.0\.0\.1:\d+/) != nil, "first line: \(bootstrap)")
+
+            try expectRoundTrip(through: bootstrap, topic: "round-trip")
+            // topics/tidemark.yaml gives mean-temperature 8 partitions: 7 is the last one.
+            let producer = try TestProducer(bootstrap: bootstrap)
+            try producer.send(topic: "mean-temperature", key: "dev-000001", value: "{}", partition: 7)
+            try producer.finish(within: .seconds(20))
+            do {
+                let consumer = try KafkaConsumer(config: clientConfig(bootstrap, ["group.id": "partitions"]))
+                defer { try? consumer.close() }
+                #expect(try consumer.watermarks(topic: "mean-temperature", partition: 7, timeout: .seconds(10)) == (0, 1))
+                #expect(throws: KafkaError.self) { try consumer.watermarks(topic: "mean-temperature", partition: 8, timeout: .seconds(10)) }
+            }
+
+            #expect(try broker.stop() == 0)
+            #expect(broker.stdout.lines == [bootstrap])
+            #expect(broker.stderr.text.contains(
+                "created 8 topics: readings, mean-temperature, hourly-humidity, device-sessions, alerts, readings-late, humidity-late, sessions-late"))
+        }
+
+        @Test("--port N serves the bootstrap address 127.0.0.1:N")
+        func fixedPort() throws {
+            let port = try freeLoopbackPort()
+            let broker = try ToolProcess(["dev-broker", "--port", "\(port)"])
+            defer { broker.kill() }
+            #expect(try broker.firstLine() == "127.0.0.1:\(port)")
+            try expectRoundTrip(through: "127.0.0.1:\(port)", topic: "through-fixed-port")
+            #expect(try broker.stop() == 0)
+        }
+    }
+}
