@@ -48,5 +48,8 @@ for target in package.targets where [.executable, .test, .regular].contains(targ
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    // Exclusivity is still checked at compile time; the per-access runtime checks on class
+    // properties cost the record path more than anything else it does.
+    settings.append(.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)))
     target.swiftSettings = settings
 }

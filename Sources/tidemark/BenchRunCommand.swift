@@ -27,12 +27,12 @@ struct BenchRunCommand: ParsableCommand {
     var partitions: Int32 = 64
 
     @Option(help: "Worker threads of tidemark run.")
-    var workers = 2
+    var workers = TidemarkRuntime.defaultWorkers
 
     func run() throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["TRACE"] != nil ? .debug : .warning
+            handler.logLevel = .warning
             return handler
         }
         let broker = try EmbeddedKafkaBroker()
@@ -72,7 +72,6 @@ struct BenchRunCommand: ParsableCommand {
         while runtime.recordsConsumed < records, ContinuousClock.now < deadline {
             if first == nil, runtime.recordsConsumed > 0 { first = .now }
             usleep(1000)
-            if ProcessInfo.processInfo.environment["TRACE"] != nil, let first { printError("\(BenchSupport.seconds(ContinuousClock.now - first)) \(runtime.recordsConsumed)") }
         }
         let elapsed = BenchSupport.seconds(ContinuousClock.now - (first ?? .now))
         let consumed = runtime.recordsConsumed

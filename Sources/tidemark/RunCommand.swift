@@ -27,8 +27,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Serve Prometheus /metrics and /health on HOST:PORT.")
     var metrics: String?
 
-    @Option(help: "Threads processing partitions in parallel.")
-    var workers: Int = 2
+    @Option(help: "Threads processing partitions in parallel (default: half the cores).")
+    var workers: Int = TidemarkRuntime.defaultWorkers
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info

@@ -16,6 +16,7 @@ public final class TidemarkRuntime: Sendable {
         /// The consumer group.
         public var group: String
         /// Threads processing partitions in parallel; partitions are split among them.
+        /// librdkafka's own threads need cores too, so the default is half of them.
         public var workers: Int
         /// `HOST:PORT` for `/metrics` and `/health`; nil: not served.
         public var metricsAddress: String?
@@ -23,7 +24,7 @@ public final class TidemarkRuntime: Sendable {
         public var reloadInterval: Duration
 
         public init(
-            kafka: KafkaConfig, apps: String, group: String = "tidemark", workers: Int = 2,
+            kafka: KafkaConfig, apps: String, group: String = "tidemark", workers: Int = TidemarkRuntime.defaultWorkers,
             metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2)
         ) {
             self.kafka = kafka
@@ -62,6 +63,9 @@ public final class TidemarkRuntime: Sendable {
             apps: apps, metrics: metrics, clock: clock, logger: logger)
         logger.info("apps loaded", metadata: ["apps": "\(apps.map(\.name).joined(separator: ","))"])
     }
+
+    /// Half the cores, at least one.
+    public static let defaultWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
 
     /// Input messages consumed and processed so far.
     public var recordsConsumed: Int { pipeline.consumed.load(ordering: .relaxed) }
