@@ -85,8 +85,10 @@ extension SeriesState {
         writer.write(array: entries.map(\.updatedAt))
         writer.write(array: entries.map(\.emittedAt))
         writer.write(array: entries.map(\.revision))
-        writer.write(array: emittedStart)
-        writer.write(array: emittedEnd)
+        // Fixed windows keep no emitted keys; the format still carries one per entry.
+        let noKeys = isSession ? [] : [Int64](repeating: 0, count: entries.count)
+        writer.write(array: isSession ? emittedStart : noKeys)
+        writer.write(array: isSession ? emittedEnd : noKeys)
         writer.write(array: freeEntries)
         writer.write(changes)
         writer.write(array: head)
@@ -126,6 +128,10 @@ extension SeriesState {
             updatedAt.count == entryCount, emittedAt.count == entryCount,
             [head, tail, cursor].allSatisfy({ $0.count == devices })
         else { throw .corrupt }
+        if !isSession {
+            emittedStart = []
+            emittedEnd = []
+        }
         entries = (0 ..< entryCount).map { i in
             var entry = WindowEntry(start: start[i], end: end[i])
             entry.next = next[i]

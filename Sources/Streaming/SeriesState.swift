@@ -24,7 +24,8 @@ struct SeriesState {
     /// Each entry's bounds, links and emission bookkeeping, together: closing a window reads
     /// them all, so one place in memory instead of seven.
     var entries: [WindowEntry] = []
-    /// Sessions: the key last emitted, to retract it when a merge moves the start.
+    /// Sessions (empty for fixed windows): the key last emitted, to retract it when a merge
+    /// moves the start.
     var emittedStart: [Int64] = []
     var emittedEnd: [Int64] = []
     var freeEntries: [Int32] = []
@@ -133,14 +134,18 @@ struct SeriesState {
         if let reused = freeEntries.popLast() {
             entry = reused
             entries[Int(entry)] = WindowEntry(start: windowStart, end: windowEnd)
-            emittedStart[Int(entry)] = 0
-            emittedEnd[Int(entry)] = 0
+            if isSession {
+                emittedStart[Int(entry)] = 0
+                emittedEnd[Int(entry)] = 0
+            }
             if isSliding { suffix[Int(entry) * suffixStride + stride + 1] = 0 }
         } else {
             entry = Int32(entries.count)
             entries.append(WindowEntry(start: windowStart, end: windowEnd))
-            emittedStart.append(0)
-            emittedEnd.append(0)
+            if isSession {
+                emittedStart.append(0)
+                emittedEnd.append(0)
+            }
             accumulators.append(contentsOf: repeatElement(0, count: stride))
             sketches.append(contentsOf: repeatElement(PercentileSketch(), count: sketchCount))
             if isSliding {
