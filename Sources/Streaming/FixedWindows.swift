@@ -1,6 +1,7 @@
 // Tumbling and hopping windows over panes. A pane is one slide wide; a record touches one
 // pane, and a window of size/slide panes is combined only when it is emitted, so the cost
-// per record does not grow with size/slide.
+// per record does not grow with size/slide. Windows closing in order combine cached block
+// suffixes and prefixes (see emitClosing), so neither does the cost per window.
 
 /// `floor(a / b)` for b > 0.
 @inline(__always)

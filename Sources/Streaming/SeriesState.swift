@@ -1,6 +1,6 @@
 // The open windows of one series for all devices, in flat storage: a pool of entries (a pane
-// of a tumbling/hopping series, or a session) in parallel arrays, threaded per device into a
-// doubly linked list sorted by start. A device with no open window costs three Int32s.
+// of a tumbling/hopping series, or a session), threaded per device into a doubly linked list
+// sorted by start. A device with no open window costs a few dozen bytes of per-device arrays.
 
 /// All windows of one series; tumbling and hopping share one code path (a tumbling window is
 /// a hopping window with one pane), sessions have their own (see SessionWindows.swift).
