@@ -13,6 +13,7 @@ struct TidemarkCommand: AsyncParsableCommand {
             BatchCommand.self,
             ValidateCommand.self,
             RunCommand.self,
+            DemoCommand.self,
             BenchCommand.self,
         ]
     )
