@@ -44,6 +44,7 @@ extension TidemarkCommandLine {
             try producer.finish(within: .seconds(90))
 
             try service.waitForRecordsIn(app: "e2e", readings.count, within: .seconds(120))
+            #expect(service.recordsIn(app: "e2e") == readings.count)
             #expect(consumedBeforeOutage < readings.count / 2, "the outage came too late to matter")
             #expect(service.tool.isRunning)
             #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")

@@ -56,7 +56,9 @@ extension TidemarkCommandLine {
             try producer.finish()
             try service.waitForRecordsIn(app: "e2e", readings.count)
             try service.waitForRecordsIn(app: "b", readings.count - half)
+            #expect(service.recordsIn(app: "e2e") == readings.count)
             #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
+            #expect(service.problemsLogged.isEmpty)
 
             let topics = try readTopics(
                 endToEndOutputTopics + ["e2e-late", "b-five-minutes", "b-late"], partitions: 4, bootstrap: broker.bootstrapServers)

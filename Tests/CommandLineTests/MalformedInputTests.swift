@@ -75,6 +75,7 @@ extension TidemarkCommandLine {
             #expect(metric(#"tidemark_late_records_total{app="guard"}"#, in: metrics) == 0)
             #expect(service.tool.isRunning)
             #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
+            #expect(service.problemsLogged.isEmpty)
 
             let topics = try readTopics(["guard-late", "guard-events"], partitions: 1, bootstrap: broker.bootstrapServers)
             let late = topics["guard-late", default: []].map { LateRecord(key: $0.key, value: $0.value, headers: $0.headers) }

@@ -151,7 +151,10 @@ extension TidemarkCommandLine {
             let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "e2e", readings.count)
+            #expect(service.recordsIn(app: "e2e") == readings.count)
+            #expect(httpGet(port: service.metricsPort, path: "/health") == #"{"status":"ok","detail":"running"}"# + "\n")
             #expect(try service.stop() == 0, "tidemark run did not exit 0 on SIGTERM: \(service.tool.stderr.text.suffix(2000))")
+            #expect(service.problemsLogged.isEmpty)
 
             let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
             try expectEndToEndOutputs(topics, in: scratch)

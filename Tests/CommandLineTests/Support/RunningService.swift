@@ -30,6 +30,14 @@ struct RunningService {
         }
     }
 
+    /// Log lines at `warning` or above (the log goes to stderr as `TIMESTAMP LEVEL label: …`).
+    var problemsLogged: [String] {
+        tool.stderr.lines.filter { line in
+            let level = line.split(separator: " ", maxSplits: 2).dropFirst().first
+            return ["warning", "error", "critical"].contains(level)
+        }
+    }
+
     /// SIGTERM, and the exit status after the drain.
     func stop() throws -> Int32 { try tool.stop(within: .seconds(60)) }
 }
