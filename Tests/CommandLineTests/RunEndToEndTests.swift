@@ -155,6 +155,9 @@ extension TidemarkCommandLine {
             #expect(httpGet(port: service.metricsPort, path: "/health") == #"{"status":"ok","detail":"running"}"# + "\n")
             #expect(try service.stop() == 0, "tidemark run did not exit 0 on SIGTERM: \(service.tool.stderr.text.suffix(2000))")
             #expect(service.problemsLogged.isEmpty)
+            // The drain committed everything it read.
+            let offsets = try committedAndEndOffsets(group: "g", topic: "readings", partitions: 4, bootstrap: broker.bootstrapServers)
+            #expect(offsets.committed == offsets.ends)
 
             let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
             try expectEndToEndOutputs(topics, in: scratch)

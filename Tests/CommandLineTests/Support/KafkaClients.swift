@@ -123,3 +123,17 @@ func readTopics(_ topics: [String], partitions: Int32, bootstrap: String, within
     }
     return read
 }
+
+/// Per partition of `topic`, the offset `group` committed and the partition's end.
+func committedAndEndOffsets(group: String, topic: String, partitions: Int32, bootstrap: String) throws
+    -> (committed: [Int64], ends: [Int64])
+{
+    let consumer = try KafkaConsumer(config: clientConfig(bootstrap, ["group.id": group, "enable.auto.commit": "false"]))
+    defer { try? consumer.close() }
+    let committed = try consumer.committed(
+        (0..<partitions).map { KafkaTopicPartition(topic: topic, partition: $0) }, timeout: .seconds(10))
+    let ends = try (0..<partitions).map { partition in
+        try consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(10)).high
+    }
+    return (committed.sorted { $0.partition < $1.partition }.map(\.offset), ends)
+}
