@@ -97,7 +97,7 @@ extension TidemarkCommandLine {
             }
         }
 
-        @Test("validate names file, line and column of each error and exits 1")
+        @Test("validate (and run) name file, line and column of each error and exit 1")
         func validateReportsEveryError() throws {
             let scratch = try ScratchDirectory("validate")
             defer { scratch.remove() }
@@ -125,6 +125,11 @@ extension TidemarkCommandLine {
                 apps/bad.yaml:11:34: error: expected an operand after '>', found '>'
 
                 """)
+
+            // run refuses to start on the same directory, with the same errors.
+            let run = try runTool(["run", "--brokers", "127.0.0.1:9", "--apps", "apps"], in: scratch.url)
+            #expect(run.status == 1)
+            #expect(run.stderr == broken.stderr)
 
             try FileManager.default.removeItem(at: scratch.url.appendingPathComponent("apps/bad.yaml"))
             let fixed = try runTool(["validate", "--apps", "apps"], in: scratch.url)

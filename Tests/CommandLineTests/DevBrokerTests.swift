@@ -43,14 +43,14 @@ extension TidemarkCommandLine {
                 "created 8 topics: readings, mean-temperature, hourly-humidity, device-sessions, alerts, readings-late, humidity-late, sessions-late"))
         }
 
-        @Test("--port N serves the bootstrap address 127.0.0.1:N")
+        @Test("--port N serves the bootstrap address 127.0.0.1:N; SIGINT stops it too")
         func fixedPort() throws {
             let port = try freeLoopbackPort()
             let broker = try ToolProcess(["dev-broker", "--port", "\(port)"])
             defer { broker.kill() }
             #expect(try broker.firstLine() == "127.0.0.1:\(port)")
             try expectRoundTrip(through: "127.0.0.1:\(port)", topic: "through-fixed-port")
-            #expect(try broker.stop() == 0)
+            #expect(try broker.stop(signal: SIGINT) == 0)
         }
     }
 }

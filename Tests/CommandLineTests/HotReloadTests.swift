@@ -22,7 +22,7 @@ extension TidemarkCommandLine {
 
             """
 
-        @Test("an app file copied into the apps directory starts on new records while the running app goes on")
+        @Test("an app file copied into the apps directory starts on new records while the running app goes on; removed, it stops")
         func addedAppStartsWithoutRestartingTheOthers() throws {
             let scratch = try ScratchDirectory("reload")
             defer { scratch.remove() }
@@ -57,8 +57,20 @@ extension TidemarkCommandLine {
             try service.waitForRecordsIn(app: "e2e", readings.count)
             try service.waitForRecordsIn(app: "b", readings.count - half)
             #expect(service.recordsIn(app: "e2e") == readings.count)
+
+            // A removed app stops; a broken file is rejected and the running apps go on.
+            try FileManager.default.moveItem(atPath: scratch.path("apps/b.yaml"), toPath: scratch.path("b.yaml"))
+            try waitUntil("app b to stop; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(20)) {
+                service.recordsIn(app: "b") == nil
+            }
+            try scratch.write("apps/broken.yaml", "app: broken\ninput: {topic: readings, colour: blue}\n")
+            try waitUntil("the broken app file to be rejected; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(20)) {
+                !service.problemsLogged.isEmpty
+            }
+            #expect(service.problemsLogged.allSatisfy { $0.contains("app file rejected; the running apps go on") }, "\(service.problemsLogged)")
+            #expect(service.problemsLogged.contains { $0.contains("broken.yaml:2:") }, "\(service.problemsLogged)")
+            #expect(service.recordsIn(app: "e2e") == readings.count)
             #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
-            #expect(service.problemsLogged.isEmpty)
 
             let topics = try readTopics(
                 endToEndOutputTopics + ["e2e-late", "b-five-minutes", "b-late"], partitions: 4, bootstrap: broker.bootstrapServers)
@@ -69,7 +81,7 @@ extension TidemarkCommandLine {
                 over: "readings.jsonl", in: scratch, exercisesLateness: false)
             // The added app saw exactly the records produced after it started.
             try expectRunOutputs(
-                topics, outputTopics: ["b-five-minutes"], lateTopic: "b-late", matchBatchOf: "apps/b.yaml",
+                topics, outputTopics: ["b-five-minutes"], lateTopic: "b-late", matchBatchOf: "b.yaml",
                 over: "second-half.jsonl", in: scratch, exercisesLateness: false)
             #expect(!topics["b-five-minutes", default: []].isEmpty)
         }
