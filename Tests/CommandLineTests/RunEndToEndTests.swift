@@ -133,8 +133,10 @@ func expectEndToEndOutputs(
 extension TidemarkCommandLine {
     @Suite("tidemark run end to end")
     struct RunEndToEnd {
-        @Test("the final revision of every window run emits equals batch's over the same readings")
-        func runEqualsBatch() throws {
+        @Test(
+            "the final revision of every window run emits equals batch's over the same readings",
+            arguments: [1, 2, 3])
+        func runEqualsBatch(workers: Int) throws {
             let scratch = try ScratchDirectory("run-e2e")
             defer { scratch.remove() }
             let readings = try simulateReadings(into: scratch)
@@ -148,7 +150,9 @@ extension TidemarkCommandLine {
             try producer.sendReadings(readings, topic: "readings")
             try producer.finish()
 
-            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            // Four partitions over 1, 2 or 3 worker threads: a device stays on one thread either way.
+            let service = try RunningService(
+                brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g", extra: ["--workers", "\(workers)"])
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "e2e", readings.count)
             #expect(service.recordsIn(app: "e2e") == readings.count)
