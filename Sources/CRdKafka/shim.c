@@ -4,6 +4,35 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+
+int tdk_wakeup_open(void) {
+    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+void tdk_queue_wake_on(rd_kafka_queue_t *queue, int fd) {
+    static const uint64_t one = 1;
+    if (fd < 0) rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
+    else rd_kafka_queue_io_event_enable(queue, fd, &one, sizeof(one));
+}
+
+void tdk_wakeup_drain(int fd) {
+    uint64_t value;
+    /* One read resets an eventfd counter; EAGAIN means it already was zero. */
+    while (read(fd, &value, sizeof(value)) < 0 && errno == EINTR) {}
+}
+
+int tdk_wakeup_wait(int fd, int timeout_ms) {
+    struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+    return poll(&p, 1, timeout_ms) > 0 ? 1 : 0;
+}
+
+void tdk_wakeup_close(int fd) {
+    if (fd >= 0) close(fd);
+}
 
 rd_kafka_error_t *tdk_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition,
                               const void *key, size_t key_size, int has_key,

@@ -45,6 +45,17 @@ public typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) ->
 /// with explicit offsets) decides what a commit (automatic with
 /// `enable.auto.commit`, or ``commitStored(asynchronously:)``) writes.
 ///
+/// ## Fair partitions
+///
+/// By default librdkafka forwards every partition's fetch queue into one consumer
+/// queue, so a record of a quiet partition waits behind everything already
+/// prefetched for hot ones, and (librdkafka < 2.2) once that shared queue passes
+/// `queued.min.messages` every partition's fetching is backed off for a second.
+/// With `fairPartitions: true` each assigned partition keeps its own queue (the
+/// prefetch thresholds then apply per partition) and ``poll(timeout:maxMessages:)``
+/// takes from them round-robin: a record of any partition that is already
+/// fetched is returned by the next poll, however deep the other partitions' backlogs.
+///
 /// Not thread-safe: use one consumer from one thread (or task) at a time.
 /// Always ``close()`` a consumer that stops, so that it leaves its group at once
 /// and its partitions are not locked for `session.timeout.ms`; deinit closes too,
@@ -52,17 +63,24 @@ public typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) ->
 public final class KafkaConsumer {
     let handle: OpaquePointer
     private let context: ConsumerContext
-    private var batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>
+    var batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>
     private var batchCapacity: Int
-    private var batchCount = 0
+    var batchCount = 0
     private var closed = false
+    /// The partition queues in fair mode, nil otherwise.
+    let fairQueues: PartitionQueues?
 
     /// Creates a consumer. `config` must contain `bootstrap.servers` and `group.id`.
     ///
     /// Defaults (overridable): `enable.auto.offset.store=false`.
-    /// - Parameter rebalanceHandler: see ``KafkaRebalanceHandler``; events are also
-    ///   returned by ``poll(timeout:maxMessages:)``.
-    public init(config: KafkaConfig, rebalanceHandler: KafkaRebalanceHandler? = nil) throws(KafkaError) {
+    /// - Parameters:
+    ///   - fairPartitions: serve each assigned partition from its own queue,
+    ///     round-robin (see "Fair partitions" above). Off by default.
+    ///   - rebalanceHandler: see ``KafkaRebalanceHandler``; events are also
+    ///     returned by ``poll(timeout:maxMessages:)``.
+    public init(
+        config: KafkaConfig, fairPartitions: Bool = false, rebalanceHandler: KafkaRebalanceHandler? = nil
+    ) throws(KafkaError) {
         guard config["group.id"] != nil else {
             throw KafkaError(code: KafkaError.invalidArgument, message: "a consumer needs 'group.id'", property: "group.id")
         }
@@ -73,11 +91,22 @@ public final class KafkaConsumer {
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
         rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
-        self.handle = try makeClient(RD_KAFKA_CONSUMER, conf: conf)
+        let handle = try makeClient(RD_KAFKA_CONSUMER, conf: conf)
+        rd_kafka_poll_set_consumer(handle)
+        if fairPartitions {
+            do {
+                fairQueues = try PartitionQueues(handle: handle)
+            } catch {
+                rd_kafka_destroy(handle)
+                throw error
+            }
+        } else {
+            fairQueues = nil
+        }
+        self.handle = handle
         self.context = context
         self.batchCapacity = 1024
         self.batch = .allocate(capacity: batchCapacity)
-        rd_kafka_poll_set_consumer(handle)
         context.consumer = self
     }
 
@@ -85,10 +114,13 @@ public final class KafkaConsumer {
         context.handler = nil
         if !closed {
             releaseBatch()
+            // Queue handles must be gone before rd_kafka_consumer_close (rdkafka.h).
+            fairQueues?.releaseAll()
             rd_kafka_consumer_close(handle)
         }
         releaseBatch()
         rd_kafka_destroy(handle)
+        fairQueues?.closeWakeup()
         batch.deallocate()
     }
 
@@ -102,7 +134,12 @@ public final class KafkaConsumer {
     /// Assigns partitions directly, outside group management (offsets in the list, or stored offsets).
     public func assign(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
         let list = TopicPartitionList(partitions)
-        try check(rd_kafka_assign(handle, list.pointer), "assign \(partitions)")
+        // The queues are split off before fetching starts, so no message takes the shared queue.
+        fairQueues?.detachAll()
+        fairQueues?.attach(partitions)
+        let err = rd_kafka_assign(handle, list.pointer)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { fairQueues?.detachAll() }
+        try check(err, "assign \(partitions)")
     }
 
     /// The partitions currently assigned.
@@ -118,6 +155,10 @@ public final class KafkaConsumer {
     /// Blocks up to `timeout` for the first message or event, then takes only what
     /// is already available. The messages of the previous poll are released first
     /// (their bytes become invalid). Rebalance callbacks run inside this call.
+    ///
+    /// In fair mode the messages come from the partitions in turn (each partition's
+    /// own order is kept), and the call also returns early when only events
+    /// (a rebalance, an error, an end of partition) happened.
     /// - Throws: a fatal error of the client (the consumer must be recreated).
     public func poll(timeout: Duration, maxMessages: Int = 1024) throws(KafkaError) -> KafkaConsumerPoll {
         precondition(!closed, "poll after close")
@@ -127,6 +168,13 @@ public final class KafkaConsumer {
             batch.deallocate()
             batchCapacity = maxMessages
             batch = .allocate(capacity: maxMessages)
+        }
+        if fairQueues != nil {
+            try pollFair(wait: milliseconds(timeout), maxMessages: maxMessages)
+            return KafkaConsumerPoll(
+                messages: KafkaMessageBatch(storage: batch, count: batchCount, topics: context.topics),
+                events: context.takeEvents()
+            )
         }
         var wait = milliseconds(timeout)
         var count = 0
@@ -152,7 +200,7 @@ public final class KafkaConsumer {
     }
 
     /// Turns an error message into an event; returns a fatal error to throw.
-    private func surface(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaError? {
+    func surface(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaError? {
         let m = message.pointee
         let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
@@ -174,6 +222,9 @@ public final class KafkaConsumer {
         context.events.append(.error(KafkaError(m.err, message: text)))
         return nil
     }
+
+    /// True when the current poll has seen a rebalance, error or end of partition.
+    var hasPendingEvents: Bool { !context.events.isEmpty }
 
     private func releaseBatch() {
         for i in 0..<batchCount { rd_kafka_message_destroy(batch[i]) }
@@ -275,6 +326,9 @@ public final class KafkaConsumer {
         guard !closed else { return }
         closed = true
         releaseBatch()
+        // Queue handles must be gone before rd_kafka_consumer_close (rdkafka.h); the
+        // revocation inside close then finds no partition queue to release.
+        fairQueues?.releaseAll()
         let err = rd_kafka_consumer_close(handle)
         context.handler = nil
         try check(err, "close consumer")
@@ -283,19 +337,30 @@ public final class KafkaConsumer {
     fileprivate func rebalance(_ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
         let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
         let list = TopicPartitionList.read(partitions)
+        // Fair mode: partition queues are split off before their fetching starts (so
+        // no message of theirs enters the shared queue), and released before the
+        // partitions are unassigned (whose fetch stop then purges what they hold).
+        let fair = fairQueues
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if !cooperative { fair?.detachAll() }
+            fair?.attach(list)
             if cooperative {
                 if let error = rd_kafka_incremental_assign(handle, partitions) {
+                    fair?.detach(list)
                     context.events.append(.error(KafkaError(consuming: error)))
                 }
             } else {
                 let e = rd_kafka_assign(handle, partitions)
-                if e != RD_KAFKA_RESP_ERR_NO_ERROR { context.events.append(.error(KafkaError(e, message: "assign"))) }
+                if e != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    fair?.detachAll()
+                    context.events.append(.error(KafkaError(e, message: "assign")))
+                }
             }
             deliver(.assigned(list))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             deliver(rd_kafka_assignment_lost(handle) != 0 ? .lost(list) : .revoked(list))
+            if cooperative { fair?.detach(list) } else { fair?.detachAll() }
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(handle, partitions) {
                     context.events.append(.error(KafkaError(consuming: error)))
@@ -305,6 +370,7 @@ public final class KafkaConsumer {
             }
         default:
             context.events.append(.error(KafkaError(err, message: "rebalance failed: \(String(cString: rd_kafka_err2str(err)))")))
+            fair?.detachAll()
             _ = rd_kafka_assign(handle, nil)
         }
     }

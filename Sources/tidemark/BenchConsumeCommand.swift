@@ -21,6 +21,9 @@ struct BenchConsumeCommand: ParsableCommand {
     @Option(help: "Messages per Swift poll.")
     var batch = 1024
 
+    @Flag(help: "Run the Swift consumer in fair mode (per-partition queues served round-robin).")
+    var fair = false
+
     @Option(name: .customLong("property"), help: "Extra librdkafka consumer property NAME=VALUE for both sides (repeatable).")
     var properties: [String] = []
 
@@ -64,14 +67,14 @@ struct BenchConsumeCommand: ParsableCommand {
 
             config["group.id"] = "bench-swift-\(run)"
             let swift = try consumeWithSwift(config: config, topic: topic)
-            report("Swift      run \(run)", swift)
+            report("\(swiftLabel) run \(run)", swift)
             swiftRuns.append(swift)
         }
         let bestC = cRuns.max { $0.recordsPerSecond < $1.recordsPerSecond }!
         let bestSwift = swiftRuns.max { $0.recordsPerSecond < $1.recordsPerSecond }!
         print("")
         report("C loop     best ", bestC)
-        report("Swift      best ", bestSwift)
+        report("\(swiftLabel) best ", bestSwift)
         let ratio = bestSwift.recordsPerSecond / bestC.recordsPerSecond
         print("ratio Swift / C: \(format(ratio, 3)) (target >= 0.9)")
         if bestC.valueBytes != bestSwift.valueBytes || bestC.firstByteSum != bestSwift.firstByteSum {
@@ -111,7 +114,7 @@ struct BenchConsumeCommand: ParsableCommand {
     private func consumeWithSwift(config: KafkaConfig, topic: String) throws -> ConsumeMeasurement {
         // Like the C loop, start the clock when the partitions are assigned.
         var start: ContinuousClock.Instant?
-        let consumer = try KafkaConsumer(config: config) { _, event in
+        let consumer = try KafkaConsumer(config: config, fairPartitions: fair) { _, event in
             if case .assigned = event, start == nil { start = .now }
         }
         try consumer.subscribe(topics: [topic])
@@ -138,6 +141,8 @@ struct BenchConsumeCommand: ParsableCommand {
             seconds: Double(seconds) + Double(attoseconds) / 1e18
         )
     }
+
+    private var swiftLabel: String { fair ? "Swift fair" : "Swift     " }
 
     private func report(_ label: String, _ m: ConsumeMeasurement) {
         print("\(label): \(m.records) records in \(format(m.seconds, 3)) s = \(format(m.recordsPerSecond, 0)) records/s, \(format(m.mebibytesPerSecond, 2)) MiB/s")
