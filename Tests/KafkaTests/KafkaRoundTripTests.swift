@@ -112,14 +112,15 @@ struct KafkaRoundTripTests {
         #expect(Set(resumed.compactMap(\.value)) == ["r6", "r3", "r5", "r7"])
     }
 
-    @Test func seekRereadsAndPauseHoldsBackAPartitionUntilResumed() throws {
+    @Test(arguments: [false, true])
+    func seekRereadsAndPauseHoldsBackAPartitionUntilResumed(fairPartitions: Bool) throws {
         let broker = try EmbeddedKafkaBroker()
         try broker.createTopic("readings", partitions: 1)
         let producer = try KafkaProducer(config: producerConfig(broker))
         for i in 0..<6 { try producer.send(topic: "readings", key: nil as String?, value: "r\(i)", token: UInt64(i)) }
         _ = try awaitDeliveries(producer, count: 6)
 
-        let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "seek"))
+        let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "seek"), fairPartitions: fairPartitions)
         let partition = KafkaTopicPartition(topic: "readings", partition: 0, offset: KafkaTopicPartition.beginningOffset)
         try consumer.assign([partition])
         #expect(try consume(consumer, count: 6).map(\.offset) == [0, 1, 2, 3, 4, 5])
