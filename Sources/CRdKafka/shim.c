@@ -5,24 +5,52 @@
 #include <string.h>
 #include <time.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
+#ifdef __linux__
 #include <sys/eventfd.h>
+#endif
 
-int tdk_wakeup_open(void) {
-    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+int tdk_wakeup_open(int *write_fd) {
+#ifdef __linux__
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    *write_fd = fd;
+    return fd;
+#else
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    *write_fd = fds[1];
+    return fds[0];
+#endif
 }
 
-void tdk_queue_wake_on(rd_kafka_queue_t *queue, int fd) {
-    static const uint64_t one = 1;
-    if (fd < 0) rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
-    else rd_kafka_queue_io_event_enable(queue, fd, &one, sizeof(one));
+void tdk_queue_wake_on(rd_kafka_queue_t *queue, int write_fd) {
+#ifdef __linux__
+    static const uint64_t signal = 1;
+#else
+    static const char signal = 1;
+#endif
+    if (write_fd < 0) rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
+    else rd_kafka_queue_io_event_enable(queue, write_fd, &signal, sizeof(signal));
 }
 
 void tdk_wakeup_drain(int fd) {
-    uint64_t value;
-    /* One read resets an eventfd counter; EAGAIN means it already was zero. */
-    while (read(fd, &value, sizeof(value)) < 0 && errno == EINTR) {}
+    /* One read resets an eventfd counter; a pipe is read until empty. EAGAIN: nothing left. */
+    char buffer[64];
+    for (;;) {
+        ssize_t n = read(fd, buffer, sizeof(buffer));
+        if (n < 0 && errno == EINTR) continue;
+#ifdef __linux__
+        break;
+#else
+        if (n <= 0) break;
+#endif
+    }
 }
 
 int tdk_wakeup_wait(int fd, int timeout_ms) {
@@ -30,7 +58,8 @@ int tdk_wakeup_wait(int fd, int timeout_ms) {
     return poll(&p, 1, timeout_ms) > 0 ? 1 : 0;
 }
 
-void tdk_wakeup_close(int fd) {
+void tdk_wakeup_close(int fd, int write_fd) {
+    if (write_fd >= 0 && write_fd != fd) close(write_fd);
     if (fd >= 0) close(fd);
 }
 

@@ -29,7 +29,9 @@ final class PartitionQueues {
     private let handle: OpaquePointer
     /// The consumer queue (rebalances, errors, messages of partitions not split).
     private var consumerQueue: OpaquePointer?
+    /// The end polls wait on, and the end librdkafka writes to (the same eventfd on Linux).
     let wakeup: Int32
+    private let wakeupWriter: Int32
     private(set) var partitions: [KafkaTopicPartition] = []
     private(set) var queues: [OpaquePointer] = []
     /// Where the next poll's first round starts.
@@ -47,14 +49,16 @@ final class PartitionQueues {
 
     init(handle: OpaquePointer) throws(KafkaError) {
         self.handle = handle
-        let fd = tdk_wakeup_open()
+        var writer: Int32 = -1
+        let fd = tdk_wakeup_open(&writer)
         guard fd >= 0 else {
-            throw KafkaError(code: KafkaError.invalidState, message: "cannot create the fair consumer's eventfd")
+            throw KafkaError(code: KafkaError.invalidState, message: "cannot create the fair consumer's wake-up descriptor")
         }
         wakeup = fd
+        wakeupWriter = writer
         refill = .allocate(capacity: 0)
         consumerQueue = rd_kafka_queue_get_consumer(handle)
-        if let consumerQueue { tdk_queue_wake_on(consumerQueue, fd) }
+        if let consumerQueue { tdk_queue_wake_on(consumerQueue, writer) }
     }
 
     deinit {
@@ -67,7 +71,7 @@ final class PartitionQueues {
         for tp in added where !partitions.contains(where: { $0.topic == tp.topic && $0.partition == tp.partition }) {
             guard let queue = rd_kafka_queue_get_partition(handle, tp.topic, tp.partition) else { continue }
             rd_kafka_queue_forward(queue, nil)
-            tdk_queue_wake_on(queue, wakeup)
+            tdk_queue_wake_on(queue, wakeupWriter)
             partitions.append(KafkaTopicPartition(topic: tp.topic, partition: tp.partition))
             queues.append(queue)
         }
@@ -114,7 +118,7 @@ final class PartitionQueues {
     }
 
     /// After rd_kafka_destroy, when nothing can signal the descriptor any more.
-    func closeWakeup() { tdk_wakeup_close(wakeup) }
+    func closeWakeup() { tdk_wakeup_close(wakeup, wakeupWriter) }
 
     private func release(_ queue: OpaquePointer) {
         // The watch lives on the queue, not the handle: remove it, or librdkafka would

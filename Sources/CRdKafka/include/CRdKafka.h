@@ -26,19 +26,20 @@ rd_kafka_error_t *tdk_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t par
                               rd_kafka_headers_t *headers, int64_t timestamp,
                               void *msg_opaque);
 
-/// A wake-up descriptor for fair consumers: a non-blocking eventfd that librdkafka
-/// writes to (see tdk_queue_wake_on) when a queue goes from empty to non-empty.
-/// Returns -1 on failure (errno set).
-int tdk_wakeup_open(void);
-/// Makes librdkafka signal `fd` when `queue` goes from empty to non-empty; `fd` -1 turns it off.
-/// The eventfd payload (an 8-byte 1) is what eventfd(2) requires of every write.
-void tdk_queue_wake_on(rd_kafka_queue_t *queue, int fd);
+/// A wake-up descriptor for fair consumers, signalled by librdkafka (see
+/// tdk_queue_wake_on) when a queue goes from empty to non-empty: a non-blocking
+/// eventfd on Linux (read and write end are the same), a non-blocking pipe elsewhere.
+/// Returns the end to wait on and stores the end librdkafka writes to; -1 on failure.
+int tdk_wakeup_open(int *write_fd);
+/// Makes librdkafka signal `write_fd` when `queue` goes from empty to non-empty;
+/// -1 turns it off. (An eventfd takes only 8-byte writes, hence the payload size.)
+void tdk_queue_wake_on(rd_kafka_queue_t *queue, int write_fd);
 /// Resets the descriptor to "nothing signalled" (never blocks).
 void tdk_wakeup_drain(int fd);
 /// Waits until the descriptor is signalled or `timeout_ms` elapsed; returns 1 when
 /// signalled, 0 on timeout or interruption.
 int tdk_wakeup_wait(int fd, int timeout_ms);
-void tdk_wakeup_close(int fd);
+void tdk_wakeup_close(int fd, int write_fd);
 
 /// Result of the plain C consume loop used as the benchmark baseline.
 typedef struct tdk_bench_result {
