@@ -78,7 +78,7 @@ final class TestProducer {
             serve(timeout: .milliseconds(50))
             return delivered + failures.count == sent
         }
-        if !failures.isEmpty { throw TimedOut(description: "\(failures.count) messages not delivered: \(failures.prefix(3))") }
+        if !failures.isEmpty { throw TestFailure(description: "\(failures.count) messages not delivered: \(failures.prefix(3))") }
     }
 }
 
@@ -112,7 +112,7 @@ func readTopics(_ topics: [String], partitions: Int32, bootstrap: String, within
     let deadline = ContinuousClock.now + limit
     while !done() {
         if ContinuousClock.now > deadline {
-            throw TimedOut(description: "reading \(topics): positions \(next), ends \(ends)")
+            throw TestFailure(description: "reading \(topics): positions \(next), ends \(ends)")
         }
         let poll = try consumer.poll(timeout: .milliseconds(100))
         for message in poll.messages {

@@ -9,13 +9,13 @@ import Glibc
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
 func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TimedOut(description: "socket: errno \(errno)") }
+    guard fd >= 0 else { throw TestFailure(description: "socket: errno \(errno)") }
     defer { close(fd) }
     var address = loopback(port: 0)
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard bound == 0 else { throw TimedOut(description: "bind: errno \(errno)") }
+    guard bound == 0 else { throw TestFailure(description: "bind: errno \(errno)") }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }

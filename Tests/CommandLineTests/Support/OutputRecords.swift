@@ -26,7 +26,7 @@ enum OutputRecord {
 
     init(_ json: String) throws {
         guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
-            throw TimedOut(description: "not a JSON object: \(json)")
+            throw TestFailure(description: "not a JSON object: \(json)")
         }
         if let trigger = object["trigger"] as? String {
             self = .trigger(name: trigger, window: (object["value"] as? [String: Any]).flatMap(Self.window), json: json)
@@ -35,7 +35,7 @@ enum OutputRecord {
         {
             self = .result(window: window, end: end, revision: revision, json: json)
         } else {
-            throw TimedOut(description: "neither a series result nor a trigger event: \(json)")
+            throw TestFailure(description: "neither a series result nor a trigger event: \(json)")
         }
     }
 

@@ -25,7 +25,7 @@ struct RunningService {
             "records_in of \(app) to reach \(count), at \(recordsIn(app: app).map(String.init) ?? "nil"); stderr: \(tool.stderr.text.suffix(3000))",
             within: limit
         ) {
-            guard tool.isRunning else { throw TimedOut(description: "tidemark run exited early: \(tool.stderr.text.suffix(3000))") }
+            guard tool.isRunning else { throw TestFailure(description: "tidemark run exited early: \(tool.stderr.text.suffix(3000))") }
             return (recordsIn(app: app) ?? -1) >= count
         }
     }

@@ -8,15 +8,16 @@ import Testing
 import Glibc
 #endif
 
-struct TimedOut: Error, CustomStringConvertible {
+/// Why a test step could not go on: a deadline passed, a child died, output made no sense.
+struct TestFailure: Error, CustomStringConvertible {
     var description: String
 }
 
-/// Waits until `condition` holds, checking every 50 ms; throws `TimedOut` at the deadline.
+/// Waits until `condition` holds, checking every 50 ms; throws `TestFailure` at the deadline.
 func waitUntil(_ what: @autoclosure () -> String, within limit: Duration, _ condition: () throws -> Bool) throws {
     let deadline = ContinuousClock.now + limit
     while try !condition() {
-        if ContinuousClock.now > deadline { throw TimedOut(description: "timed out after \(limit): \(what())") }
+        if ContinuousClock.now > deadline { throw TestFailure(description: "timed out after \(limit): \(what())") }
         usleep(50_000)
     }
 }
@@ -35,7 +36,7 @@ func tidemarkBinary() throws -> URL {
         if fileManager.isExecutableFile(atPath: candidate.path) { return candidate }
         directory = directory.deletingLastPathComponent()
     }
-    throw TimedOut(description: "no tidemark executable beside \(besideBundle.path) nor in any .build/debug above \(filePath)")
+    throw TestFailure(description: "no tidemark executable beside \(besideBundle.path) nor in any .build/debug above \(filePath)")
 }
 
 /// The repository root (for `topics/` and `apps/`): this file is Tests/CommandLineTests/Support/ToolProcess.swift.
@@ -106,7 +107,7 @@ final class ToolProcess {
             !stdout.lines.isEmpty || !process.isRunning
         }
         guard let line = stdout.lines.first else {
-            throw TimedOut(description: "tidemark \(arguments.first ?? "") exited without a line; stderr: \(stderr.text)")
+            throw TestFailure(description: "tidemark \(arguments.first ?? "") exited without a line; stderr: \(stderr.text)")
         }
         return line
     }
@@ -132,7 +133,7 @@ final class ToolProcess {
         // The reader threads see end of file once the child (and its pipes) are gone.
         try? waitUntil("pipes of tidemark to close", within: .seconds(5)) { stdout.isEnded && stderr.isEnded }
         if process.terminationReason == .uncaughtSignal {
-            throw TimedOut(description: "tidemark \(arguments.first ?? "") died of signal \(process.terminationStatus); stderr: \(stderr.text.suffix(2000))")
+            throw TestFailure(description: "tidemark \(arguments.first ?? "") died of signal \(process.terminationStatus); stderr: \(stderr.text.suffix(2000))")
         }
         return process.terminationStatus
     }
