@@ -121,11 +121,12 @@ func latestEventTimes(in lines: [String]) throws -> [String: Int64] {
 
 /// The end-to-end app's outputs against batch over all the simulated readings.
 func expectEndToEndOutputs(
-    _ topics: [String: [ReadMessage]], in scratch: ScratchDirectory, sourceLocation: SourceLocation = #_sourceLocation
+    _ topics: [String: [ReadMessage]], in scratch: ScratchDirectory, exercisesLateness: Bool = true,
+    sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
     try expectRunOutputs(
         topics, outputTopics: endToEndOutputTopics, lateTopic: "e2e-late", matchBatchOf: "apps/e2e.yaml",
-        over: "readings.jsonl", in: scratch, sourceLocation: sourceLocation)
+        over: "readings.jsonl", in: scratch, exercisesLateness: exercisesLateness, sourceLocation: sourceLocation)
 }
 
 extension TidemarkCommandLine {
