@@ -12,6 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchDecodeCommand.self,
             BenchBatchCommand.self,
             BenchRunCommand.self,
+            BenchTenancyCommand.self,
         ]
     )
 }

@@ -20,8 +20,11 @@ public final class ShutdownSignal: Sendable {
 
     private init(followsSignals: Bool) { self.followsSignals = followsSignals }
 
-    /// A flag also set by SIGINT and SIGTERM.
+    /// A flag also set by SIGINT and SIGTERM. Also ignores SIGPIPE: a peer that goes away
+    /// mid-write must be a socket error, not the end of the process (librdkafka's mock
+    /// broker writes without MSG_NOSIGNAL).
     public static func installed() -> ShutdownSignal {
+        signal(SIGPIPE, SIG_IGN)
         signal(SIGINT) { _ in signalReceived.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in signalReceived.store(true, ordering: .relaxed) }
         return ShutdownSignal(followsSignals: true)

@@ -96,7 +96,10 @@ final class Pipeline: Sendable {
             positions = Array(repeating: [], count: shards.count)
             // The handler runs inside `poll`/`close` on this thread, while no step is running.
             weak var target: Loop?
-            consumer = try KafkaConsumer(config: pipeline.consumerConfig) { _, event in target?.rebalanced(event) }
+            // Fair partitions: a quiet app's record is not queued behind a hot topic's backlog.
+            consumer = try KafkaConsumer(config: pipeline.consumerConfig, fairPartitions: true) { _, event in
+                target?.rebalanced(event)
+            }
             target = self
         }
 

@@ -74,13 +74,17 @@ public final class TidemarkRuntime: Sendable {
     static let consumerDefaults: [String: String] = [
         "auto.offset.reset": "earliest",
         "enable.auto.commit": "false",
-        // librdkafka 2.0.2 stops fetching for a fixed second once the prefetch queue (all
-        // partitions together) reaches either bound (librdkafka issue #2879; 2.2 made the
-        // pause configurable). The queue must hold about a second of processing, or a busy
-        // pipeline idles most of each second.
-        "queued.min.messages": "1000000",
-        "queued.max.messages.kbytes": "131072",
+        // Partitions are consumed from their own queues (fair partitions), so these bounds
+        // are per partition. librdkafka 2.0.2 stops fetching a partition for a fixed second
+        // once its queue reaches either bound (librdkafka issue #2879; 2.2 made the pause
+        // configurable), so a busy partition's queue must hold about a second of its records.
+        "queued.min.messages": "50000",
+        "queued.max.messages.kbytes": "8192",
         "fetch.wait.max.ms": "100",
+        // A changed topic set (an app on a new topic) rejoins the group; librdkafka's mock
+        // broker then waits out the session timeout, so keep it at Kafka's former 10 s.
+        "session.timeout.ms": "10000",
+        "heartbeat.interval.ms": "1000",
     ]
 
     static let producerDefaults: [String: String] = [
