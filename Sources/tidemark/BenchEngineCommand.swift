@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Streaming
+import Tidemark
 
 struct BenchEngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -158,18 +159,5 @@ extension BenchEngineCommand {
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-}
-
-/// A small deterministic generator so every run measures the same stream.
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

@@ -30,11 +30,7 @@ struct BenchRunCommand: ParsableCommand {
     var workers = TidemarkRuntime.defaultWorkers
 
     func run() throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        bootstrapLogging(level: .warning)
         let broker = try EmbeddedKafkaBroker()
         defer { broker.stop() }
         try broker.createTopic("readings", partitions: partitions)

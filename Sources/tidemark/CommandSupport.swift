@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Kafka
+import Logging
 
 /// `--brokers` and repeatable `--property name=value` (SASL, SSL, client.id, …).
 struct KafkaClientOptions: ParsableArguments {
@@ -23,10 +24,7 @@ struct KafkaClientOptions: ParsableArguments {
     func config(_ defaults: [String: String] = [:]) -> KafkaConfig {
         var config = KafkaConfig(defaults)
         config["bootstrap.servers"] = brokers
-        for property in properties {
-            let parts = property.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            config[String(parts[0])] = String(parts[1])
-        }
+        Self.apply(properties, to: &config)
         return config
     }
 }
@@ -45,4 +43,23 @@ func printError(_ text: String) {
 /// Epoch milliseconds of the wall clock.
 func wallClockMillis() -> Int64 {
     Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+}
+
+/// Structured logs on standard error at `level`.
+func bootstrapLogging(level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+extension KafkaClientOptions {
+    /// Adds `name=value` properties (already validated) to `config`.
+    static func apply(_ properties: [String], to config: inout KafkaConfig) {
+        for property in properties {
+            let parts = property.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            config[String(parts[0])] = String(parts[1])
+        }
+    }
 }

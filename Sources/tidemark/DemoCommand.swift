@@ -33,11 +33,7 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         let shutdown = ShutdownSignal.installed()
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        bootstrapLogging(level: .warning)
         let broker = try EmbeddedKafkaBroker()
         defer { broker.stop() }
         let definitions: [TopicDefinition]

@@ -39,12 +39,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let shutdown = ShutdownSignal.installed()
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(level: logLevel)
         let runtime: TidemarkRuntime
         do throws(ConfigErrors) {
             runtime = try TidemarkRuntime(

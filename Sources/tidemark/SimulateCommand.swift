@@ -62,6 +62,9 @@ struct SimulateCommand: ParsableCommand {
             throw ValidationError("--start: expected \(TimeArgument.accepted)")
         }
         if output != nil && count == nil { throw ValidationError("--output needs --count") }
+        for property in properties where !property.contains("=") {
+            throw ValidationError("--property expects name=value, found '\(property)'")
+        }
     }
 
     func run() throws {
@@ -74,11 +77,7 @@ struct SimulateCommand: ParsableCommand {
             destination = try FileDestination(path: output)
         } else {
             var config = KafkaConfig(["bootstrap.servers": brokers!, "linger.ms": "20"])
-            for property in properties {
-                let parts = property.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard parts.count == 2 else { throw ValidationError("--property expects name=value") }
-                config[String(parts[0])] = String(parts[1])
-            }
+            KafkaClientOptions.apply(properties, to: &config)
             destination = try KafkaDestination(config: config, topic: topic)
         }
         var sent = 0

@@ -22,13 +22,7 @@ struct TopicsApplyCommand: AsyncParsableCommand {
             (tidemark dev-broker) has no admin API: create its topics with `dev-broker --topics`.
             """)
 
-    @Option(help: "Bootstrap servers, HOST:PORT[,HOST:PORT…].")
-    var brokers: String
-
-    @Option(
-        name: .customLong("property"),
-        help: ArgumentHelp("A librdkafka client property (SASL, SSL, client.id, …); repeatable.", valueName: "name=value"))
-    var properties: [String] = []
+    @OptionGroup var kafka: KafkaClientOptions
 
     @Option(help: "Seconds the cluster may take to answer each request.")
     var timeout: Double = 15
@@ -37,9 +31,6 @@ struct TopicsApplyCommand: AsyncParsableCommand {
     var path: String
 
     func validate() throws {
-        for property in properties where !property.contains("=") {
-            throw ValidationError("--property expects name=value, found '\(property)'")
-        }
         guard timeout > 0 else { throw ValidationError("--timeout must be greater than zero") }
     }
 
@@ -51,11 +42,7 @@ struct TopicsApplyCommand: AsyncParsableCommand {
             printError(error.description)
             throw ExitCode.failure
         }
-        var config = KafkaConfig(["bootstrap.servers": brokers])
-        for property in properties {
-            let parts = property.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            config[String(parts[0])] = String(parts[1])
-        }
+        let config = kafka.config()
         let wait = Duration.milliseconds(Int64(timeout * 1000))
         var refused = 0
         for topic in topics {
@@ -68,7 +55,7 @@ struct TopicsApplyCommand: AsyncParsableCommand {
                 // A client-side error (no broker, no controller, bad property) would repeat
                 // for every topic: stop at the first.
                 print("\(topic.name): failed")
-                printError(Self.explain(error, brokers: brokers, timeout: timeout))
+                printError(Self.explain(error, brokers: kafka.brokers, timeout: timeout))
                 throw ExitCode.failure
             } catch {
                 // The cluster refused this topic (policy, replication, config): try the others.
@@ -99,7 +86,4 @@ struct TopicsApplyCommand: AsyncParsableCommand {
             """
     }
 
-    private func printError(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
-    }
 }
