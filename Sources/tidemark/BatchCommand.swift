@@ -12,7 +12,8 @@ struct BatchCommand: ParsableCommand {
             Lines are records in arrival order; the whole file is one partition; every window \
             closes at the end of the input. Results and trigger events go to --output, one JSON \
             object a line. Too-late and malformed lines go to --late (if given) as \
-            {"line":N,"reason":…,"error":…,"value":"<the line>"}; malformed lines are also \
+            {"line":N,"reason":…,"error":…,"value":"<the line>"} ("value_base64" for a line \
+            that is not UTF-8); malformed lines are also \
             reported on stderr with their line number, and do not stop the run.
             """)
 

@@ -90,11 +90,12 @@ extension TidemarkCommandLine {
             #expect(batch.status == 0)
             #expect(batch.stderr.hasPrefix("readings.jsonl:2: malformed: invalid UTF-8\n"))
             let late = try Data(contentsOf: scratch.url.appendingPathComponent("late.jsonl"))
-            withKnownIssue("batch copies the raw bytes of a non-UTF-8 line into the late file's JSON string") {
-                let line = try JSONSerialization.jsonObject(with: late) as? [String: Any]
-                #expect(line?["line"] as? Int == 2)
-                #expect(line?["error"] as? String == "invalid UTF-8")
-            }
+            let line = try JSONSerialization.jsonObject(with: late) as? [String: Any]
+            #expect(line?["line"] as? Int == 2)
+            #expect(line?["error"] as? String == "invalid UTF-8")
+            // The line's exact bytes survive, in base64 since a JSON string holds only text.
+            let original = Array(#"{"device":"a"#.utf8) + [0xFF] + Array(#"","ts":1795824010000}"#.utf8)
+            #expect((line?["value_base64"] as? String).flatMap { Data(base64Encoded: $0) } == Data(original))
         }
 
         @Test("validate (and run) name file, line and column of each error and exit 1")

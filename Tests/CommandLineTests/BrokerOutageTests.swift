@@ -19,14 +19,9 @@ extension TidemarkCommandLine {
             try broker.createTopic("readings", partitions: 4)
             for topic in endToEndOutputTopics + ["e2e-late"] { try broker.createTopic(topic, partitions: 4) }
 
-            // Reconnecting within a second of the broker's return keeps the group session
-            // (10 s) alive. With librdkafka's default backoff (up to 10 s) a 5 s outage can
-            // lose the partitions, and a known bug then applies records twice: the pipeline
-            // keeps the lost partitions' window state but resumes them at the last
-            // committed offset, which lags while the coordinator is unreachable.
-            let service = try RunningService(
-                brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g",
-                extra: ["--property", "reconnect.backoff.max.ms=1000"])
+            // With the service's own defaults: whether the group session survives the
+            // outage or the partitions are lost and come back, no record is lost or applied twice.
+            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             // Readings go out at about a thousand a second, so the service is consuming and
             // producing when the broker goes away, and readings keep coming while it is away.

@@ -28,7 +28,8 @@ public struct BatchSummary: Sendable, Equatable {
 public enum BatchRun {
     /// - Parameters:
     ///   - late: where too-late and malformed lines go, one JSON object a line
-    ///     (`{"line":12,"reason":"malformed","error":"…","value":"<the line>"}`); nil: nowhere.
+    ///     (`{"line":12,"reason":"malformed","error":"…","value":"<the line>"}`, or
+    ///     `"value_base64"` for a line that is not UTF-8); nil: nowhere.
     ///   - onLate: called for each such line with its 1-based number, e.g. to report it.
     public static func run(
         app: AppDefinition, input: String, output: String, late: String?,
@@ -104,8 +105,16 @@ private final class JSONLinesSink: OutputSink {
             scratch.append(contentsOf: #","error":"#.utf8)
             JSONWriter.appendString(error.utf8, to: &scratch)
         }
-        scratch.append(contentsOf: #","value":"#.utf8)
-        JSONWriter.appendString(value ?? UnsafeRawBufferPointer(start: nil, count: 0), to: &scratch)
+        let bytes = value ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        if String(bytes: bytes, encoding: .utf8) != nil {
+            scratch.append(contentsOf: #","value":"#.utf8)
+            JSONWriter.appendString(bytes, to: &scratch)
+        } else {
+            // A JSON string holds text only: bytes that are not UTF-8 keep every bit in base64.
+            scratch.append(contentsOf: #","value_base64":""#.utf8)
+            scratch.append(contentsOf: Data(bytes).base64EncodedString().utf8)
+            scratch.append(UInt8(ascii: "\""))
+        }
         scratch.append(UInt8(ascii: "}"))
         late.append(scratch)
         record { () throws(BatchError) in try late.endLine() }

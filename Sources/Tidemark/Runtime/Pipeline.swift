@@ -80,6 +80,10 @@ final class Pipeline: Sendable {
         /// Per shard, the positions of this batch's messages that belong to it.
         var positions: [[Int]]
         var checkpoints = OffsetCheckpoints()
+        /// Where this process stopped in partitions it no longer holds: its window state
+        /// covers every record before, so if a partition comes back, reading resumes there
+        /// rather than at a commit that may have failed (no record is applied twice).
+        var resumePositions: [String: [Int32: Int64]] = [:]
         var subscribedTopics: [String] = []
         /// Counts already added to the shared metrics, per app.
         var published: [String: AppCounts] = [:]
@@ -237,14 +241,40 @@ final class Pipeline: Sendable {
             switch event {
             case .assigned(let partitions):
                 logger.info("partitions assigned", metadata: ["partitions": "\(describe(partitions))"])
+                resume(partitions)
             case .revoked(let partitions):
                 for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
                 commit(asynchronously: false)
-                for p in partitions { checkpoints.forget(topic: p.topic, partition: p.partition) }
+                release(partitions)
                 logger.info("partitions revoked", metadata: ["partitions": "\(describe(partitions))"])
             case .lost(let partitions):
-                for p in partitions { checkpoints.forget(topic: p.topic, partition: p.partition) }
+                release(partitions)
                 logger.warning("partitions lost", metadata: ["partitions": "\(describe(partitions))"])
+            }
+        }
+
+        private func release(_ partitions: [KafkaTopicPartition]) {
+            let positions = checkpoints.positions
+            for p in partitions {
+                if let position = positions.first(where: { $0.topic == p.topic && $0.partition == p.partition })?.position {
+                    resumePositions[p.topic, default: [:]][p.partition] = position
+                }
+                checkpoints.forget(topic: p.topic, partition: p.partition)
+            }
+        }
+
+        private func resume(_ partitions: [KafkaTopicPartition]) {
+            let returning = partitions.compactMap { p in
+                resumePositions[p.topic]?.removeValue(forKey: p.partition).map {
+                    KafkaTopicPartition(topic: p.topic, partition: p.partition, offset: $0)
+                }
+            }
+            guard !returning.isEmpty else { return }
+            do {
+                try consumer.seek(returning, timeout: .seconds(10))
+                logger.info("partitions resumed where this process stopped", metadata: ["partitions": "\(describe(returning))"])
+            } catch {
+                logger.error("cannot resume partitions; records may be applied twice", metadata: ["error": "\(error)"])
             }
         }
 

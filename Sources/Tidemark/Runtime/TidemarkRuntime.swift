@@ -85,6 +85,8 @@ public final class TidemarkRuntime: Sendable {
         // broker then waits out the session timeout, so keep it at Kafka's former 10 s.
         "session.timeout.ms": "10000",
         "heartbeat.interval.ms": "1000",
+        // After an outage, reach the coordinator again well within the session timeout.
+        "reconnect.backoff.max.ms": "1000",
     ]
 
     static let producerDefaults: [String: String] = [
