@@ -61,6 +61,9 @@ public typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) ->
 /// and its partitions are not locked for `session.timeout.ms`; deinit closes too,
 /// but without calling the rebalance handler.
 public final class KafkaConsumer {
+    /// Where to start reading a partition as it is assigned; nil (or a nil answer): at
+    /// the group's committed offset. Called on the polling thread inside `poll`.
+    public var startOffset: ((_ topic: String, _ partition: Int32) -> Int64?)?
     let handle: OpaquePointer
     private let context: ConsumerContext
     var batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>
@@ -343,6 +346,14 @@ public final class KafkaConsumer {
         let fair = fairQueues
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if let startOffset, let partitions {
+                for index in 0..<Int(partitions.pointee.cnt) {
+                    let element = partitions.pointee.elems + index
+                    if let offset = startOffset(String(cString: element.pointee.topic), element.pointee.partition) {
+                        element.pointee.offset = offset
+                    }
+                }
+            }
             if !cooperative { fair?.detachAll() }
             fair?.attach(list)
             if cooperative {

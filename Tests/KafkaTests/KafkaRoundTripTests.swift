@@ -113,6 +113,23 @@ struct KafkaRoundTripTests {
     }
 
     @Test(arguments: [false, true])
+    func startOffsetOverridesTheCommittedOffsetOfAnAssignedPartition(fairPartitions: Bool) throws {
+        let broker = try EmbeddedKafkaBroker()
+        try broker.createTopic("readings", partitions: 2)
+        let producer = try KafkaProducer(config: producerConfig(broker))
+        for i in 0..<8 { try producer.send(topic: "readings", partition: Int32(i % 2), key: nil as String?, value: "r\(i)", token: UInt64(i)) }
+        _ = try awaitDeliveries(producer, count: 8)
+
+        // Partition 0 holds r0 r2 r4 r6; partition 1 (no answer) starts at its committed offset: none, so the earliest.
+        let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "start-\(fairPartitions)"), fairPartitions: fairPartitions)
+        consumer.startOffset = { topic, partition in topic == "readings" && partition == 0 ? 2 : nil }
+        try consumer.subscribe(topics: ["readings"])
+        let read = try consume(consumer, count: 6)
+        try consumer.close()
+        #expect(Set(read.compactMap(\.value)) == ["r4", "r6", "r1", "r3", "r5", "r7"])
+    }
+
+    @Test(arguments: [false, true])
     func seekRereadsAndPauseHoldsBackAPartitionUntilResumed(fairPartitions: Bool) throws {
         let broker = try EmbeddedKafkaBroker()
         try broker.createTopic("readings", partitions: 1)

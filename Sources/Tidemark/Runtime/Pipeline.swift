@@ -105,6 +105,7 @@ final class Pipeline: Sendable {
                 target?.rebalanced(event)
             }
             target = self
+            consumer.startOffset = { topic, partition in target?.resumePositions[topic]?.removeValue(forKey: partition) }
         }
 
         func run() throws {
@@ -241,7 +242,6 @@ final class Pipeline: Sendable {
             switch event {
             case .assigned(let partitions):
                 logger.info("partitions assigned", metadata: ["partitions": "\(describe(partitions))"])
-                resume(partitions)
             case .revoked(let partitions):
                 for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
                 commit(asynchronously: false)
@@ -260,21 +260,6 @@ final class Pipeline: Sendable {
                     resumePositions[p.topic, default: [:]][p.partition] = position
                 }
                 checkpoints.forget(topic: p.topic, partition: p.partition)
-            }
-        }
-
-        private func resume(_ partitions: [KafkaTopicPartition]) {
-            let returning = partitions.compactMap { p in
-                resumePositions[p.topic]?.removeValue(forKey: p.partition).map {
-                    KafkaTopicPartition(topic: p.topic, partition: p.partition, offset: $0)
-                }
-            }
-            guard !returning.isEmpty else { return }
-            do {
-                try consumer.seek(returning, timeout: .seconds(10))
-                logger.info("partitions resumed where this process stopped", metadata: ["partitions": "\(describe(returning))"])
-            } catch {
-                logger.error("cannot resume partitions; records may be applied twice", metadata: ["error": "\(error)"])
             }
         }
 
