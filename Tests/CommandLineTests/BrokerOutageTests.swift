@@ -14,10 +14,8 @@ extension TidemarkCommandLine {
             let readings = try simulateReadings(into: scratch)
             try scratch.write("apps/e2e.yaml", endToEndApp)
 
-            let broker = try EmbeddedKafkaBroker(brokers: 1)
+            let broker = try endToEndBroker()
             defer { broker.stop() }
-            try broker.createTopic("readings", partitions: 4)
-            for topic in endToEndOutputTopics + ["e2e-late"] { try broker.createTopic(topic, partitions: 4) }
 
             // With the service's own defaults: whether the group session survives the
             // outage or the partitions are lost and come back, no record is lost or applied twice.

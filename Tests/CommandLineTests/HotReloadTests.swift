@@ -32,10 +32,8 @@ extension TidemarkCommandLine {
             try scratch.write("b.yaml", Self.appB)
             try scratch.write("second-half.jsonl", readings[half...].joined(separator: "\n") + "\n")
 
-            let broker = try EmbeddedKafkaBroker(brokers: 1)
+            let broker = try endToEndBroker(extraTopics: ["b-five-minutes", "b-late"])
             defer { broker.stop() }
-            try broker.createTopic("readings", partitions: 4)
-            for topic in endToEndOutputTopics + ["e2e-late", "b-five-minutes", "b-late"] { try broker.createTopic(topic, partitions: 4) }
 
             let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }

@@ -15,10 +15,8 @@ extension TidemarkCommandLine {
             let half = readings.count / 2
             try scratch.write("apps/e2e.yaml", endToEndApp)
 
-            let broker = try EmbeddedKafkaBroker(brokers: 1)
+            let broker = try endToEndBroker()
             defer { broker.stop() }
-            try broker.createTopic("readings", partitions: 4)
-            for topic in endToEndOutputTopics + ["e2e-late"] { try broker.createTopic(topic, partitions: 4) }
             let producer = try TestProducer(bootstrap: broker.bootstrapServers)
             try producer.sendReadings(readings[..<half], topic: "readings")
             try producer.finish()

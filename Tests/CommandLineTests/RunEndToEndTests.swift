@@ -31,6 +31,15 @@ let endToEndApp = """
 
 let endToEndOutputTopics = ["e2e-minute", "e2e-ten-minutes", "e2e-alerts"]
 
+/// An embedded broker with the end-to-end app's input and output topics, 4 partitions each.
+func endToEndBroker(extraTopics: [String] = []) throws -> EmbeddedKafkaBroker {
+    let broker = try EmbeddedKafkaBroker(brokers: 1)
+    for topic in ["readings"] + endToEndOutputTopics + ["e2e-late"] + extraTopics {
+        try broker.createTopic(topic, partitions: 4)
+    }
+    return broker
+}
+
 /// Simulated readings: 50 devices over about 2.8 hours of event time, so that a few
 /// intermittent devices have an outage and backfill (some of it too late for 2m).
 func simulateReadings(into scratch: ScratchDirectory, count: Int = 20_000) throws -> [String] {
@@ -141,10 +150,8 @@ extension TidemarkCommandLine {
             let readings = try simulateReadings(into: scratch)
             try scratch.write("apps/e2e.yaml", endToEndApp)
 
-            let broker = try EmbeddedKafkaBroker(brokers: 1)
+            let broker = try endToEndBroker()
             defer { broker.stop() }
-            try broker.createTopic("readings", partitions: 4)
-            for topic in endToEndOutputTopics + ["e2e-late"] { try broker.createTopic(topic, partitions: 4) }
             let producer = try TestProducer(bootstrap: broker.bootstrapServers)
             try producer.sendReadings(readings, topic: "readings")
             try producer.finish()
