@@ -86,11 +86,12 @@ struct OffsetCheckpoints {
         return result
     }
 
-    /// Forgets a partition that was taken away.
-    mutating func forget(topic: String, partition: Int32) {
+    /// Forgets a partition that was taken away; returns its next offset to read, if known.
+    @discardableResult
+    mutating func forget(topic: String, partition: Int32) -> Int64? {
         let key = Key(topic: topic, partition: partition)
         pending[key] = nil
-        nextOffsets[key] = nil
+        return nextOffsets.removeValue(forKey: key)
     }
 
     /// Every partition with its next offset to read.

@@ -254,12 +254,10 @@ final class Pipeline: Sendable {
         }
 
         private func release(_ partitions: [KafkaTopicPartition]) {
-            let positions = checkpoints.positions
             for p in partitions {
-                if let position = positions.first(where: { $0.topic == p.topic && $0.partition == p.partition })?.position {
+                if let position = checkpoints.forget(topic: p.topic, partition: p.partition) {
                     resumePositions[p.topic, default: [:]][p.partition] = position
                 }
-                checkpoints.forget(topic: p.topic, partition: p.partition)
             }
         }
 
