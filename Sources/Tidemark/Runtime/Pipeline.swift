@@ -143,16 +143,20 @@ final class Pipeline: Sendable {
         /// offsets processed with the output token each partition now waits for.
         private func step(_ messages: KafkaMessageBatch, now: Int64, tick: Bool) {
             guard !messages.isEmpty || tick else { return }
-            for index in positions.indices { positions[index].removeAll(keepingCapacity: true) }
-            for (position, message) in messages.enumerated() {
-                positions[Int(message.partition) % shards.count].append(position)
+            if workers.isEmpty {
+                shards[0].step(messages, positions: messages.indices, now: now, tick: tick)
+            } else {
+                for index in positions.indices { positions[index].removeAll(keepingCapacity: true) }
+                for (position, message) in messages.enumerated() {
+                    positions[Int(message.partition) % shards.count].append(position)
+                }
+                let batch = UnsafeBatch(messages: messages)
+                for (offset, worker) in workers.enumerated() {
+                    worker.begin(batch, positions: positions[offset + 1], now: now, tick: tick)
+                }
+                shards[0].step(messages, positions: positions[0], now: now, tick: tick)
+                for worker in workers { worker.waitUntilDone() }
             }
-            let batch = UnsafeBatch(messages: messages)
-            for (offset, worker) in workers.enumerated() {
-                worker.begin(batch, positions: positions[offset + 1], now: now, tick: tick)
-            }
-            shards[0].step(messages, positions: positions[0][...], now: now, tick: tick)
-            for worker in workers { worker.waitUntilDone() }
             checkpointLast(of: messages)
             pipeline.consumed.add(messages.count, ordering: .relaxed)
         }
@@ -163,18 +167,22 @@ final class Pipeline: Sendable {
             var position = messages.count - 1
             var seen: Set<Int32> = []
             var topic = ""
+            var partition: Int32 = -1
             while position >= 0 {
                 let message = messages[position]
                 position -= 1
                 let messageTopic = message.topic
+                // Messages come in runs of one partition: only a run's end is news.
+                if messageTopic == topic && message.partition == partition { continue }
                 if messageTopic != topic {
                     topic = messageTopic
                     seen.removeAll(keepingCapacity: true)
                 }
-                guard seen.insert(message.partition).inserted else { continue }
-                let shard = shards[Int(message.partition) % shards.count]
+                partition = message.partition
+                guard seen.insert(partition).inserted else { continue }
+                let shard = shards[Int(partition) % shards.count]
                 checkpoints.processed(
-                    topic: topic, partition: message.partition, nextOffset: message.offset + 1,
+                    topic: topic, partition: partition, nextOffset: message.offset + 1,
                     token: Token(shard: shard.index, sequence: shard.sink.lastIssuedToken))
             }
         }

@@ -51,7 +51,7 @@ final class Shard {
 
     /// Processes the messages at `positions` of `messages` (all of this shard's partitions),
     /// then serves the producer; on a tick, also lets processing time pass.
-    func step(_ messages: KafkaMessageBatch, positions: ArraySlice<Int>, now: Int64, tick: Bool) {
+    func step(_ messages: KafkaMessageBatch, positions: some Collection<Int>, now: Int64, tick: Bool) {
         sink.now = now
         var topic = ""
         var targets: [AppProcessor] = []
