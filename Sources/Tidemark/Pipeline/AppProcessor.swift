@@ -33,6 +33,8 @@ public final class AppProcessor {
     private let recordTriggers: [(condition: TriggerCondition, layout: TriggerEventLayout, output: String)]
     /// Per series, its `on:` triggers.
     private let seriesTriggers: [[(condition: TriggerCondition, layout: TriggerEventLayout, output: String)]]
+    /// The largest event time handed to the engine.
+    private var maxEventTime: Int64?
     /// A series trigger's slots: the aggregates, then start, end and revision.
     private var resultSlots: [Double]
 
@@ -80,6 +82,8 @@ public final class AppProcessor {
                 Reading(device: device, time: decoder.time, partition: partition, fields: fields), now: now,
                 into: &forwarder)
         }
+        // The engine's watermarks follow every readable event time, too late or not.
+        if admission != .invalidTime { maxEventTime = max(maxEventTime ?? decoder.time, decoder.time) }
         switch admission {
         case .accepted: return .accepted
         case .tooLate: return reject(value: value, key: key, .tooLate, into: sink)
@@ -99,10 +103,9 @@ public final class AppProcessor {
         engine.closeAll(into: &forwarder)
     }
 
-    /// The most advanced watermark of any device, if any device was seen.
-    public var maxWatermark: Int64? {
-        (0..<Int32(devices.count)).compactMap { engine.watermark(of: DeviceID($0)) }.max()
-    }
+    /// The most advanced watermark of any device (or partition), if any record was seen:
+    /// the largest event time the engine took, less the out-of-order bound.
+    public var maxWatermark: Int64? { maxEventTime.map { $0 - app.watermark.outOfOrder } }
 
     private func reject<Sink: OutputSink>(
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, _ reason: LateReason, into sink: Sink
