@@ -62,7 +62,7 @@ struct BenchRunCommand: ParsableCommand {
             """.write(toFile: apps + "/bench.yaml", atomically: true, encoding: .utf8)
         let runtime = try TidemarkRuntime(
             options: .init(kafka: KafkaConfig(base), apps: apps, group: "bench-tidemark", workers: workers))
-        let (stop, finished) = BenchSupport.start(runtime)
+        let (stop, finished) = startOnItsOwnThread(runtime)
         let deadline = ContinuousClock.now + .seconds(300)
         var first: ContinuousClock.Instant?
         while runtime.recordsConsumed < records, ContinuousClock.now < deadline {

@@ -1,5 +1,5 @@
-// What the end-to-end benchmarks share: an embedded broker loaded with simulated readings,
-// app files in a scratch directory, and a runtime started on its own thread.
+// What the end-to-end benchmarks share: an embedded broker loaded with simulated readings
+// and scratch directories for app files.
 import ArgumentParser
 import Foundation
 import Kafka
@@ -43,17 +43,6 @@ enum BenchSupport {
         try? FileManager.default.removeItem(atPath: path)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
-    }
-
-    /// Starts `runtime` on its own thread; the returned signal stops it.
-    static func start(_ runtime: TidemarkRuntime) -> (stop: ShutdownSignal, finished: DispatchSemaphore) {
-        let stop = ShutdownSignal()
-        let finished = DispatchSemaphore(value: 0)
-        Thread {
-            do { try runtime.run(until: stop) } catch { printError("runtime: \(error)") }
-            finished.signal()
-        }.start()
-        return (stop, finished)
     }
 
     static func seconds(_ duration: Duration) -> Double {

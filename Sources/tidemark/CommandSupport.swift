@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Kafka
 import Logging
+import Tidemark
 
 /// `--brokers` and repeatable `--property name=value` (SASL, SSL, client.id, …).
 struct KafkaClientOptions: ParsableArguments {
@@ -62,4 +63,15 @@ extension KafkaClientOptions {
             config[String(parts[0])] = String(parts[1])
         }
     }
+}
+
+/// Starts `runtime` on its own thread; the returned signal stops it.
+func startOnItsOwnThread(_ runtime: TidemarkRuntime) -> (stop: ShutdownSignal, finished: DispatchSemaphore) {
+    let stop = ShutdownSignal()
+    let finished = DispatchSemaphore(value: 0)
+    Thread {
+        do { try runtime.run(until: stop) } catch { printError("runtime: \(error)") }
+        finished.signal()
+    }.start()
+    return (stop, finished)
 }

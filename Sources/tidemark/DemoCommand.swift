@@ -56,7 +56,7 @@ struct DemoCommand: ParsableCommand {
             printError(error.description)
             throw ExitCode.failure
         }
-        let (stopRuntime, runtimeFinished) = BenchSupport.start(runtime)
+        let (stopRuntime, runtimeFinished) = startOnItsOwnThread(runtime)
         let simulator = try DemoSimulator(
             brokers: broker.bootstrapServers, devices: devices, rate: rate,
             start: TimeArgument.milliseconds("now-\(history)", now: wallClockMillis()) ?? wallClockMillis())
