@@ -36,11 +36,14 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+        // A test trait only, for the test targets whose tests block.
+        .target(name: "TestThreads"),
+
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestThreads"]),
         .testTarget(name: "StreamingTests", dependencies: ["Streaming"]),
-        .testTarget(name: "TidemarkTests", dependencies: ["Tidemark", "Kafka", "Streaming"]),
+        .testTarget(name: "TidemarkTests", dependencies: ["Tidemark", "Kafka", "Streaming", "TestThreads"]),
         // Depends on the executable so `swift test` builds the binary these tests run.
-        .testTarget(name: "CommandLineTests", dependencies: ["tidemark", "Kafka"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["tidemark", "Kafka", "TestThreads"]),
     ]
 )
 

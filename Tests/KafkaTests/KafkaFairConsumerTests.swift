@@ -3,9 +3,10 @@
 // not queued behind a hot backlog, and an idle poll that waits instead of spinning.
 import Foundation
 import Kafka
+import TestThreads
 import Testing
 
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.serialized, .dedicatedThreads, .timeLimit(.minutes(10)))
 struct KafkaFairConsumerTests {
         /// Cooperative: revocation happens while the group is stable, so its commit succeeds
     /// and the handover is exact. Eager (range): the 2.0.2 mock broker rejects every

@@ -1,8 +1,9 @@
 // Consumer groups, transactions and broker outages against the embedded broker.
 import Kafka
+import TestThreads
 import Testing
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .dedicatedThreads, .timeLimit(.minutes(10)))
 struct KafkaGroupAndFaultTests {
     @Test func twoConsumersSplitThePartitionsAndTheSurvivorTakesAllWhenOneLeaves() throws {
         let broker = try EmbeddedKafkaBroker()

@@ -1,9 +1,10 @@
 // End-to-end behaviour of the Kafka wrapper against an in-process embedded
 // broker, over TCP through the real librdkafka client.
 import Kafka
+import TestThreads
 import Testing
 
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .dedicatedThreads, .timeLimit(.minutes(10)))
 struct KafkaRoundTripTests {
     @Test func producedRecordsAreConsumedWithExactKeysValuesHeadersPartitionsAndOffsets() throws {
         let broker = try EmbeddedKafkaBroker()

@@ -3,6 +3,7 @@
 // clearly (it has no admin API).
 import Foundation
 import Kafka
+import TestThreads
 import Testing
 import Tidemark
 
@@ -155,7 +156,7 @@ private func topicErrors(_ yaml: String) -> [String] {
 
     /// librdkafka 2.0.2's mock cluster names no controller, so CreateTopics waits, then times
     /// out: `topics apply` explains this rather than hanging or claiming success.
-    @Test func applyAgainstTheEmbeddedBrokerTimesOutForWantOfAController() throws {
+    @Test(.dedicatedThreads) func applyAgainstTheEmbeddedBrokerTimesOutForWantOfAController() throws {
         let broker = try EmbeddedKafkaBroker()
         #expect {
             try TopicApplier.apply(
