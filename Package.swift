@@ -13,9 +13,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // The C world stops at these two shims; nothing above Kafka/Tidemark sees a raw pointer.
-        .target(name: "CRdKafka", linkerSettings: [.linkedLibrary("rdkafka")]),
-        .target(name: "CSnappy", linkerSettings: [.linkedLibrary("snappy")]),
+        // The C world stops at these shims; nothing above Kafka/Tidemark sees a raw pointer.
+        .systemLibrary(name: "CLibRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .target(name: "CRdKafka", dependencies: ["CLibRdKafka"]),
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
 
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
         .target(name: "Streaming"),
