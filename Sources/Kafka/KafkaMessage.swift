@@ -69,6 +69,10 @@ public struct KafkaMessage {
     /// The topic name; cached per topic handle, so no String is created per message.
     public var topic: String { topics.name(of: raw.pointee.rkt) }
 
+    /// Equal for messages of the same topic in one batch: telling topics apart this way
+    /// costs a pointer comparison, where ``topic`` costs a reference count.
+    @inlinable public var topicIdentity: KafkaTopicIdentity { KafkaTopicIdentity(handle: rawMessage.pointee.rkt) }
+
     /// The partition the message was read from.
     @inlinable public var partition: Int32 { rawMessage.pointee.partition }
 
@@ -163,6 +167,12 @@ public struct KafkaMessageBatch: RandomAccessCollection {
 
 /// Topic names per `rd_kafka_topic_t` handle, filled on first sight. Used only
 /// on the polling thread of its consumer.
+/// See ``KafkaMessage/topicIdentity``; only meaningful among messages of one batch.
+public struct KafkaTopicIdentity: Equatable {
+    @usableFromInline let handle: OpaquePointer?
+    @inlinable init(handle: OpaquePointer?) { self.handle = handle }
+}
+
 final class TopicNameCache {
     private var lastHandle: OpaquePointer?
     private var lastName = ""

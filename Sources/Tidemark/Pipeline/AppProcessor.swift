@@ -168,9 +168,11 @@ public final class AppProcessor {
 
 /// Hands the engine's results back to the processor that owns the engine.
 private struct ResultForwarder<Sink: OutputSink>: WindowResultSink {
-    // Unowned: the forwarder lives only for one engine call made by this processor.
-    unowned let processor: AppProcessor
-    let sink: Sink
+    // unowned(unsafe): the forwarder lives only for one engine call made by this processor,
+    // whose caller holds the sink; counted references would cost a retain and a release
+    // of each per record.
+    unowned(unsafe) let processor: AppProcessor
+    unowned(unsafe) let sink: Sink
 
     mutating func emit(_ result: WindowResult) {
         processor.emit(result, into: sink)

@@ -11,7 +11,9 @@ final class Shard {
     let index: Int
     let sink: KafkaOutputSink
     private(set) var processors: [String: AppProcessor] = [:]
-    private var processorsByTopic: [String: [AppProcessor]] = [:]
+    /// Unretained: `processors` owns them. Calls through guaranteed references spare the
+    /// record path a retain and a release per app and record.
+    private var processorsByTopic: [String: [Unmanaged<AppProcessor>]] = [:]
     private let logger: Logger
 
     init(index: Int, producerConfig: KafkaConfig, logger: Logger) throws(KafkaError) {
@@ -47,28 +49,32 @@ final class Shard {
         }
         processors = next
         processorsByTopic = Dictionary(grouping: next.values.sorted { $0.app.name < $1.app.name }, by: \.app.input.topic)
+            .mapValues { $0.map(Unmanaged.passUnretained) }
     }
 
     /// Processes the messages at `positions` of `messages` (all of this shard's partitions),
     /// then serves the producer; on a tick, also lets processing time pass.
     func step(_ messages: KafkaMessageBatch, positions: some Collection<Int>, now: Int64, tick: Bool) {
         sink.now = now
-        var topic = ""
-        var targets: [AppProcessor] = []
-        for position in positions {
-            let message = messages[position]
-            let messageTopic = message.topic
-            if messageTopic != topic {
-                topic = messageTopic
-                targets = processorsByTopic[messageTopic] ?? []
-            }
-            guard !targets.isEmpty else { continue }
-            let timestamp = message.timestamp
-            let partition = message.partition
-            withBytes(message.key) { key in
-                withBytes(message.value) { value in
-                    for processor in targets {
-                        processor.process(value: value, key: key, timestamp: timestamp, partition: partition, now: now, into: sink)
+        Unmanaged.passUnretained(sink)._withUnsafeGuaranteedRef { sink in
+            var topic: KafkaTopicIdentity?
+            var targets: [Unmanaged<AppProcessor>] = []
+            for position in positions {
+                let message = messages[position]
+                if message.topicIdentity != topic {
+                    topic = message.topicIdentity
+                    targets = processorsByTopic[message.topic] ?? []
+                }
+                guard !targets.isEmpty else { continue }
+                let timestamp = message.timestamp
+                let partition = message.partition
+                withBytes(message.key) { key in
+                    withBytes(message.value) { value in
+                        for target in targets {
+                            target._withUnsafeGuaranteedRef {
+                                _ = $0.process(value: value, key: key, timestamp: timestamp, partition: partition, now: now, into: sink)
+                            }
+                        }
                     }
                 }
             }
