@@ -63,9 +63,11 @@ struct BenchRunCommand: ParsableCommand {
         // can only come out slower than it should, so each side's best round is its figure.
         var cRates: [Double] = [], runRates: [Double] = []
         for round in 1 ... max(1, runs) {
-            // The C loop gets the very consumer settings `tidemark run` uses.
-            var cConfig = KafkaConfig(TidemarkRuntime.consumerDefaults.merging(base) { $1 })
+            // librdkafka's defaults: with `tidemark run`'s smaller per-partition queue bounds the
+            // C loop stalls more often, which would flatter the ratio.
+            var cConfig = KafkaConfig(base)
             cConfig["group.id"] = "bench-c-\(round)"
+            cConfig["auto.offset.reset"] = "earliest"
             let c = try PlainCConsumeLoop.consume(config: cConfig, topic: "readings", records: records, timeout: .seconds(300))
             let rate = try measureRun(base: base, apps: apps, group: "bench-tidemark-\(round)")
             cRates.append(c.recordsPerSecond)

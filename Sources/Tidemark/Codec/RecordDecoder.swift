@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Streaming
 
 /// Decodes message values into device, event time and field slots.
 ///
@@ -157,6 +158,17 @@ public struct RecordDecoder: Sendable {
         if !sawDevice { return .missingDevice }
         if !sawTime { return .missingTime }
         return nil
+    }
+
+    /// The id of the last decoded record's device in `table`, interned if new. Inout, like
+    /// ``withNumbers(_:)``: an exclusive access lends the buffers without a reference count.
+    public mutating func internDevice(in table: inout DeviceTable) -> DeviceID {
+        device.withUnsafeBytes { table.intern($0) }
+    }
+
+    /// Calls `body` with the numeric slots of the last decoded record.
+    public mutating func withNumbers<R>(_ body: (UnsafeBufferPointer<Double>) -> R) -> R {
+        numbers.withUnsafeBufferPointer(body)
     }
 
     /// Calls `body` with the string slots of the last decoded record: each slot's UTF-8 bytes

@@ -74,16 +74,17 @@ public final class AppProcessor {
         if let failure = decoder.decode(value: bytes, key: key, timestamp: timestamp) {
             return reject(value: value, key: key, .malformed(failure), into: sink)
         }
-        let device = decoder.device.withUnsafeBytes { devices.intern($0) }
+        let device = decoder.internDevice(in: &devices)
         if !recordTriggers.isEmpty { fireRecordTriggers(record: bytes, into: sink) }
         var forwarder = ResultForwarder(processor: self, sink: sink)
-        let admission = decoder.numbers.withUnsafeBufferPointer { fields in
+        let time = decoder.time
+        let admission = decoder.withNumbers { fields in
             engine.process(
-                Reading(device: device, time: decoder.time, partition: partition, fields: fields), now: now,
+                Reading(device: device, time: time, partition: partition, fields: fields), now: now,
                 into: &forwarder)
         }
         // The engine's watermarks follow every readable event time, too late or not.
-        if admission != .invalidTime { maxEventTime = max(maxEventTime ?? decoder.time, decoder.time) }
+        if admission != .invalidTime { maxEventTime = max(maxEventTime ?? time, time) }
         switch admission {
         case .accepted: return .accepted
         case .tooLate: return reject(value: value, key: key, .tooLate, into: sink)

@@ -71,7 +71,7 @@ public final class TidemarkRuntime: Sendable {
     public var recordsConsumed: Int { pipeline.consumed.load(ordering: .relaxed) }
 
     /// Consumer settings that keep latency low and memory bounded; any can be overridden.
-    package static let consumerDefaults: [String: String] = [
+    static let consumerDefaults: [String: String] = [
         "auto.offset.reset": "earliest",
         "enable.auto.commit": "false",
         // Partitions are consumed from their own queues (fair partitions), so these bounds
