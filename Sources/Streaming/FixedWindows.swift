@@ -78,7 +78,11 @@ extension SeriesState {
             } else {
                 let entry = allocate(start: windowStart, end: windowStart + size)
                 link(entry, device: device, after: before, before: after)
-                if windowStart + size > watermark { reopen(entry, device: device, includingEqualStart: false) }
+                // A new last entry starts after the device's first open window, if it has one:
+                // then there is nothing to reopen, and that window's (cold) entry stays unread.
+                if windowStart + size > watermark && (after >= 0 || cursor[device] < 0) {
+                    reopen(entry, device: device, includingEqualStart: false)
+                }
                 if target < 0 { target = entry }
                 after = entry
             }
