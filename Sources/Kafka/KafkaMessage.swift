@@ -165,14 +165,14 @@ public struct KafkaMessageBatch: RandomAccessCollection {
     }
 }
 
-/// Topic names per `rd_kafka_topic_t` handle, filled on first sight. Used only
-/// on the polling thread of its consumer.
 /// See ``KafkaMessage/topicIdentity``; only meaningful among messages of one batch.
 public struct KafkaTopicIdentity: Equatable {
     @usableFromInline let handle: OpaquePointer?
     @inlinable init(handle: OpaquePointer?) { self.handle = handle }
 }
 
+/// Topic names per `rd_kafka_topic_t` handle, filled on first sight. Used only
+/// on the polling thread of its consumer.
 final class TopicNameCache {
     private var lastHandle: OpaquePointer?
     private var lastName = ""

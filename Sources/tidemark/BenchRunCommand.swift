@@ -29,7 +29,7 @@ struct BenchRunCommand: ParsableCommand {
     @Option(help: "Worker threads of tidemark run.")
     var workers = TidemarkRuntime.defaultWorkers
 
-    @Option(help: "Rounds (C loop, then tidemark run, each in a new consumer group); medians are reported.")
+    @Option(help: "Rounds (C loop, then tidemark run, each in a new consumer group); each side's best is reported.")
     var runs = 5
 
     func run() throws {
@@ -72,7 +72,9 @@ struct BenchRunCommand: ParsableCommand {
             let rate = try measureRun(base: base, apps: apps, group: "bench-tidemark-\(round)")
             cRates.append(c.recordsPerSecond)
             runRates.append(rate)
-            print("round \(round): C loop \(BenchSupport.format(c.recordsPerSecond)) records/s, tidemark run \(BenchSupport.format(rate)) records/s")
+            print(
+                "round \(round): C loop \(BenchSupport.format(c.recordsPerSecond)) records/s, "
+                    + "tidemark run \(BenchSupport.format(rate)) records/s, ratio \(BenchSupport.format(rate / c.recordsPerSecond, 3))")
         }
         let (bestC, bestRun) = (cRates.max()!, runRates.max()!)
         print("C consume loop : \(BenchSupport.format(bestC)) records/s (best of \(runs))")
