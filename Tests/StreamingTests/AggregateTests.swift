@@ -3,7 +3,8 @@
 import Streaming
 import Testing
 
-private let everyAggregate: [AggregateSpec] = [
+/// One aggregate of each function, all over field 0.
+let everyAggregate: [AggregateSpec] = [
     AggregateSpec(name: "count", function: .count, field: nil),
     AggregateSpec(name: "sum", function: .sum, field: 0),
     AggregateSpec(name: "mean", function: .mean, field: 0),

@@ -22,16 +22,7 @@ struct TestRecord {
     var values: [Double?]
 }
 
-let propertyAggregates: [AggregateSpec] = [
-    AggregateSpec(name: "count", function: .count, field: nil),
-    AggregateSpec(name: "sum", function: .sum, field: 0),
-    AggregateSpec(name: "mean", function: .mean, field: 0),
-    AggregateSpec(name: "min", function: .min, field: 0),
-    AggregateSpec(name: "max", function: .max, field: 0),
-    AggregateSpec(name: "stddev", function: .stddev, field: 0),
-    AggregateSpec(name: "first", function: .first, field: 0),
-    AggregateSpec(name: "last", function: .last, field: 0),
-    AggregateSpec(name: "p50", function: .percentile(50), field: 0),
+let propertyAggregates: [AggregateSpec] = everyAggregate + [
     AggregateSpec(name: "p90", function: .percentile(90), field: 0),
     AggregateSpec(name: "sparse_sum", function: .sum, field: 1),
     AggregateSpec(name: "sparse_mean", function: .mean, field: 1),
