@@ -39,6 +39,16 @@ struct JSONCursor {
 
     // MARK: Strings
 
+    /// Scans the string whose opening quote is at the cursor, to just after its closing quote:
+    /// where its body starts and how long it is, escapes still in.
+    @inline(__always)
+    mutating func scanQuoted() -> (start: Int, count: Int, escaped: Bool, failure: RecordDecodeFailure?) {
+        index += 1
+        let start = index
+        let scan = scanString()
+        return (start, index - 1 - start, scan.escaped, scan.failure)
+    }
+
     /// Scans a string body from just after its opening quote to just after its closing quote.
     @inline(__always)
     mutating func scanString() -> (escaped: Bool, failure: RecordDecodeFailure?) {

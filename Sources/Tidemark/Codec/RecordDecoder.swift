@@ -224,17 +224,14 @@ public struct RecordDecoder: Sendable {
         while true {
             let memberStart = cursor.index
             guard cursor.peek() == UInt8(ascii: "\"") else { return .notJSON }
-            cursor.index += 1
-            let keyStart = cursor.index
-            let keyScan = cursor.scanString()
-            guard keyScan.failure == nil else { return keyScan.failure }
-            let keyEnd = cursor.index - 1
+            let key = cursor.scanQuoted()
+            if let failure = key.failure { return failure }
             cursor.skipWhitespace()
             guard cursor.peek() == UInt8(ascii: ":") else { return .notJSON }
             cursor.index += 1
             cursor.skipWhitespace()
 
-            let keyIndex = matchKey(cursor, keys: keys, start: keyStart, end: keyEnd, escaped: keyScan.escaped)
+            let keyIndex = matchKey(cursor, keys: keys, start: key.start, end: key.start + key.count, escaped: key.escaped)
             if keyIndex < 0 {
                 if let failure = cursor.skipValue(depth: 1) { return failure }
                 if collectsOtherMembers { otherMembers.append(memberStart..<cursor.index) }
@@ -303,17 +300,14 @@ public struct RecordDecoder: Sendable {
         guard let first = cursor.peek() else { return .notJSON }
         switch first {
         case UInt8(ascii: "\""):
-            cursor.index += 1
-            let start = cursor.index
-            let scan = cursor.scanString()
-            if let failure = scan.failure { return failure }
-            let count = cursor.index - 1 - start
-            guard count > 0 else { return .missingDevice }
+            let string = cursor.scanQuoted()
+            if let failure = string.failure { return failure }
+            guard string.count > 0 else { return .missingDevice }
             device.removeAll(keepingCapacity: true)
-            if scan.escaped {
-                JSONCursor.unescape(cursor.base + start, count: count, into: &device)
+            if string.escaped {
+                JSONCursor.unescape(cursor.base + string.start, count: string.count, into: &device)
             } else {
-                device.append(contentsOf: UnsafeBufferPointer(start: cursor.base + start, count: count))
+                device.append(contentsOf: UnsafeBufferPointer(start: cursor.base + string.start, count: string.count))
             }
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let start = cursor.index
@@ -334,11 +328,9 @@ public struct RecordDecoder: Sendable {
         guard let first = cursor.peek() else { return .notJSON }
         switch first {
         case UInt8(ascii: "\""):
-            cursor.index += 1
-            let start = cursor.index
-            let scan = cursor.scanString()
-            if let failure = scan.failure { return failure }
-            guard !scan.escaped, let ms = RFC3339.milliseconds(cursor.base + start, count: cursor.index - 1 - start)
+            let string = cursor.scanQuoted()
+            if let failure = string.failure { return failure }
+            guard !string.escaped, let ms = RFC3339.milliseconds(cursor.base + string.start, count: string.count)
             else { return .invalidTime }
             time = ms
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
@@ -367,20 +359,17 @@ public struct RecordDecoder: Sendable {
             if role.numberSlot >= 0 { numbers[role.numberSlot] = number.double(cursor.base) }
         case UInt8(ascii: "\""):
             if role.strictNumber { return .wrongFieldType }
-            cursor.index += 1
-            let start = cursor.index
-            let scan = cursor.scanString()
-            if let failure = scan.failure { return failure }
+            let string = cursor.scanQuoted()
+            if let failure = string.failure { return failure }
             if role.stringSlot >= 0 {
-                let count = cursor.index - 1 - start
-                if scan.escaped {
+                if string.escaped {
                     stringStart[role.stringSlot] = stringScratch.count
-                    JSONCursor.unescape(cursor.base + start, count: count, into: &stringScratch)
+                    JSONCursor.unescape(cursor.base + string.start, count: string.count, into: &stringScratch)
                     stringCount[role.stringSlot] = stringScratch.count - stringStart[role.stringSlot]
                     stringInScratch[role.stringSlot] = true
                 } else {
-                    stringStart[role.stringSlot] = start
-                    stringCount[role.stringSlot] = count
+                    stringStart[role.stringSlot] = string.start
+                    stringCount[role.stringSlot] = string.count
                     stringInScratch[role.stringSlot] = false
                 }
             }
