@@ -1,23 +1,29 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Linux only: the C shims and the runtime call Glibc and librdkafka's Linux build directly.
 let package = Package(
     name: "tidemark",
-    platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "tidemark", targets: ["tidemark"])
+        .executable(name: "tidemark", targets: ["TidemarkCLI"]),
+        .executable(name: "tidemark-bench", targets: ["TidemarkBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
-        // The C world stops at these shims; nothing above Kafka/Tidemark sees a raw pointer.
+        // The C world stops at these targets; nothing above Kafka/Tidemark sees a raw pointer.
         .systemLibrary(name: "CLibRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .target(name: "CRdKafka", dependencies: ["CLibRdKafka"]),
         .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
 
+        // The product: a librdkafka client, the window engine, and the service binding them.
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
         .target(name: "Streaming"),
         .target(
@@ -26,25 +32,58 @@ let package = Package(
                 "Kafka", "Streaming", "CSnappy",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .executableTarget(
-            name: "tidemark",
+            name: "TidemarkCLI",
             dependencies: [
-                "Tidemark", "Kafka", "Streaming",
+                "Tidemark", "Kafka", "Streaming", "EmbeddedKafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // Tooling: the embedded broker (dev-broker, the demo, tests) and the benchmarks.
+        .target(
+            name: "EmbeddedKafka",
+            dependencies: [
+                "Kafka", "CRdKafka",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(name: "CBenchBaseline", dependencies: ["CLibRdKafka"]),
+        .executableTarget(
+            name: "TidemarkBench",
+            dependencies: [
+                "Tidemark", "Kafka", "Streaming", "EmbeddedKafka", "CBenchBaseline", "TidemarkTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-
+        // Child processes and loopback HTTP, for the command-line tests and the benchmarks.
+        .target(name: "TidemarkTestSupport"),
         // A test trait only, for the test targets whose tests block.
         .target(name: "TestThreads"),
 
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestThreads"]),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "EmbeddedKafka", "TestThreads"]),
         .testTarget(name: "StreamingTests", dependencies: ["Streaming"]),
-        .testTarget(name: "TidemarkTests", dependencies: ["Tidemark", "Kafka", "Streaming", "TestThreads"]),
+        .testTarget(
+            name: "TidemarkTests",
+            dependencies: ["Tidemark", "Kafka", "EmbeddedKafka", "Streaming", "TestThreads", "TidemarkTestSupport"]),
         // Depends on the executable so `swift test` builds the binary these tests run.
-        .testTarget(name: "CommandLineTests", dependencies: ["tidemark", "Kafka", "TestThreads"]),
+        .testTarget(
+            name: "CommandLineTests",
+            dependencies: ["TidemarkCLI", "Kafka", "EmbeddedKafka", "TestThreads", "TidemarkTestSupport"]),
     ]
 )
 
@@ -52,8 +91,5 @@ for target in package.targets where [.executable, .test, .regular].contains(targ
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
-    // Exclusivity is still checked at compile time; the per-access runtime checks on class
-    // properties cost the record path more than anything else it does.
-    settings.append(.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)))
     target.swiftSettings = settings
 }

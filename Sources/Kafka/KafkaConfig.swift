@@ -28,14 +28,22 @@ public struct KafkaConfig: Sendable, ExpressibleByDictionaryLiteral {
         set { properties[name] = newValue }
     }
 
-    /// Builds an `rd_kafka_conf_t` with `defaults` applied first, then the
-    /// caller's properties (which win). The caller owns the result.
-    func makeConf(defaults: [String: String] = [:]) throws(KafkaError) -> OpaquePointer {
-        let conf = rd_kafka_conf_new()!
+    /// These properties over `defaults`: a property set here wins over the default.
+    ///
+    /// The one place where defaults meet what users set (`--property`), so every client of
+    /// the process merges the same way.
+    public func withDefaults(_ defaults: [String: String]) -> KafkaConfig {
         var merged = defaults
         for (name, value) in properties { merged[name] = value }
+        return KafkaConfig(merged)
+    }
+
+    /// Builds an `rd_kafka_conf_t` with `defaults` applied first, then the
+    /// caller's properties (which win). The caller owns the result.
+    package func makeConf(defaults: [String: String] = [:]) throws(KafkaError) -> OpaquePointer {
+        let conf = rd_kafka_conf_new()!
         var errstr = [CChar](repeating: 0, count: 512)
-        for (name, value) in merged.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in withDefaults(defaults).properties.sorted(by: { $0.key < $1.key }) {
             let result = rd_kafka_conf_set(conf, name, value, &errstr, errstr.count)
             if result != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
@@ -52,7 +60,7 @@ public struct KafkaConfig: Sendable, ExpressibleByDictionaryLiteral {
 }
 
 /// Creates an `rd_kafka_t` from a conf (consumed on success and failure).
-func makeClient(_ type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
+package func makeClient(_ type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
     var errstr = [CChar](repeating: 0, count: 512)
     guard let rk = rd_kafka_new(type, conf, &errstr, errstr.count) else {
         rd_kafka_conf_destroy(conf)
@@ -63,7 +71,7 @@ func makeClient(_ type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError)
 }
 
 /// Decodes a NUL-terminated C buffer filled by librdkafka.
-func string(fromNulTerminated buffer: [CChar]) -> String {
+package func string(fromNulTerminated buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 

@@ -34,7 +34,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.isFatal = code == RD_KAFKA_RESP_ERR__FATAL.rawValue
     }
 
-    init(_ err: rd_kafka_resp_err_t, message: String? = nil) {
+    package init(_ err: rd_kafka_resp_err_t, message: String? = nil) {
         self.init(code: err.rawValue, message: message)
     }
 
@@ -68,19 +68,19 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
 }
 
 @inline(__always)
-func check(_ err: rd_kafka_resp_err_t, _ what: @autoclosure () -> String) throws(KafkaError) {
+package func check(_ err: rd_kafka_resp_err_t, _ what: @autoclosure () -> String) throws(KafkaError) {
     if err != RD_KAFKA_RESP_ERR_NO_ERROR {
         throw KafkaError(err, message: "\(what()): \(String(cString: rd_kafka_err2str(err)))")
     }
 }
 
 @inline(__always)
-func check(_ error: OpaquePointer?) throws(KafkaError) {
+package func check(_ error: OpaquePointer?) throws(KafkaError) {
     if let error { throw KafkaError(consuming: error) }
 }
 
 /// Milliseconds for librdkafka timeouts, clamped to Int32.
-func milliseconds(_ duration: Duration) -> Int32 {
+package func milliseconds(_ duration: Duration) -> Int32 {
     let (seconds, attoseconds) = duration.components
     let ms = seconds.multipliedReportingOverflow(by: 1000)
     if ms.overflow { return seconds < 0 ? 0 : Int32.max }

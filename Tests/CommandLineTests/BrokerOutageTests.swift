@@ -1,5 +1,6 @@
 // A Kafka outage in the middle of a run: the embedded broker goes down while readings are
 // produced and consumed, comes back, and nothing is lost, duplicated or computed differently.
+import EmbeddedKafka
 import Foundation
 import Kafka
 import Testing

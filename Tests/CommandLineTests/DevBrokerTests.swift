@@ -3,6 +3,7 @@
 import Foundation
 import Kafka
 import Testing
+import TidemarkTestSupport
 
 extension TidemarkCommandLine {
     @Suite("tidemark dev-broker")

@@ -1,5 +1,6 @@
 // The example apps of the repository (apps/), run together over simulated readings, each
 // give batch's results: percentiles, standard deviations and sessions included.
+import EmbeddedKafka
 import Foundation
 import Kafka
 import Testing

@@ -1,5 +1,6 @@
 // App files added while `tidemark run` is running start within seconds; the apps already
 // running go on with their state, without restarting.
+import EmbeddedKafka
 import Foundation
 import Kafka
 import Testing

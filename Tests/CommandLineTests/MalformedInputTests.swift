@@ -1,8 +1,10 @@
 // Records `tidemark run` cannot read go, unchanged, to the app's late topic with the reason
 // in headers; the service goes on with the next record.
+import EmbeddedKafka
 import Foundation
 import Kafka
 import Testing
+import TidemarkTestSupport
 
 extension TidemarkCommandLine {
     @Suite("malformed input")
@@ -70,7 +72,7 @@ extension TidemarkCommandLine {
             let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "guard", Self.badRecords.count + 1)
-            let metrics = httpGet(port: service.metricsPort, path: "/metrics") ?? ""
+            let metrics = httpGet(port: service.metricsPort, path: "/metrics")?.body ?? ""
             #expect(metric(#"tidemark_malformed_records_total{app="guard"}"#, in: metrics) == Self.badRecords.count)
             #expect(metric(#"tidemark_late_records_total{app="guard"}"#, in: metrics) == 0)
             #expect(service.tool.isRunning)

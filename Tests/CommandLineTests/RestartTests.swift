@@ -1,5 +1,6 @@
 // `tidemark run` stopped and started again on the same consumer group: it resumes at the
 // committed offsets, and (the central promise across restarts) its results still equal batch's.
+import EmbeddedKafka
 import Foundation
 import Kafka
 import Testing

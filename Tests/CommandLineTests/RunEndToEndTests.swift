@@ -1,8 +1,10 @@
 // `tidemark run` against an embedded broker, checked record for record against
 // `tidemark batch` over the same readings: the central promise of the design.
+import EmbeddedKafka
 import Foundation
 import Kafka
 import Testing
+import TidemarkTestSupport
 
 /// The app both end-to-end tests run: per-device watermarks without idle flushes (so
 /// results do not depend on processing time), a tumbling and a hopping series, lateness
@@ -162,7 +164,7 @@ extension TidemarkCommandLine {
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "e2e", readings.count)
             #expect(service.recordsIn(app: "e2e") == readings.count)
-            #expect(httpGet(port: service.metricsPort, path: "/health") == #"{"status":"ok","detail":"running"}"# + "\n")
+            #expect(httpGet(port: service.metricsPort, path: "/health")?.body == #"{"status":"ok","detail":"running"}"# + "\n")
             #expect(try service.stop() == 0, "tidemark run did not exit 0 on SIGTERM: \(service.tool.stderr.text.suffix(2000))")
             #expect(service.problemsLogged.isEmpty)
             // The drain committed everything it read.

@@ -1,5 +1,6 @@
 // `tidemark simulate`: the same readings for the same seed and start, to a file or to
 // Kafka keyed by device.
+import EmbeddedKafka
 import Foundation
 import Kafka
 import Testing

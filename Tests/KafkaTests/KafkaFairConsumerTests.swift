@@ -1,6 +1,7 @@
 // The fair consumer mode: per-partition queues served round-robin, against the
 // embedded broker. Handover without loss or repeats, a quiet partition's record
 // not queued behind a hot backlog, and an idle poll that waits instead of spinning.
+import EmbeddedKafka
 import Foundation
 import Kafka
 import TestThreads

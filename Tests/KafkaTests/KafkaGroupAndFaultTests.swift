@@ -1,4 +1,5 @@
 // Consumer groups, transactions and broker outages against the embedded broker.
+import EmbeddedKafka
 import Kafka
 import TestThreads
 import Testing

@@ -1,5 +1,6 @@
 // End-to-end behaviour of the Kafka wrapper against an in-process embedded
 // broker, over TCP through the real librdkafka client.
+import EmbeddedKafka
 import Kafka
 import TestThreads
 import Testing

@@ -1,5 +1,6 @@
 // Helpers for the Kafka tests: client configs for an embedded broker and
 // polling loops that always end at a deadline.
+import EmbeddedKafka
 import Kafka
 import Testing
 

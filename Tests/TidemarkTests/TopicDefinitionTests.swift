@@ -1,6 +1,7 @@
 // Topic files: the repository's topics/tidemark.yaml loads to exact definitions; every kind
 // of mistake is reported at its file:line:column; apply against the embedded broker fails
 // clearly (it has no admin API).
+import EmbeddedKafka
 import Foundation
 import Kafka
 import TestThreads

@@ -1,6 +1,6 @@
 // Durations in app files: an integer with a unit (500ms, 10s, 2m, 6h, 1d), in milliseconds.
 
-enum DurationSyntax {
+package enum DurationSyntax {
     /// Milliseconds per unit, longest suffix first so `ms` is not read as `m`.
     static let units: [(suffix: String, milliseconds: Int64)] = [
         ("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000),
@@ -8,7 +8,7 @@ enum DurationSyntax {
 
     /// Parses `text` into milliseconds, or returns why it is not a duration.
     /// A bare `0` is allowed (zero needs no unit).
-    static func milliseconds(_ text: String) -> Result<Int64, DurationError> {
+    package static func milliseconds(_ text: String) -> Result<Int64, DurationError> {
         if text == "0" { return .success(0) }
         guard let unit = units.first(where: { text.hasSuffix($0.suffix) }) else {
             return .failure(DurationError(text: text))
@@ -23,7 +23,7 @@ enum DurationSyntax {
     }
 }
 
-struct DurationError: Error {
+package struct DurationError: Error {
     var text: String
     var message: String {
         "bad duration '\(text)': expected a whole number with a unit ms, s, m, h or d (e.g. 500ms, 10s, 2m, 6h, 1d)"

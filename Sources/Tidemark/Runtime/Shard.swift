@@ -1,12 +1,14 @@
-// One shard of `tidemark run`: the apps' processors and a producer for the partitions that
-// hash to it. A shard's state is only touched by whoever runs its step, one at a time.
+// One shard of `tidemark run`: the partitions whose number maps to it, the apps' processors
+// for them, a producer, and the commit bookkeeping of what that producer sent. A shard is
+// stepped by one thread at a time, so nothing in it is locked.
+import Foundation
 import Kafka
 import Logging
 
 /// The processors and output of one shard of partitions.
 ///
-/// Confinement: a shard is used by one thread at a time. The pipeline hands it to its
-/// worker for a step and takes it back after the step's barrier.
+/// Confinement: a shard is used by one thread at a time. The consumer loop hands it to its
+/// ``ShardThread`` for a step and takes it back after the step's barrier.
 final class Shard {
     let index: Int
     let sink: KafkaOutputSink
@@ -91,4 +93,56 @@ final class Shard {
 private func withBytes<R>(_ bytes: KafkaBytes?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
     guard let bytes else { return body(nil) }
     return bytes.withUnsafeBytes { body($0) }
+}
+
+/// A thread that steps one shard when told to, and says when it is done.
+final class ShardThread: @unchecked Sendable {
+    // @unchecked Sendable: `shard` and the step inputs are only touched by the thread between
+    // `begin` and the `done` signal, and by the consumer loop outside that span; the
+    // semaphores order the two.
+    private let shard: Shard
+    private let start = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+    private var batch: UnsafeBatch?
+    private var positions: [Int] = []
+    private var now: Int64 = 0
+    private var tick = false
+    private var finished = false
+
+    init(shard: Shard) {
+        self.shard = shard
+        let thread = Thread { [self] in
+            while true {
+                start.wait()
+                if finished { return }
+                self.shard.step(batch!.messages, positions: positions[...], now: now, tick: tick)
+                batch = nil
+                done.signal()
+            }
+        }
+        thread.name = "tidemark-shard-\(shard.index)"
+        thread.start()
+    }
+
+    func begin(_ batch: UnsafeBatch, positions: [Int], now: Int64, tick: Bool) {
+        self.batch = batch
+        self.positions = positions
+        self.now = now
+        self.tick = tick
+        start.signal()
+    }
+
+    func waitUntilDone() { done.wait() }
+
+    func finish() {
+        finished = true
+        start.signal()
+    }
+}
+
+/// A poll's batch lent to shard threads for one step.
+// @unchecked Sendable: the consumer loop does not poll again (which would release the
+// messages) until every shard thread has signalled that its step is done.
+struct UnsafeBatch: @unchecked Sendable {
+    let messages: KafkaMessageBatch
 }

@@ -2,6 +2,7 @@
 // metrics port, watched through /metrics, stopped with SIGTERM.
 import Foundation
 import Testing
+import TidemarkTestSupport
 
 /// A `tidemark run` child process with its /metrics port.
 struct RunningService {

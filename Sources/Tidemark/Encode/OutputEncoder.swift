@@ -1,0 +1,124 @@
+// Writes series results and trigger events as JSON into one reusable byte buffer, with the
+// constant parts of each record (app, series, keys) escaped once up front.
+import Streaming
+
+/// The constant parts of one series' result records.
+public struct SeriesResultLayout: Sendable, Equatable {
+    /// `{"app":"…","series":"…","device":"`
+    let prefix: [UInt8]
+    /// `,"name":` for each aggregate, in config order.
+    let aggregateKeys: [[UInt8]]
+
+    public init(app: String, series: SeriesSpec) {
+        var prefix: [UInt8] = []
+        prefix.append(contentsOf: #"{"app":"#.utf8)
+        JSONWriter.appendString(app.utf8, to: &prefix)
+        prefix.append(contentsOf: #","series":"#.utf8)
+        JSONWriter.appendString(series.name.utf8, to: &prefix)
+        prefix.append(contentsOf: ##","device":""##.utf8)
+        self.prefix = prefix
+        aggregateKeys = series.aggregates.map { aggregate in
+            var key: [UInt8] = [UInt8(ascii: ",")]
+            JSONWriter.appendString(aggregate.name.utf8, to: &key)
+            key.append(UInt8(ascii: ":"))
+            return key
+        }
+    }
+}
+
+/// The constant parts of one trigger's events.
+public struct TriggerEventLayout: Sendable, Equatable {
+    /// `{"app":"…","trigger":"…","device":"`
+    let prefix: [UInt8]
+
+    public init(app: String, trigger: String) {
+        var prefix: [UInt8] = []
+        prefix.append(contentsOf: #"{"app":"#.utf8)
+        JSONWriter.appendString(app.utf8, to: &prefix)
+        prefix.append(contentsOf: #","trigger":"#.utf8)
+        JSONWriter.appendString(trigger.utf8, to: &prefix)
+        prefix.append(contentsOf: ##","device":""##.utf8)
+        self.prefix = prefix
+    }
+}
+
+/// Encodes output records into `bytes`, which each `encode…` call clears and refills.
+///
+/// Numbers: an integral Double with magnitude below 2^53 prints as an integer (`360`),
+/// other finite Doubles in Swift's shortest round-trip form (`21.4`), NaN and infinities as
+/// `null` (an aggregate with no input).
+public struct OutputEncoder: Sendable {
+    /// The last encoded record.
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {
+        bytes.reserveCapacity(512)
+    }
+
+    /// A series result:
+    /// `{"app":…,"series":…,"device":…,"start":…,"end":…,"revision":…,"<aggregate>":…}`.
+    ///
+    /// - Parameter values: aggregate values in config order; NaN for no input.
+    public mutating func encodeSeriesResult(
+        _ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64, end: Int64, revision: Int,
+        values: UnsafeBufferPointer<Double>
+    ) {
+        bytes.removeAll(keepingCapacity: true)
+        appendSeriesResult(layout, device: device, start: start, end: end, revision: revision, values: values)
+    }
+
+    /// A trigger event on a record: `value` is the record's members other than the device
+    /// and time fields, copied verbatim (`RecordDecoder.otherMembers`).
+    public mutating func encodeRecordTriggerEvent(
+        _ layout: TriggerEventLayout, device: UnsafeRawBufferPointer, time: Int64,
+        record: UnsafeRawBufferPointer, members: [Range<Int>]
+    ) {
+        bytes.removeAll(keepingCapacity: true)
+        appendEventHead(layout, device: device, time: time)
+        bytes.append(UInt8(ascii: "{"))
+        for (position, member) in members.enumerated() {
+            if position > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[member]))
+        }
+        bytes.append(contentsOf: "}}".utf8)
+    }
+
+    /// A trigger event on a series result: `time` is the window start and `value` the full
+    /// series result record.
+    public mutating func encodeSeriesTriggerEvent(
+        _ layout: TriggerEventLayout, series: SeriesResultLayout, device: UnsafeRawBufferPointer,
+        start: Int64, end: Int64, revision: Int, values: UnsafeBufferPointer<Double>
+    ) {
+        bytes.removeAll(keepingCapacity: true)
+        appendEventHead(layout, device: device, time: start)
+        appendSeriesResult(series, device: device, start: start, end: end, revision: revision, values: values)
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    private mutating func appendEventHead(_ layout: TriggerEventLayout, device: UnsafeRawBufferPointer, time: Int64) {
+        bytes.append(contentsOf: layout.prefix)
+        JSONWriter.appendStringBody(device, to: &bytes)
+        bytes.append(contentsOf: #"","time":"#.utf8)
+        JSONWriter.appendInteger(time, to: &bytes)
+        bytes.append(contentsOf: #","value":"#.utf8)
+    }
+
+    private mutating func appendSeriesResult(
+        _ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64, end: Int64, revision: Int,
+        values: UnsafeBufferPointer<Double>
+    ) {
+        bytes.append(contentsOf: layout.prefix)
+        JSONWriter.appendStringBody(device, to: &bytes)
+        bytes.append(contentsOf: #"","start":"#.utf8)
+        JSONWriter.appendInteger(start, to: &bytes)
+        bytes.append(contentsOf: #","end":"#.utf8)
+        JSONWriter.appendInteger(end, to: &bytes)
+        bytes.append(contentsOf: #","revision":"#.utf8)
+        JSONWriter.appendInteger(Int64(revision), to: &bytes)
+        for (index, key) in layout.aggregateKeys.enumerated() {
+            bytes.append(contentsOf: key)
+            JSONWriter.appendNumber(index < values.count ? values[index] : .nan, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "}"))
+    }
+}

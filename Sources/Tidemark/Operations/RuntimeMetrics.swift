@@ -1,0 +1,115 @@
+// The numbers `tidemark run` publishes: per app records in/out/late/malformed and watermark
+// lag, consumer lag, emit latency and failures. Recorded through swift-metrics into a
+// Prometheus registry of the runtime's own (not the global one), so that several runtimes in
+// one process (tests, the demo) each report their own.
+import CoreMetrics
+import Prometheus
+import Synchronization
+
+/// Every metric of one runtime.
+package final class RuntimeMetrics: Sendable {
+    package let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    private let apps = Mutex<[String: AppMetrics]>([:])
+    private let emitLatency: CoreMetrics.Timer
+    /// Deliveries and produce calls that failed for good (each ends the process).
+    private let deliveryFailures: CoreMetrics.Counter
+    /// Errors the Kafka clients reported outside deliveries (broker down, …), retried by librdkafka.
+    private let clientErrors: CoreMetrics.Counter
+
+    /// Upper bounds of the emit-latency histogram: wall-clock time at emission minus the
+    /// window's end, from sub-second (live) to six hours (backfills).
+    static let latencyBuckets: [Duration] = [
+        .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(60),
+        .seconds(300), .seconds(1800), .seconds(3600), .seconds(21600),
+    ]
+
+    package init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["tidemark_emit_latency_seconds"] = Self.latencyBuckets
+        self.factory = factory
+        emitLatency = CoreMetrics.Timer(label: "tidemark_emit_latency_seconds", factory: factory)
+        deliveryFailures = CoreMetrics.Counter(label: "tidemark_delivery_failures_total", factory: factory)
+        clientErrors = CoreMetrics.Counter(label: "tidemark_kafka_errors_total", factory: factory)
+    }
+
+    /// The metrics of `app`, created on first use.
+    package func app(_ name: String) -> AppMetrics {
+        apps.withLock { table in
+            if let existing = table[name] { return existing }
+            let created = AppMetrics(app: name, factory: factory)
+            table[name] = created
+            return created
+        }
+    }
+
+    /// Forgets an app that was removed: its series leave the exposition.
+    package func remove(app name: String) {
+        apps.withLock { $0.removeValue(forKey: name) }?.destroy()
+    }
+
+    /// Records the lag (high watermark minus position) of one input partition.
+    package func setConsumerLag(topic: String, partition: Int32, lag: Int) {
+        CoreMetrics.Gauge(label: "tidemark_consumer_lag_records", dimensions: [("topic", topic), ("partition", String(partition))], factory: factory)
+            .record(lag)
+    }
+
+    /// Counts an output that could not be delivered (the process is about to exit).
+    package func countDeliveryFailure() { deliveryFailures.increment() }
+
+    /// Counts errors a Kafka client reported outside deliveries.
+    package func countClientErrors(_ count: Int) {
+        if count > 0 { clientErrors.increment(by: count) }
+    }
+
+    /// Records emit latencies, in milliseconds; a result emitted before its window's end
+    /// (early results) counts as 0.
+    package func observeEmitLatency(_ millis: some Sequence<Int64>) {
+        for value in millis { emitLatency.recordMilliseconds(max(0, value)) }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    package func exposition() -> [UInt8] {
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        return bytes
+    }
+}
+
+/// The metrics of one app. Pipelines add a batch's counts at once, not per record.
+package final class AppMetrics: Sendable {
+    private let recordsIn: CoreMetrics.Counter
+    private let resultsOut: CoreMetrics.Counter
+    private let triggersOut: CoreMetrics.Counter
+    private let late: CoreMetrics.Counter
+    private let malformed: CoreMetrics.Counter
+    /// Wall-clock time minus the app's most advanced watermark, in milliseconds.
+    private let watermarkLag: CoreMetrics.Gauge
+
+    init(app: String, factory: PrometheusMetricsFactory) {
+        let dimensions = [("app", app)]
+        recordsIn = CoreMetrics.Counter(label: "tidemark_records_in_total", dimensions: dimensions, factory: factory)
+        resultsOut = CoreMetrics.Counter(label: "tidemark_results_out_total", dimensions: dimensions, factory: factory)
+        triggersOut = CoreMetrics.Counter(label: "tidemark_triggers_out_total", dimensions: dimensions, factory: factory)
+        late = CoreMetrics.Counter(label: "tidemark_late_records_total", dimensions: dimensions, factory: factory)
+        malformed = CoreMetrics.Counter(label: "tidemark_malformed_records_total", dimensions: dimensions, factory: factory)
+        watermarkLag = CoreMetrics.Gauge(label: "tidemark_watermark_lag_milliseconds", dimensions: dimensions, factory: factory)
+    }
+
+    /// Adds what the app counted since the last call.
+    func add(_ counts: AppCounts) {
+        if counts.recordsIn > 0 { recordsIn.increment(by: counts.recordsIn) }
+        if counts.resultsOut > 0 { resultsOut.increment(by: counts.resultsOut) }
+        if counts.triggersOut > 0 { triggersOut.increment(by: counts.triggersOut) }
+        if counts.late > 0 { late.increment(by: counts.late) }
+        if counts.malformed > 0 { malformed.increment(by: counts.malformed) }
+    }
+
+    /// Records wall-clock time minus the app's most advanced watermark.
+    func setWatermarkLag(milliseconds: Int64) { watermarkLag.record(milliseconds) }
+
+    fileprivate func destroy() {
+        for counter in [recordsIn, resultsOut, triggersOut, late, malformed] { counter.destroy() }
+        watermarkLag.destroy()
+    }
+}

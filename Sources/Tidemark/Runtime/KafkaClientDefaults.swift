@@ -1,0 +1,29 @@
+// The librdkafka settings `tidemark run` starts from; every one can be overridden with
+// `--property`.
+import Kafka
+
+enum KafkaClientDefaults {
+    /// Consumer settings that keep latency low and memory bounded.
+    static let consumer: [String: String] = [
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": "false",
+        // Partitions are consumed from their own queues (fair partitions), so these bounds
+        // are per partition. librdkafka 2.0.2 stops fetching a partition for a fixed second
+        // once its queue reaches either bound (librdkafka issue #2879; 2.2 made the pause
+        // configurable), so a busy partition's queue must hold about a second of its records.
+        "queued.min.messages": "50000",
+        "queued.max.messages.kbytes": "8192",
+        "fetch.wait.max.ms": "100",
+        // A changed topic set (an app on a new topic) rejoins the group; librdkafka's mock
+        // broker then waits out the session timeout, so keep it at Kafka's former 10 s.
+        "session.timeout.ms": "10000",
+        "heartbeat.interval.ms": "1000",
+        // After an outage, reach the coordinator again well within the session timeout.
+        "reconnect.backoff.max.ms": "1000",
+    ]
+
+    static let producer: [String: String] = [
+        "linger.ms": "5",
+        "acks": "all",
+    ]
+}

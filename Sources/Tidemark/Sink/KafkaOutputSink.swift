@@ -1,0 +1,102 @@
+// Sends apps' outputs to Kafka through one shard's producer, with a token per record so the
+// shard's commit tracker knows which input offsets are safe to commit.
+import Kafka
+import Logging
+
+/// The Kafka side of an `OutputSink`: results, trigger events and late records.
+final class KafkaOutputSink: OutputSink {
+    let producer: KafkaProducer
+    private(set) var tracker = CommitTracker()
+    /// Processing time of the batch being processed (for emit latency).
+    var now: Int64 = 0
+    /// Emit latencies (milliseconds) since the last `takeLatencies`, bounded.
+    private var latencies: [Int64] = []
+    /// Errors the producer reported outside deliveries since the last `takeClientErrors`.
+    private var clientErrors = 0
+    private let logger: Logger
+
+    init(producer: KafkaProducer, logger: Logger) {
+        self.producer = producer
+        self.logger = logger
+        latencies.reserveCapacity(4096)
+    }
+
+    func send(topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, windowEnd: Int64?) {
+        let token = tracker.issue()
+        do {
+            try producer.send(topic: topic, key: key, value: value, token: token)
+        } catch {
+            refused(token, topic: topic, error)
+        }
+        if let windowEnd, latencies.count < 4096 { latencies.append(now - windowEnd) }
+    }
+
+    func sendLate(topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, reason: LateReason) {
+        let token = tracker.issue()
+        var headers = [KafkaOutgoingHeader(name: "tidemark-reason", text: reason.reason)]
+        if let error = reason.error { headers.append(KafkaOutgoingHeader(name: "tidemark-error", text: error)) }
+        do {
+            try producer.send(topic: topic, key: key, value: value, headers: headers, token: token)
+        } catch {
+            refused(token, topic: topic, error)
+        }
+    }
+
+    /// Serves the producer: settles the delivery reports that arrived and takes note of the
+    /// client's other errors (a fatal one fails the sink like a failed delivery).
+    func serveDeliveries(timeout: Duration = .zero) {
+        producer.poll(timeout: timeout) { report in
+            if let error = report.error {
+                logger.error("delivery failed", metadata: ["error": "\(error)"])
+                tracker.settle(report.token, error: "delivery failed: \(error)")
+            } else {
+                tracker.settle(report.token, error: nil)
+            }
+        }
+        for error in producer.takeErrors() {
+            clientErrors += 1
+            if error.isFatal {
+                logger.error("producer failed", metadata: ["error": "\(error)"])
+                tracker.fail("producer failed: \(error)")
+            } else if clientErrors <= 10 || clientErrors % 1000 == 0 {
+                // librdkafka retries these by itself; an outage repeats them many times a second.
+                logger.warning("kafka producer", metadata: ["error": "\(error)", "count": "\(clientErrors)"])
+            }
+        }
+    }
+
+    /// Waits until every record sent so far is answered (or `timeout` passes).
+    func flush(timeout: Duration) {
+        do {
+            try producer.flush(timeout: timeout)
+        } catch {
+            logger.warning("producer flush incomplete", metadata: ["error": "\(error)", "in-flight": "\(tracker.inFlight)"])
+        }
+        serveDeliveries()
+    }
+
+    func takeLatencies() -> [Int64] {
+        defer { latencies.removeAll(keepingCapacity: true) }
+        return latencies
+    }
+
+    func takeClientErrors() -> Int {
+        defer { clientErrors = 0 }
+        return clientErrors
+    }
+
+    /// Input positions processed, for the tracker (see ``CommitTracker/processed(_:nextOffset:)``).
+    func processed(_ partition: CommitTracker.Partition, nextOffset: Int64) {
+        tracker.processed(partition, nextOffset: nextOffset)
+    }
+
+    func takeCommittable() -> [(partition: CommitTracker.Partition, offset: Int64)] { tracker.takeCommittable() }
+
+    @discardableResult
+    func forget(_ partition: CommitTracker.Partition) -> Int64? { tracker.forget(partition) }
+
+    private func refused(_ token: UInt64, topic: String, _ error: KafkaError) {
+        logger.error("cannot produce", metadata: ["topic": "\(topic)", "error": "\(error)"])
+        tracker.settle(token, error: "cannot produce to \(topic): \(error)")
+    }
+}

@@ -1,0 +1,54 @@
+// What several commands share: how they reach Kafka, how they report errors and log.
+import ArgumentParser
+import Foundation
+import Kafka
+import Logging
+import Tidemark
+
+/// Repeatable `--property name=value`: any librdkafka client property (SASL, SSL, client.id, …).
+struct KafkaProperties: ParsableArguments {
+    @Option(
+        name: .customLong("property"),
+        help: ArgumentHelp("A librdkafka client property (SASL, SSL, client.id, …); repeatable.", valueName: "name=value"))
+    var properties: [String] = []
+
+    func validate() throws {
+        for property in properties where !property.contains("=") {
+            throw ValidationError("--property expects name=value, found '\(property)'")
+        }
+    }
+
+    /// The properties, on top of `bootstrap.servers`.
+    func config(brokers: String) -> KafkaConfig {
+        var config = KafkaConfig(["bootstrap.servers": brokers])
+        for property in properties {
+            let parts = property.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            config[String(parts[0])] = String(parts[1])
+        }
+        return config
+    }
+}
+
+/// `--brokers` and repeatable `--property name=value`.
+struct KafkaClientOptions: ParsableArguments {
+    @Option(help: "Bootstrap servers, HOST:PORT[,HOST:PORT…].")
+    var brokers: String
+
+    @OptionGroup var properties: KafkaProperties
+
+    /// The bootstrap servers, then every `--property` on top.
+    func config() -> KafkaConfig { properties.config(brokers: brokers) }
+}
+
+/// Writes one line to standard output at once, unbuffered, so a parent process reading
+/// a pipe sees it immediately.
+func printLine(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// Writes one line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

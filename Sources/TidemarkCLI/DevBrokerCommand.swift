@@ -1,0 +1,62 @@
+// `tidemark dev-broker`: librdkafka's mock Kafka cluster on loopback, for development and
+// tests. Prints the bootstrap address as its first line and serves until SIGINT/SIGTERM.
+import ArgumentParser
+import EmbeddedKafka
+import Foundation
+import Tidemark
+import UnixSignals
+
+struct DevBrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev-broker",
+        abstract: "Run an embedded Kafka broker on loopback until stopped.",
+        discussion: """
+            The broker is librdkafka's mock cluster: the real Kafka protocol, in memory, with \
+            limits (about 5 MiB retained per partition, no admin API, plaintext only). Unknown \
+            topics are auto-created with 4 partitions.
+            """)
+
+    @Option(help: "A fixed bootstrap port on 127.0.0.1 (the brokers' own ports are random).")
+    var port: Int?
+
+    @Option(help: "Number of brokers.")
+    var brokers: Int = 1
+
+    @Option(help: "Create the topics of these topic files (a directory or one file).")
+    var topics: String?
+
+    func validate() throws {
+        guard brokers >= 1 else { throw ValidationError("--brokers must be at least 1") }
+        if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1...65535") }
+    }
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        var definitions: [TopicDefinition] = []
+        do throws(ConfigErrors) {
+            if let topics { definitions = try TopicLoader.load(path: topics) }
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        let broker = try EmbeddedKafkaBroker(brokers: brokers)
+        for topic in definitions {
+            let replication = min(topic.replicationFactor ?? 1, brokers)
+            try broker.createTopic(topic.name, partitions: Int32(topic.partitions), replicationFactor: Int32(replication))
+        }
+        var forwarder: BootstrapForwarder?
+        if let port {
+            let first = String(broker.bootstrapServers.split(separator: ",")[0])
+            forwarder = try BootstrapForwarder(port: port, target: first)
+            printLine("127.0.0.1:\(port)")
+        } else {
+            printLine(broker.bootstrapServers)
+        }
+        if !definitions.isEmpty {
+            printError("created \(definitions.count) topics: \(definitions.map(\.name).joined(separator: ", "))")
+        }
+        for await _ in signals { break }
+        forwarder?.stop()
+        broker.stop()
+    }
+}

@@ -1,0 +1,62 @@
+// `tidemark run`: the service. Every app in a directory, on a Kafka cluster, until SIGTERM.
+import ArgumentParser
+import Logging
+import Tidemark
+import UnixSignals
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a directory of apps against Kafka until stopped.",
+        discussion: """
+            Consumes the apps' input topics in one consumer group, and produces series results, \
+            trigger events and late records to the topics the apps name. Input offsets are \
+            committed only after every output derived from them is acknowledged. App files \
+            added, changed or removed while running take effect within seconds, without \
+            restarting the other apps. SIGTERM or SIGINT drains in-flight work, commits, leaves \
+            the group and exits 0; an output that cannot be delivered ends the process with a \
+            non-zero exit after committing what precedes it.
+            """)
+
+    @OptionGroup var kafka: KafkaClientOptions
+
+    @Option(help: "A directory of app files, or one app file.")
+    var apps: String
+
+    @Option(help: "The consumer group.")
+    var group: String = "tidemark"
+
+    @Option(help: "Serve Prometheus /metrics and /health on HOST:PORT.")
+    var metrics: String?
+
+    @Option(
+        name: [.customLong("shards"), .customLong("workers")],
+        help: "Shards: threads processing partitions in parallel (default: half the cores; --workers is the old name).")
+    var shards: Int = TidemarkRuntime.defaultShards
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard shards >= 1 else { throw ValidationError("--shards must be at least 1") }
+    }
+
+    func run() async throws {
+        bootstrapLogging(level: logLevel)
+        let runtime: TidemarkRuntime
+        do throws(ConfigErrors) {
+            runtime = try TidemarkRuntime(
+                options: .init(kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics),
+                signals: [.sigterm, .sigint])
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        do {
+            try await runtime.run()
+        } catch {
+            printError("tidemark run: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
