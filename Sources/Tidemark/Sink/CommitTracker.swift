@@ -96,8 +96,8 @@ package struct CommitTracker {
     /// pending list, so each is handed out once.
     package mutating func takeCommittable() -> [(partition: Partition, offset: Int64)] {
         var result: [(partition: Partition, offset: Int64)] = []
+        let safeThrough = self.safeThrough
         for (partition, checkpoints) in pending {
-            let safeThrough = self.safeThrough
             let safe = checkpoints.prefix { $0.token <= safeThrough }
             guard let last = safe.last else { continue }
             result.append((partition, last.offset))
