@@ -41,8 +41,8 @@ public final class TidemarkRuntime: Service, Sendable {
     }
 
     public let options: Options
-    let metrics = RuntimeMetrics()
-    let health = HealthState()
+    package let metrics = RuntimeMetrics()
+    package let health = HealthState()
     private let pipeline: Pipeline
     private let group: ServiceGroup
 

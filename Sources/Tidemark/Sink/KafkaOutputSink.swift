@@ -47,7 +47,8 @@ final class KafkaOutputSink: OutputSink {
     func serveDeliveries(timeout: Duration = .zero) {
         producer.poll(timeout: timeout) { report in
             if let error = report.error {
-                logger.error("delivery failed", metadata: ["error": "\(error)"])
+                // The first failure stops the shard; the rest of its batch says nothing new.
+                if tracker.failure == nil { logger.error("delivery failed", metadata: ["error": "\(error)"]) }
                 tracker.settle(report.token, error: "delivery failed: \(error)")
             } else {
                 tracker.settle(report.token, error: nil)
@@ -96,7 +97,7 @@ final class KafkaOutputSink: OutputSink {
     func forget(_ partition: CommitTracker.Partition) -> Int64? { tracker.forget(partition) }
 
     private func refused(_ token: UInt64, topic: String, _ error: KafkaError) {
-        logger.error("cannot produce", metadata: ["topic": "\(topic)", "error": "\(error)"])
+        if tracker.failure == nil { logger.error("cannot produce", metadata: ["topic": "\(topic)", "error": "\(error)"]) }
         tracker.settle(token, error: "cannot produce to \(topic): \(error)")
     }
 }
