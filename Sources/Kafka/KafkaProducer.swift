@@ -172,9 +172,6 @@ public final class KafkaProducer {
         try check(rd_kafka_flush(handle, milliseconds(timeout)), "flush (\(rd_kafka_outq_len(handle)) messages in flight)")
     }
 
-    /// Messages and requests not yet acknowledged.
-    public var inFlightCount: Int { Int(rd_kafka_outq_len(handle)) }
-
     /// Errors librdkafka reported outside delivery reports (e.g. all brokers
     /// down), collected while serving; returns and clears them.
     public func takeErrors() -> [KafkaError] {

@@ -24,6 +24,28 @@ public struct KafkaNewTopic: Sendable, Hashable {
 
 /// Topic administration on a Kafka cluster.
 public enum KafkaTopicAdmin {
+    /// The number of partitions of each of `topics` that exists (from cluster metadata, which
+    /// every broker serves; listing all topics never auto-creates one).
+    public static func partitionCounts(
+        of topics: [String], config: KafkaConfig, timeout: Duration
+    ) throws(KafkaError) -> [String: Int32] {
+        let rk = try makeClient(RD_KAFKA_PRODUCER, conf: try config.makeConf())
+        defer { rd_kafka_destroy(rk) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        try check(rd_kafka_metadata(rk, 1, nil, &metadata, milliseconds(timeout)), "read cluster metadata")
+        defer { rd_kafka_metadata_destroy(metadata) }
+        let wanted = Set(topics)
+        var counts: [String: Int32] = [:]
+        guard let metadata else { return counts }
+        for index in 0..<Int(metadata.pointee.topic_cnt) {
+            let topic = metadata.pointee.topics[index]
+            let name = String(cString: topic.topic)
+            guard wanted.contains(name), topic.err == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }
+            counts[name] = topic.partition_cnt
+        }
+        return counts
+    }
+
     /// Creates `topics` (rd_kafka_CreateTopics) and waits for the result.
     ///
     /// - Parameters:

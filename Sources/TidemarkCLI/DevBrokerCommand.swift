@@ -25,6 +25,12 @@ struct DevBrokerCommand: AsyncParsableCommand {
     @Option(help: "Create the topics of these topic files (a directory or one file).")
     var topics: String?
 
+    @Option(help: "Create the changelog topics of these apps (a directory or one app file).")
+    var apps: String?
+
+    @Option(help: "The consumer group the apps will run in (it names their changelog topics).")
+    var group: String = "tidemark"
+
     func validate() throws {
         guard brokers >= 1 else { throw ValidationError("--brokers must be at least 1") }
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1...65535") }
@@ -35,6 +41,14 @@ struct DevBrokerCommand: AsyncParsableCommand {
         var definitions: [TopicDefinition] = []
         do throws(ConfigErrors) {
             if let topics { definitions = try TopicLoader.load(path: topics) }
+            if let apps {
+                // A changelog has its input topic's partitions; an input topic not declared
+                // here is auto-created by the embedded broker with 4.
+                let declared = Dictionary(definitions.map { ($0.name, $0.partitions) }, uniquingKeysWith: { first, _ in first })
+                definitions += try AppLoader.load(path: apps).map { app in
+                    ChangelogTopic(app: app, group: group).definition(partitions: declared[app.input.topic] ?? 4)
+                }
+            }
         } catch {
             printError(error.description)
             throw ExitCode.failure

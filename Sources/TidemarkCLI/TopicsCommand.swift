@@ -1,5 +1,6 @@
-// `tidemark topics apply --brokers HOST:PORT DIR`: creates the topics of topics/*.yaml that
-// the cluster lacks, one line per topic; existing topics are left as they are.
+// `tidemark topics apply --brokers HOST:PORT DIR [--apps DIR --group G]`: creates the topics of
+// topics/*.yaml that the cluster lacks, one line per topic, then the apps' changelog topics;
+// existing topics are left as they are.
 import ArgumentParser
 import Foundation
 import Kafka
@@ -18,8 +19,11 @@ struct TopicsApplyCommand: AsyncParsableCommand {
         abstract: "Create the topics of topic files that the cluster lacks.",
         discussion: """
             Each file holds a `topics:` list of {name, partitions, replication, configs}. \
-            A topic that already exists is reported and left unchanged. The embedded broker \
-            (tidemark dev-broker) has no admin API: create its topics with `dev-broker --topics`.
+            A topic that already exists is reported and left unchanged. With --apps, also the \
+            apps' changelog topics (<group>-<app>-changelog, compacted, as many partitions as \
+            the app's input topic, which must exist by then). The embedded broker \
+            (tidemark dev-broker) has no admin API: create its topics with \
+            `dev-broker --topics DIR --apps DIR --group G`.
             """)
 
     @OptionGroup var kafka: KafkaClientOptions
@@ -28,16 +32,27 @@ struct TopicsApplyCommand: AsyncParsableCommand {
     var timeout: Double = 15
 
     @Argument(help: "A directory of topic files (*.yaml, *.yml), or one topic file.")
-    var path: String
+    var path: String?
+
+    @Option(help: "Also create the changelog topics of these apps (a directory or one app file).")
+    var apps: String?
+
+    @Option(help: "The consumer group the apps run in (it names their changelog topics).")
+    var group: String = "tidemark"
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be greater than zero") }
+        guard path != nil || apps != nil else { throw ValidationError("give topic files, --apps, or both") }
     }
 
     func run() async throws {
         let topics: [TopicDefinition]
-        do {
-            topics = try TopicLoader.load(path: path)
+        let changelogs: [ChangelogTopic]
+        do throws(ConfigErrors) {
+            topics = try path.map { (path) throws(ConfigErrors) in try TopicLoader.load(path: path) } ?? []
+            changelogs = try apps.map { (apps) throws(ConfigErrors) in
+                try AppLoader.load(path: apps).map { ChangelogTopic(app: $0, group: group) }
+            } ?? []
         } catch {
             printError(error.description)
             throw ExitCode.failure
@@ -67,6 +82,12 @@ struct TopicsApplyCommand: AsyncParsableCommand {
             printError("error: \(refused) of \(topics.count) topics could not be created")
             throw ExitCode.failure
         }
+        let problems = ChangelogTopic.ensure(changelogs, config: config, timeout: wait)
+        for changelog in changelogs where !problems.contains(where: { $0.app == changelog.app }) {
+            print("\(changelog.name): ready")
+        }
+        for problem in problems { printError("error: \(problem)") }
+        if !problems.isEmpty { throw ExitCode.failure }
     }
 
     static func summary(_ topic: TopicDefinition) -> String {

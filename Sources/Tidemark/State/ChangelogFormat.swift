@@ -1,0 +1,93 @@
+// The records of an app's changelog partition: one per device, keyed so that compaction keeps
+// each device's newest state, and one for the partition itself, whose position says what the
+// whole state covers. Values are versioned, carry the input position they cover, and hold the
+// engine's state bytes compressed with snappy.
+//
+//     key    0x00                      the partition record
+//            0x01 <device id bytes>    a device record
+//     value  <format version: 1 byte> <position: LEB128> <snappy block of state bytes>
+//            (no value: a tombstone, the device holds nothing)
+
+/// What one changelog record is about.
+package enum ChangelogKey: Equatable {
+    case partition
+    case device(UnsafeRawBufferPointer)
+
+    package static func == (a: ChangelogKey, b: ChangelogKey) -> Bool {
+        switch (a, b) {
+        case (.partition, .partition): true
+        case (.device(let x), .device(let y)): x.elementsEqual(y)
+        default: false
+        }
+    }
+
+    /// Reads a record key; nil for a key no version of Tidemark writes.
+    package init?(_ key: UnsafeRawBufferPointer) {
+        switch key.first {
+        case 0x00 where key.count == 1: self = .partition
+        case 0x01: self = .device(UnsafeRawBufferPointer(rebasing: key.dropFirst()))
+        default: return nil
+        }
+    }
+
+    /// Appends the key bytes of `device` to `output`.
+    package static func appendDevice(_ device: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+        output.append(0x01)
+        output.append(contentsOf: device)
+    }
+
+    package static let partitionKey: [UInt8] = [0x00]
+}
+
+/// A changelog value: the input position its state covers and the state bytes.
+package enum ChangelogValue {
+    /// The format this version writes; a restore refuses values of a newer one.
+    package static let formatVersion: UInt8 = 1
+
+    /// Appends a value for `state` covering the input before `position` to `output`.
+    package static func append(position: Int64, state: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+        output.append(formatVersion)
+        var rest = UInt64(bitPattern: position)
+        while rest >= 0x80 {
+            output.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        output.append(UInt8(rest))
+        Snappy.compress(state, appendingTo: &output)
+    }
+
+    /// Reads a value: its position and (into `state`) its uncompressed state bytes.
+    package static func read(_ value: UnsafeRawBufferPointer, state: inout [UInt8]) throws(ChangelogFormatError) -> Int64 {
+        guard let version = value.first else { throw .truncated }
+        guard version == formatVersion else { throw .unknownVersion(version) }
+        var position: UInt64 = 0
+        var shift: UInt64 = 0
+        var index = 1
+        while true {
+            guard index < value.count, shift < 64 else { throw .truncated }
+            let byte = value[index]
+            index += 1
+            position |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { break }
+            shift += 7
+        }
+        guard Snappy.uncompress(UnsafeRawBufferPointer(rebasing: value[index...]), into: &state) else { throw .corrupt }
+        return Int64(bitPattern: position)
+    }
+}
+
+/// Why a changelog value could not be read.
+package enum ChangelogFormatError: Error, Equatable, CustomStringConvertible {
+    case unknownVersion(UInt8)
+    case truncated
+    case corrupt
+
+    package var description: String {
+        switch self {
+        case .unknownVersion(let version):
+            "format version \(version), but this tidemark reads version \(ChangelogValue.formatVersion) (written by a newer tidemark?)"
+        case .truncated: "the value ends early"
+        case .corrupt: "the state is not a valid snappy block"
+        }
+    }
+}
