@@ -146,7 +146,7 @@ extension TidemarkCommandLine {
         @Test(
             "the final revision of every window run emits equals batch's over the same readings",
             arguments: [1, 2, 3])
-        func runEqualsBatch(workers: Int) throws {
+        func runEqualsBatch(shards: Int) throws {
             let scratch = try ScratchDirectory("run-e2e")
             defer { scratch.remove() }
             let readings = try simulateReadings(into: scratch)
@@ -158,9 +158,9 @@ extension TidemarkCommandLine {
             try producer.sendReadings(readings, topic: "readings")
             try producer.finish()
 
-            // Four partitions over 1, 2 or 3 worker threads: a device stays on one thread either way.
+            // Four partitions over 1, 2 or 3 shards: a device stays on one shard either way.
             let service = try RunningService(
-                brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g", extra: ["--workers", "\(workers)"])
+                brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g", extra: ["--shards", "\(shards)"])
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "e2e", readings.count)
             #expect(service.recordsIn(app: "e2e") == readings.count)
