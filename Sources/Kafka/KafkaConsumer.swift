@@ -22,6 +22,9 @@ public enum KafkaConsumerEvent: Sendable {
     case partitionEOF(KafkaTopicPartition)
     /// A non-fatal error (broker down, transport failure, …); librdkafka keeps retrying.
     case error(KafkaError)
+    /// The outcome of an offset commit (asynchronous commits and the automatic ones):
+    /// nil when the group coordinator stored the offsets.
+    case committed(KafkaError?)
 }
 
 /// The result of one ``KafkaConsumer/poll(timeout:maxMessages:)``.
@@ -94,6 +97,7 @@ public final class KafkaConsumer {
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
         rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
+        rd_kafka_conf_set_offset_commit_cb(conf, consumerCommitCallback)
         let handle = try makeClient(RD_KAFKA_CONSUMER, conf: conf)
         rd_kafka_poll_set_consumer(handle)
         if fairPartitions {
@@ -429,6 +433,16 @@ private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, Unsafe
     guard let opaque else { return }
     let context = Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue()
     context.events.append(.error(KafkaError(code: err, message: reason.map { String(cString: $0) })))
+}
+
+private let consumerCommitCallback: @convention(c) (
+    OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
+) -> Void = { _, err, _, opaque in
+    guard let opaque else { return }
+    let context = Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue()
+    // _NO_OFFSET: nothing was stored to commit, which is no failure.
+    let failed = err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET
+    context.events.append(.committed(failed ? KafkaError(err, message: "commit: \(String(cString: rd_kafka_err2str(err)))") : nil))
 }
 
 /// A consumer's group metadata, passed to a transactional producer.

@@ -58,5 +58,42 @@ extension TidemarkCommandLine {
             let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
             try expectEndToEndOutputs(topics, in: scratch)
         }
+
+        @Test("while no broker answers for longer than the session, /health says degraded and lags are unknown, then ok again")
+        func anOutageShowsInHealth() throws {
+            let scratch = try ScratchDirectory("outage-health")
+            defer { scratch.remove() }
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let broker = try endToEndBroker()
+            defer { broker.stop() }
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+            try producer.sendReadings(try simulateReadings(into: scratch, count: 200), topic: "readings")
+            try producer.finish()
+
+            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            defer { service.tool.kill() }
+            try service.waitForRecordsIn(app: "e2e", 200)
+            let lag = #"tidemark_consumer_lag_records{topic="readings",partition="0"}"#
+            try waitUntil("lag of readings/0 known: \(service.sample(lag) ?? "nil")", within: .seconds(30)) { service.sample(lag) == "0.0" }
+            #expect(service.health == #"{"status":"ok","detail":"running"}"# + "\n")
+
+            try broker.setBrokerDown(1)
+            // The session timeout (10 s) is the patience: trouble shorter than that is not reported.
+            try waitUntil("degraded health; /health \(service.health ?? "nil")", within: .seconds(60)) {
+                service.health?.hasPrefix(#"{"status":"degraded","detail":"no broker connection for "#) ?? false
+            }
+            // Partitions still held have an unknown lag, not 0; once the session is lost they
+            // are no longer this process's to report.
+            let unknown = service.sample(lag)
+            #expect(unknown == "nan" || unknown == nil, "an unknown lag is not \(unknown ?? "nil")")
+            #expect(service.tool.isRunning)
+
+            try broker.setBrokerUp(1)
+            try waitUntil("ok health again; /health \(service.health ?? "nil")", within: .seconds(60)) {
+                service.health == #"{"status":"ok","detail":"running"}"# + "\n"
+            }
+            try waitUntil("lag known again: \(service.sample(lag) ?? "nil")", within: .seconds(30)) { service.sample(lag) == "0.0" }
+            #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
+        }
     }
 }

@@ -176,3 +176,23 @@ extension TidemarkCommandLine {
         }
     }
 }
+
+extension TidemarkCommandLine.RunEndToEnd {
+    @Test("metrics served beyond loopback are said to be, in the log")
+    func metricsBeyondLoopbackAreWarnedAbout() throws {
+        let scratch = try ScratchDirectory("metrics-exposed")
+        defer { scratch.remove() }
+        try scratch.write("apps/e2e.yaml", endToEndApp)
+        let broker = try endToEndBroker()
+        defer { broker.stop() }
+        let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g", metricsHost: "0.0.0.0")
+        defer { service.tool.kill() }
+        let warning = "/metrics and /health are served beyond loopback: anyone who reaches this address can read them"
+        try waitUntil("the warning; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(30)) {
+            service.tool.stderr.text.contains(warning)
+        }
+        #expect(service.problemsLogged.count == 1 && service.problemsLogged[0].contains("warning") && service.problemsLogged[0].contains(warning))
+        #expect(service.health == #"{"status":"ok","detail":"running"}"# + "\n")
+        #expect(try service.stop() == 0)
+    }
+}

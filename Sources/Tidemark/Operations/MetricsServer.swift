@@ -25,6 +25,11 @@ package final class MetricsServer: Service {
     package func run() async throws {
         let channel = try await bind()
         logger.info("metrics", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? address)"])
+        if !Self.isLoopback(host: String(address[..<(address.lastIndex(of: ":") ?? address.endIndex)])) {
+            logger.warning(
+                "/metrics and /health are served beyond loopback: anyone who reaches this address can read them",
+                metadata: ["address": "\(address)"])
+        }
         try await withGracefulShutdownHandler {
             try await channel.closeFuture.get()
         } onGracefulShutdown: {
@@ -53,6 +58,14 @@ package final class MetricsServer: Service {
         } catch {
             throw MetricsServerError(address: address, reason: "\(error)")
         }
+    }
+}
+
+extension MetricsServer {
+    /// Whether `host` only accepts connections from this machine.
+    static func isLoopback(host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 }
 

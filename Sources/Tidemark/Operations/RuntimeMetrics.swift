@@ -48,10 +48,20 @@ package final class RuntimeMetrics: Sendable {
         apps.withLock { $0.removeValue(forKey: name) }?.destroy()
     }
 
-    /// Records the lag (high watermark minus position) of one input partition.
-    package func setConsumerLag(topic: String, partition: Int32, lag: Int) {
-        CoreMetrics.Gauge(label: "tidemark_consumer_lag_records", dimensions: [("topic", topic), ("partition", String(partition))], factory: factory)
-            .record(lag)
+    /// Records the lag (high watermark minus position) of one input partition; NaN when it
+    /// is unknown (no broker to ask), which Prometheus shows as such rather than as 0.
+    package func setConsumerLag(topic: String, partition: Int32, lag: Double) {
+        consumerLag(topic: topic, partition: partition).record(lag)
+    }
+
+    /// Forgets the lag of a partition this process no longer reads.
+    package func removeConsumerLag(topic: String, partition: Int32) {
+        consumerLag(topic: topic, partition: partition).destroy()
+    }
+
+    private func consumerLag(topic: String, partition: Int32) -> CoreMetrics.Gauge {
+        CoreMetrics.Gauge(
+            label: "tidemark_consumer_lag_records", dimensions: [("topic", topic), ("partition", String(partition))], factory: factory)
     }
 
     /// Counts an output that could not be delivered (the process is about to exit).

@@ -26,6 +26,11 @@ final class ConsumerLoop {
     private var lastTick: Int64 = 0
     private var lastMetrics: Int64 = 0
     private var loggedErrors = 0
+    /// The partitions this consumer holds now.
+    private var assigned: Set<CommitTracker.Partition> = []
+    /// The offsets this process last committed, per partition.
+    private var committed: [CommitTracker.Partition: Int64] = [:]
+    private var connection: ConnectionWatch
     private var logger: Logger { pipeline.logger }
 
     /// How often idle flushes, `every` periods, commits and metrics are taken care of.
@@ -38,6 +43,10 @@ final class ConsumerLoop {
         }
         threads = shards.dropFirst().map { ShardThread(shard: $0) }
         positions = Array(repeating: [], count: shards.count)
+        let config = pipeline.consumerConfig
+        connection = ConnectionWatch(
+            patience: config["session.timeout.ms"].flatMap { Int64($0) } ?? 45_000,
+            reconnectBackoff: config["reconnect.backoff.max.ms"].flatMap { Int64($0) } ?? 10_000)
         // The handler runs inside `poll`/`close` on this thread, while no step is running.
         weak var target: ConsumerLoop?
         // Fair partitions: a quiet app's record is not queued behind a hot topic's backlog.
@@ -59,8 +68,8 @@ final class ConsumerLoop {
                 try install(apps)
             }
             let poll = try consumer.poll(timeout: .milliseconds(Self.tickMillis), maxMessages: 4096)
-            for case .error(let error) in poll.events { clientError(error) }
             let now = pipeline.clock()
+            observe(poll, at: now)
             let tick = now - lastTick >= Self.tickMillis
             if tick { lastTick = now }
             step(poll.messages, now: now, tick: tick)
@@ -72,6 +81,7 @@ final class ConsumerLoop {
                 if now - lastMetrics >= 1000 {
                     lastMetrics = now
                     publishMetrics(now)
+                    if !subscribedTopics.isEmpty { pipeline.health.set(connection.status(at: now)) }
                 }
             }
         }
@@ -126,6 +136,7 @@ final class ConsumerLoop {
     private func commit(asynchronously: Bool) {
         let offsets = shards.flatMap { $0.sink.takeCommittable() }
         guard !offsets.isEmpty else { return }
+        for (partition, offset) in offsets { committed[partition] = offset }
         do {
             try consumer.commit(
                 offsets.map { KafkaTopicPartition(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset) },
@@ -133,6 +144,24 @@ final class ConsumerLoop {
         } catch {
             logger.warning("commit failed; the next one includes it", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// What a poll says about the connection, besides its messages.
+    private func observe(_ poll: KafkaConsumerPoll, at now: Int64) {
+        if !poll.messages.isEmpty { connection.reachedBroker() }
+        for event in poll.events {
+            switch event {
+            case .error(let error):
+                clientError(error)
+                connection.error(error, at: now)
+            case .committed(let error):
+                connection.committed(error, at: now)
+                if let error { logger.warning("commit failed; the next one includes it", metadata: ["error": "\(error)"]) }
+            case .rebalance, .partitionEOF:
+                break
+            }
+        }
+        if shards.contains(where: { $0.sink.takeAcknowledgedAny() }) { connection.reachedBroker() }
     }
 
     private func clientError(_ error: KafkaError) {
@@ -158,17 +187,32 @@ final class ConsumerLoop {
         for (name, total) in totals {
             let app = pipeline.metrics.app(name)
             app.add(total.counts.subtracting(published[name] ?? AppCounts()))
-            if let watermark = total.watermark { app.setWatermarkLag(milliseconds: now - watermark) }
+            // A watermark ahead of the wall clock (readings dated in the future) is no lag.
+            if let watermark = total.watermark { app.setWatermarkLag(milliseconds: max(0, now - watermark)) }
             published[name] = total.counts
         }
+        publishConsumerLags(now)
         for shard in shards {
-            for (partition, position) in shard.sink.tracker.readPositions {
-                if let high = consumer.cachedHighWatermark(topic: partition.topic, partition: partition.partition) {
-                    pipeline.metrics.setConsumerLag(topic: partition.topic, partition: partition.partition, lag: Int(max(0, high - position)))
-                }
-            }
             pipeline.metrics.observeEmitLatency(shard.sink.takeLatencies())
             pipeline.metrics.countClientErrors(shard.sink.takeClientErrors())
+        }
+    }
+
+    /// The lag of every partition held: its end minus the position processed (or, before any
+    /// record of it was, the last offset this process committed). Without a broker the cached
+    /// ends are stale, and a position may not be known yet: such a lag is unknown (NaN), not 0.
+    private func publishConsumerLags(_ now: Int64) {
+        var processed: [CommitTracker.Partition: Int64] = [:]
+        for shard in shards {
+            for (partition, offset) in shard.sink.tracker.readPositions { processed[partition] = offset }
+        }
+        let disconnected = connection.isDisconnected(at: now)
+        for partition in assigned {
+            let position = processed[partition] ?? committed[partition]
+            let high = disconnected ? nil : consumer.cachedHighWatermark(topic: partition.topic, partition: partition.partition)
+            var lag = Double.nan
+            if let position, let high { lag = Double(max(0, high - position)) }
+            pipeline.metrics.setConsumerLag(topic: partition.topic, partition: partition.partition, lag: lag)
         }
     }
 
@@ -184,14 +228,17 @@ final class ConsumerLoop {
         guard topics != subscribedTopics else { return }
         subscribedTopics = topics
         try consumer.subscribe(topics: topics)
+        connection.assignment(isEmpty: assigned.isEmpty, at: pipeline.clock())
         logger.info("subscribed", metadata: ["topics": "\(topics.joined(separator: ","))"])
     }
 
     /// Before partitions go, every output derived from them is flushed and their offsets
     /// committed, so the next owner starts exactly where this one stopped.
     private func rebalanced(_ event: KafkaRebalanceEvent) {
+        let now = pipeline.clock()
         switch event {
         case .assigned(let partitions):
+            assigned.formUnion(partitions.map { CommitTracker.Partition(topic: $0.topic, partition: $0.partition) })
             logger.info("partitions assigned", metadata: ["partitions": "\(describe(partitions))"])
         case .revoked(let partitions):
             for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
@@ -202,10 +249,13 @@ final class ConsumerLoop {
             release(partitions)
             logger.warning("partitions lost", metadata: ["partitions": "\(describe(partitions))"])
         }
+        connection.assignment(isEmpty: assigned.isEmpty, at: now)
     }
 
     private func release(_ partitions: [KafkaTopicPartition]) {
         for p in partitions {
+            assigned.remove(CommitTracker.Partition(topic: p.topic, partition: p.partition))
+            pipeline.metrics.removeConsumerLag(topic: p.topic, partition: p.partition)
             let shard = shards[Int(p.partition) % shards.count]
             if let position = shard.sink.forget(CommitTracker.Partition(topic: p.topic, partition: p.partition)) {
                 resumePositions[p.topic, default: [:]][p.partition] = position

@@ -13,6 +13,8 @@ final class KafkaOutputSink: OutputSink {
     private var latencies: [Int64] = []
     /// Errors the producer reported outside deliveries since the last `takeClientErrors`.
     private var clientErrors = 0
+    /// Whether a delivery was acknowledged since the last `takeAcknowledgedAny`.
+    private var acknowledgedAny = false
     private let logger: Logger
 
     init(producer: KafkaProducer, logger: Logger) {
@@ -51,6 +53,7 @@ final class KafkaOutputSink: OutputSink {
                 if tracker.failure == nil { logger.error("delivery failed", metadata: ["error": "\(error)"]) }
                 tracker.settle(report.token, error: "delivery failed: \(error)")
             } else {
+                acknowledgedAny = true
                 tracker.settle(report.token, error: nil)
             }
         }
@@ -79,6 +82,12 @@ final class KafkaOutputSink: OutputSink {
     func takeLatencies() -> [Int64] {
         defer { latencies.removeAll(keepingCapacity: true) }
         return latencies
+    }
+
+    /// Whether the broker acknowledged some record since the last call.
+    func takeAcknowledgedAny() -> Bool {
+        defer { acknowledgedAny = false }
+        return acknowledgedAny
     }
 
     func takeClientErrors() -> Int {

@@ -9,10 +9,20 @@ struct RunningService {
     let tool: ToolProcess
     let metricsPort: Int
 
-    init(brokers: String, apps: String, group: String, extra: [String] = []) throws {
+    /// - Parameter metricsHost: the address `/metrics` is served on (a free port is picked).
+    init(brokers: String, apps: String, group: String, metricsHost: String = "127.0.0.1", extra: [String] = []) throws {
         metricsPort = try freeLoopbackPort()
         tool = try ToolProcess(
-            ["run", "--brokers", brokers, "--apps", apps, "--group", group, "--metrics", "127.0.0.1:\(metricsPort)"] + extra)
+            ["run", "--brokers", brokers, "--apps", apps, "--group", group, "--metrics", "\(metricsHost):\(metricsPort)"] + extra)
+    }
+
+    /// The `/health` body, nil while it does not answer.
+    var health: String? { httpGet(port: metricsPort, path: "/health")?.body }
+
+    /// The text of one sample of /metrics, e.g. `NaN`; nil while absent.
+    func sample(_ name: String) -> String? {
+        guard let text = httpGet(port: metricsPort, path: "/metrics")?.body else { return nil }
+        return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.map { String($0.dropFirst(name.count + 1)) }
     }
 
     /// `tidemark_records_in_total` of `app`, nil while /metrics does not show it.

@@ -1,0 +1,85 @@
+// What the consumer loop knows of its footing in the cluster, for `/health`: whether it has
+// reached a broker lately, whether it holds partitions, whether its commits go through. An
+// idle service hears nothing either way, so silence is not trouble: trouble is librdkafka
+// reporting failed connections (while it has none it retries every reconnect backoff and
+// reports a failure at least every 30 s, identical ones in between suppressed), no
+// assignment for longer than a session, or commits refused.
+import Kafka
+
+/// Turns the loop's observations into a health status.
+package struct ConnectionWatch {
+    /// How long trouble must last before it shows: brief blips are librdkafka's business.
+    package let patience: Int64
+    /// Failed connections stop being news after this long without another one.
+    package let quietAfter: Int64
+    private var disconnectedSince: Int64?
+    private var lastConnectionError: Int64 = .min
+    private var unassignedSince: Int64?
+    private var commitsFailingSince: Int64?
+    private var lastCommitError = ""
+
+    /// - Parameters:
+    ///   - patience: milliseconds (e.g. the session timeout).
+    ///   - reconnectBackoff: librdkafka's `reconnect.backoff.max.ms`.
+    package init(patience: Int64, reconnectBackoff: Int64) {
+        self.patience = patience
+        quietAfter = max(35_000, 3 * reconnectBackoff)
+    }
+
+    /// Whether the client cannot reach any broker right now (so lags are unknown).
+    package func isDisconnected(at now: Int64) -> Bool {
+        disconnectedSince != nil && now - lastConnectionError < quietAfter
+    }
+
+    /// Notes an error the client reported outside deliveries.
+    package mutating func error(_ error: KafkaError, at now: Int64) {
+        guard Self.connectionErrors.contains(error.name) else { return }
+        if disconnectedSince == nil || now - lastConnectionError >= quietAfter { disconnectedSince = now }
+        lastConnectionError = now
+    }
+
+    /// Notes proof of a working connection: messages fetched, a delivery or commit acknowledged.
+    package mutating func reachedBroker() {
+        disconnectedSince = nil
+    }
+
+    /// Notes the size of the assignment (while subscribed to something); a new one is proof
+    /// of a working connection to the group coordinator.
+    package mutating func assignment(isEmpty: Bool, at now: Int64) {
+        if !isEmpty {
+            reachedBroker()
+            unassignedSince = nil
+        } else if unassignedSince == nil {
+            unassignedSince = now
+        }
+    }
+
+    /// Notes the outcome of an offset commit.
+    package mutating func committed(_ error: KafkaError?, at now: Int64) {
+        guard let error else {
+            commitsFailingSince = nil
+            reachedBroker()
+            return
+        }
+        if commitsFailingSince == nil { commitsFailingSince = now }
+        lastCommitError = "\(error.name): \(error.message)"
+    }
+
+    /// `ok`, or `degraded` with every reason that has lasted longer than the patience.
+    package func status(at now: Int64) -> HealthState.Status {
+        var reasons: [String] = []
+        if let since = disconnectedSince, isDisconnected(at: now), now - since >= patience {
+            reasons.append("no broker connection for \((now - since) / 1000) s")
+        }
+        if let since = unassignedSince, now - since >= patience {
+            reasons.append("no partitions assigned for \((now - since) / 1000) s")
+        }
+        if let since = commitsFailingSince, now - since >= patience {
+            reasons.append("offset commits failing for \((now - since) / 1000) s (\(lastCommitError))")
+        }
+        return reasons.isEmpty ? .ok : .degraded(reasons.joined(separator: "; "))
+    }
+
+    /// librdkafka's names for not reaching brokers.
+    private static let connectionErrors: Set<String> = ["_TRANSPORT", "_ALL_BROKERS_DOWN", "_RESOLVE", "_TIMED_OUT"]
+}
