@@ -252,6 +252,29 @@ struct Changelog {
         }
     }
 
+    @Test func anIdleFlushChangesTheDeviceAndItsRecordRemembersWhatWasEmitted() throws {
+        let series = [countSumMax(window: .tumbling(size: 10))]
+        var original = try EngineHarness(series, watermark: WatermarkSpec(idle: 100))
+        original.send("a", at: 3, 1, now: 0)
+        original.send("b", at: 4, 2, now: 500)
+        var changed: [DeviceID] = []
+        original.engine.takeChangedDevices(into: &changed)
+        original.advance(to: 200)  // a is idle: its open window is emitted, provisionally
+        #expect(original.emitted() == ["a [0,10) r0: 1 1 1"])
+        changed = []
+        original.engine.takeChangedDevices(into: &changed)
+        #expect(changed.map(original.devices.name(of:)) == ["a"])
+
+        var restored = try EngineHarness(series, watermark: WatermarkSpec(idle: 100))
+        let saved = try #require(original.deviceRecords()["a"])
+        try saved.withUnsafeBytes { try restored.engine.restore(device: restored.devices.intern("a"), from: $0, now: 200) }
+        // The window closes unchanged since the flush: neither engine emits it again.
+        original.send("a", at: 12, 4, now: 300)
+        restored.send("a", at: 12, 4, now: 300)
+        #expect(original.emitted() == [])
+        #expect(restored.emitted() == [])
+    }
+
     @Test func recordsThatDoNotDecodeAreErrorsAndLeaveTheEngineAsItWas() throws {
         let scenario = StateScenario(seed: 3)
         var h = try scenario.harness()
