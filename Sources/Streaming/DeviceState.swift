@@ -42,7 +42,7 @@ extension WindowEngine {
     /// ``restore(partition:from:)``), the remaining input gives exactly the outputs the original
     /// engine would have given: the same windows, revisions and values, though devices may
     /// interleave differently. Readings the record already covers go to
-    /// ``observeCovered(_:now:into:)`` instead of ``process(_:now:into:)``.
+    /// ``observeCovered(_:into:)`` instead of ``process(_:now:into:)``.
     ///
     /// - Parameter now: processing time; the device's idle timeout starts from it.
     /// - Throws: ``SnapshotError``: an unknown format version, bytes that do not decode or fit
@@ -62,7 +62,7 @@ extension WindowEngine {
     /// it no later than the records of its devices: restored devices are not closed against it
     /// here, only when its watermark next moves.
     public func restore(partition: Int32, from bytes: UnsafeRawBufferPointer) throws(SnapshotError) {
-        guard partition >= 0 else { throw .corrupt }
+        guard partition >= 0, Int(partition) <= DeviceRecordFormat.partitionLimit else { throw .corrupt }
         try core.restorePartition(Int(partition), from: bytes)
     }
 

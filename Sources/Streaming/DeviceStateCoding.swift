@@ -33,6 +33,11 @@ enum DeviceRecordFormat {
     static let partitionVersion: UInt8 = 1
     /// Bounds on restored times, so window arithmetic on them cannot overflow.
     static let timeLimit: Int64 = 1 << 61
+    /// Bound on the first start's distance from the watermark it is written against.
+    static let anchorDistanceLimit: Int64 = 1 << 62
+    /// Bound on a restored partition number, so a corrupt one cannot make the engine allocate
+    /// per-partition state for billions.
+    static let partitionLimit = 1 << 20
 }
 
 extension EngineCore {
@@ -80,7 +85,7 @@ extension EngineCore {
         }
         let watermark = hasWatermark ? try reader.signedVarint() : WindowEngine.noWatermark
         guard watermark >= WindowEngine.noWatermark && watermark <= WindowEngine.finalWatermark else { throw .corrupt }
-        let partition = hasPartition ? try reader.count(atMost: Int(Int32.max)) : -1
+        let partition = hasPartition ? try reader.count(atMost: DeviceRecordFormat.partitionLimit) : -1
 
         if d >= deviceWatermark.count { addDevices(upTo: d + 1) }
         do throws(SnapshotError) {
@@ -233,7 +238,7 @@ extension SeriesState {
             if isSession {
                 if previous < 0 {
                     start = try reader.signedVarint()
-                    guard start.magnitude <= UInt64(limit) else { throw .corrupt }
+                    guard start.magnitude <= UInt64(DeviceRecordFormat.anchorDistanceLimit) else { throw .corrupt }
                     start += anchor
                 } else {
                     start = entries[Int(previous)].end + Int64(try reader.count(atMost: Int(limit)))
@@ -245,7 +250,7 @@ extension SeriesState {
                 let slides: Int64
                 if previous < 0 {
                     slides = try reader.signedVarint()
-                    guard slides.magnitude <= UInt64(limit / slide) else { throw .corrupt }
+                    guard slides.magnitude <= UInt64(DeviceRecordFormat.anchorDistanceLimit / slide) else { throw .corrupt }
                     start = anchor + slides * slide
                 } else {
                     let skipped = Int64(try reader.count(atMost: Int(limit / slide)))

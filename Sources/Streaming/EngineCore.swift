@@ -139,15 +139,12 @@ struct EngineCore {
         if let first = partitionHeap[partition].first, first.due <= candidate { closePartition(partition) }
     }
 
-    /// A reading the device's restored state already covers: its windows and watermark stay
-    /// as they are, but a partition's watermark follows every reading on it, as it did when
-    /// the reading was first processed.
+    /// A reading the device's restored state already covers: the device stays as it is (its
+    /// idle timeout started at its restore), but a partition's watermark follows every reading
+    /// on it, as it did when the reading was first processed.
     @usableFromInline
-    mutating func observeCovered(_ reading: Reading, now: Int64) {
-        guard WindowEngine.eventTimeRange.contains(reading.time) else { return }
-        let d = Int(reading.device.index)
-        if watermarkSpec.idle != nil && d < deviceWatermark.count { touch(d, now: now) }
-        guard watermarkSpec.scope == .partition else { return }
+    mutating func observeCovered(_ reading: Reading) {
+        guard watermarkSpec.scope == .partition, WindowEngine.eventTimeRange.contains(reading.time) else { return }
         let partition = Int(max(0, reading.partition))
         if partition >= partitionWatermark.count { addPartitions(upTo: partition + 1) }
         advancePartition(partition, to: reading.time - watermarkSpec.outOfOrder)

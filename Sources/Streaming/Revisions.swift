@@ -35,7 +35,8 @@ extension SeriesState {
     ///   emitted before its state goes, so no revision's content is lost.
     /// - Early results (idle flush, `every` periods) carry the window's current revision and do
     ///   not change it: they are provisional, and the result at close has the same revision
-    ///   and comes after them in the device's output.
+    ///   and comes after them in the device's output (unless nothing changed since the last
+    ///   early result, which then already holds the window's content at close).
     /// - `emit: updates`: revision = records applied to the window - 1, so every change is a
     ///   new revision; changes are coalesced per batch like late records.
     /// - Sessions (see `addSession`): revision k of a session is the session with k records

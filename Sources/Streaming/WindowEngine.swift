@@ -19,7 +19,9 @@ public enum WindowEngineError: Error, Sendable, Equatable {
 /// ``endBatch(into:)``; drive processing time with ``advance(processingTime:into:)``; end a
 /// finite input with ``closeAll(into:)``. A window is emitted when it closes; late records
 /// (and, with `emit: updates`, every record) revise it, and the revised windows are emitted
-/// once each when the batch ends (see ``SeriesState/revision(of:count:)`` for the numbering).
+/// once each when the batch ends. Revision k of a window is the window with k late records
+/// applied (with `emit: updates`, k + 1 records), so revisions are a function of the input:
+/// where batches end only decides which revisions are emitted.
 /// Emissions go to a caller-supplied ``WindowResultSink`` in a deterministic order: within one
 /// call, series in spec order and, within a series, windows by end (devices by first
 /// appearance on a partition, or by id for ``advance(processingTime:into:)`` and
@@ -128,11 +130,11 @@ public final class WindowEngine {
     /// Takes note of a reading that a restored device state already covers (input read again
     /// after a restore, up to the position the device's state was saved at).
     ///
-    /// The device's windows and watermark are left alone; with `per: partition` the partition's
-    /// watermark still follows the reading, which may close other devices' windows.
+    /// The device is left alone; with `per: partition` the partition's watermark still follows
+    /// the reading, which may close other devices' windows. With `per: device` this does nothing.
     @inlinable
-    public func observeCovered<Sink: WindowResultSink>(_ reading: Reading, now: Int64, into sink: inout Sink) {
-        core.observeCovered(reading, now: now)
+    public func observeCovered<Sink: WindowResultSink>(_ reading: Reading, into sink: inout Sink) {
+        core.observeCovered(reading)
         if !output.entries.isEmpty { output.drain(into: &sink) }
     }
 

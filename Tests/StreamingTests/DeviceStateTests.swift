@@ -186,7 +186,7 @@ struct Changelog {
                 for (k, value) in record.values.enumerated() { fields[k] = value ?? .nan }
                 fields.withUnsafeBufferPointer { buffer in
                     restored.engine.observeCovered(
-                        Reading(device: id, time: record.time, partition: partition, fields: buffer), now: 0, into: &restored.sink)
+                        Reading(device: id, time: record.time, partition: partition, fields: buffer), into: &restored.sink)
                 }
             } else {
                 restored.sendValues(record.device, at: record.time, record.values, partition: partition)
@@ -233,7 +233,7 @@ struct Changelog {
         #expect(before == 28)
         let values: [Double] = [99]
         values.withUnsafeBufferPointer { buffer in
-            restored.engine.observeCovered(Reading(device: id, time: 30, fields: buffer), now: 0, into: &restored.sink)
+            restored.engine.observeCovered(Reading(device: id, time: 30, fields: buffer), into: &restored.sink)
         }
         #expect(restored.emitted() == [])
         #expect(restored.deviceRecords()["a"] == saved)
@@ -320,6 +320,26 @@ struct Changelog {
             try bytes.withUnsafeBytes { try fewerSeries.engine.restore(device: DeviceID(0), from: $0, now: 0) }
         }
         #expect(fewerSeries.engine.stateSignature != target.engine.stateSignature)
+    }
+
+    @Test(arguments: [WindowEngine.eventTimeRange.lowerBound, WindowEngine.eventTimeRange.upperBound])
+    func timesAtTheEndsOfTheRangeRoundTrip(time: Int64) throws {
+        let series = [
+            countSumMax("t", window: .tumbling(size: 7), lateness: WindowEngine.maxDuration),
+            countSumMax("h", window: .hopping(size: 12, slide: 3), lateness: 5),
+            countSumMax("g", window: .session(gap: WindowEngine.maxDuration), lateness: 5),
+        ]
+        let watermark = WatermarkSpec(outOfOrder: WindowEngine.maxDuration)
+        var original = try EngineHarness(series, watermark: watermark)
+        original.send("a", at: time, 1)
+        original.send("a", at: time < 0 ? time + 20 : time - 20, 2)
+        let saved = try #require(original.deviceRecords()["a"])
+        var restored = try EngineHarness(series, watermark: watermark)
+        try saved.withUnsafeBytes { try restored.engine.restore(device: restored.devices.intern("a"), from: $0, now: 0) }
+        #expect(restored.deviceRecords()["a"] == saved)
+        original.closeAll()
+        restored.closeAll()
+        #expect(restored.emitted() == original.emitted())
     }
 
     @Test func aDeviceWithoutWindowsIsATombstoneOnlyWhenItsWatermarkIsThePartitions() throws {

@@ -15,13 +15,6 @@ struct EngineHarness {
         fieldCount = fields
     }
 
-    init(restoring engine: WindowEngine, devices: DeviceTable, specs: [SeriesSpec], fields: Int) {
-        self.engine = engine
-        self.devices = devices
-        self.specs = specs
-        self.fieldCount = fields
-    }
-
     /// Sends one reading; `values` fill the field slots in order (nil: missing).
     @discardableResult
     mutating func send(
