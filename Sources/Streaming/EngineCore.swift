@@ -6,6 +6,15 @@
 struct EngineCore {
     let watermarkSpec: WatermarkSpec
     var states: [SeriesState]
+    /// The emissions queue the states share; read to tell which devices an emission changed.
+    let output: PendingResults
+
+    /// Devices whose state changed since ``takeChangedDevices(into:)``, each once
+    /// (``isChanged``), so a checkpoint visits only those.
+    var changedDevices: [Int32] = []
+    var isChanged: [Bool] = []
+    var changedPartitions: [Int32] = []
+    var isPartitionChanged: [Bool] = []
 
     // Per device.
     /// The watermark applied to the device's windows (per partition: the last one applied).
@@ -21,8 +30,6 @@ struct EngineCore {
 
     // Per partition (partition scope).
     var partitionWatermark: [Int64] = []
-    /// Kept for the snapshot format: a lower bound on the earliest due time on the partition.
-    var partitionNextClose: [Int64] = []
     /// The devices seen on the partition, in order of arrival on it (devices that moved away
     /// linger until the list is compacted).
     var partitionDevices: [[Int32]] = []
@@ -47,9 +54,10 @@ struct EngineCore {
     /// with the idle list's head it makes ``isDue(_:)`` two comparisons.
     var nextTick: Int64 = .max
 
-    init(watermarkSpec: WatermarkSpec, states: [SeriesState]) {
+    init(watermarkSpec: WatermarkSpec, states: [SeriesState], output: PendingResults) {
         self.watermarkSpec = watermarkSpec
         self.states = states
+        self.output = output
         nextEarlyEmission = Array(repeating: .max, count: states.count)
         refreshNextTick()
     }
@@ -89,6 +97,7 @@ struct EngineCore {
         let d = Int(reading.device.index)
         if d >= deviceWatermark.count { addDevices(upTo: d + 1) }
         if watermarkSpec.idle != nil { touch(d, now: now) }
+        markChanged(d)
 
         let partitionScope = watermarkSpec.scope == .partition
         var partition = 0
@@ -111,10 +120,7 @@ struct EngineCore {
         let candidate = t - watermarkSpec.outOfOrder
         if partitionScope {
             schedule(d, on: partition)
-            if candidate > partitionWatermark[partition] {
-                partitionWatermark[partition] = candidate
-                if let first = partitionHeap[partition].first, first.due <= candidate { closePartition(partition) }
-            }
+            advancePartition(partition, to: candidate)
         } else if candidate > deviceWatermark[d] {
             deviceWatermark[d] = candidate
             for s in states.indices where states[s].due[d] <= candidate {
@@ -122,6 +128,58 @@ struct EngineCore {
             }
         }
         return accepted ? .accepted : .tooLate
+    }
+
+    /// Moves a partition's watermark up to `candidate`, closing what that makes due.
+    @inline(__always)
+    mutating func advancePartition(_ partition: Int, to candidate: Int64) {
+        guard candidate > partitionWatermark[partition] else { return }
+        partitionWatermark[partition] = candidate
+        markPartitionChanged(partition)
+        if let first = partitionHeap[partition].first, first.due <= candidate { closePartition(partition) }
+    }
+
+    /// A reading the device's restored state already covers: the device stays as it is (its
+    /// idle timeout started at its restore), but a partition's watermark follows every reading
+    /// on it, as it did when the reading was first processed.
+    @usableFromInline
+    mutating func observeCovered(_ reading: Reading) {
+        guard watermarkSpec.scope == .partition, WindowEngine.eventTimeRange.contains(reading.time) else { return }
+        let partition = Int(max(0, reading.partition))
+        if partition >= partitionWatermark.count { addPartitions(upTo: partition + 1) }
+        advancePartition(partition, to: reading.time - watermarkSpec.outOfOrder)
+    }
+
+    /// Emits the windows revised during the batch that ends, once each.
+    @usableFromInline
+    mutating func endBatchCore() {
+        for s in states.indices where !states[s].pending.isEmpty {
+            for window in states[s].pending where window.entry >= 0 { markChanged(Int(window.device)) }
+            states[s].emitRevisions()
+        }
+    }
+
+    // MARK: Changed devices
+
+    @inline(__always)
+    mutating func markChanged(_ d: Int) {
+        guard !isChanged[d] else { return }
+        isChanged[d] = true
+        changedDevices.append(Int32(d))
+    }
+
+    mutating func markPartitionChanged(_ p: Int) {
+        guard !isPartitionChanged[p] else { return }
+        isPartitionChanged[p] = true
+        changedPartitions.append(Int32(p))
+    }
+
+    /// Emits the device's open windows that changed (idle flush, `every` period); an emission
+    /// changes the device's emission bookkeeping, so it is marked changed.
+    mutating func flushOpen(series s: Int, device d: Int) {
+        let queued = output.entries.count
+        states[s].flushOpen(device: d)
+        if output.entries.count != queued { markChanged(d) }
     }
 
     func effectiveWatermark(_ d: Int) -> Int64 {
@@ -144,7 +202,6 @@ struct EngineCore {
         guard due < scheduledDue[d] else { return }
         scheduledDue[d] = due
         partitionHeap[partition].pushDue(PartitionDue(due: due, device: Int32(d)))
-        partitionNextClose[partition] = min(partitionNextClose[partition], due)
     }
 
     /// Applies a partition's watermark to the devices on it that have something due, in order
@@ -163,11 +220,11 @@ struct EngineCore {
         dueDevices.sort { arrival[Int($0)] < arrival[Int($1)] }
         for device in dueDevices {
             let d = Int(device)
+            markChanged(d)
             if deviceWatermark[d] < watermark { deviceWatermark[d] = watermark }
             for s in states.indices { states[s].close(device: d, watermark: watermark) }
             schedule(d, on: partition)
         }
-        partitionNextClose[partition] = partitionHeap[partition].first?.due ?? .max
     }
 
     /// Rebinds a device to the partition it now arrives on, keeping its watermark monotonic.
@@ -188,25 +245,6 @@ struct EngineCore {
         scheduledDue[d] = .max  // its entry on the old partition is stale now
     }
 
-    /// Rebuilds the derived partition state (heaps, arrival order) after a restore.
-    mutating func rebuildPartitions() {
-        let devices = deviceWatermark.count
-        scheduledDue = Array(repeating: .max, count: devices)
-        arrival = Array(repeating: 0, count: devices)
-        arrivals = 0
-        partitionHeap = Array(repeating: [], count: partitionWatermark.count)
-        partitionDeparted = Array(repeating: 0, count: partitionWatermark.count)
-        for p in partitionDevices.indices {
-            for device in partitionDevices[p] where devicePartition[Int(device)] == Int32(p) {
-                arrivals += 1
-                arrival[Int(device)] = arrivals
-            }
-        }
-        let restoredNextClose = partitionNextClose  // as saved, so a snapshot round-trips
-        for d in 0 ..< devices where devicePartition[d] >= 0 { schedule(d, on: Int(devicePartition[d])) }
-        partitionNextClose = restoredNextClose
-    }
-
     @usableFromInline
     mutating func advanceCore(processingTime now: Int64) {
         guard isDue(now) else { return }
@@ -218,7 +256,7 @@ struct EngineCore {
                     continue
                 }
                 guard now >= nextEarlyEmission[s] else { continue }
-                for d in 0 ..< deviceWatermark.count { states[s].flushOpen(device: d) }
+                for d in 0 ..< deviceWatermark.count { flushOpen(series: s, device: d) }
                 // Skip missed periods rather than emitting a burst for each.
                 nextEarlyEmission[s] += ((now - nextEarlyEmission[s]) / period + 1) * period
             }
@@ -228,7 +266,7 @@ struct EngineCore {
         while idleHead >= 0 && now - lastActive[Int(idleHead)] >= idle {
             let d = Int(idleHead)
             unlinkIdle(d)
-            for s in states.indices { states[s].flushOpen(device: d) }
+            for s in states.indices { flushOpen(series: s, device: d) }
         }
     }
 
@@ -236,11 +274,12 @@ struct EngineCore {
     mutating func closeAllCore() {
         for d in 0 ..< deviceWatermark.count {
             deviceWatermark[d] = WindowEngine.finalWatermark
+            markChanged(d)
             for s in states.indices { states[s].close(device: d, watermark: WindowEngine.finalWatermark) }
         }
         for p in 0 ..< partitionWatermark.count {
             partitionWatermark[p] = WindowEngine.finalWatermark
-            partitionNextClose[p] = .max
+            markPartitionChanged(p)
             partitionHeap[p] = []
         }
         for d in scheduledDue.indices { scheduledDue[d] = .max }
@@ -255,6 +294,7 @@ struct EngineCore {
         lastActive.append(contentsOf: repeatElement(0, count: extra))
         idlePrev.append(contentsOf: repeatElement(-1, count: extra))
         idleNext.append(contentsOf: repeatElement(-2, count: extra))  // -2: not in the idle list
+        isChanged.append(contentsOf: repeatElement(false, count: extra))
         if watermarkSpec.scope == .partition {
             scheduledDue.append(contentsOf: repeatElement(.max, count: extra))
             arrival.append(contentsOf: repeatElement(0, count: extra))
@@ -265,10 +305,10 @@ struct EngineCore {
     mutating func addPartitions(upTo count: Int) {
         let extra = count - partitionWatermark.count
         partitionWatermark.append(contentsOf: repeatElement(WindowEngine.noWatermark, count: extra))
-        partitionNextClose.append(contentsOf: repeatElement(.max, count: extra))
         partitionDevices.append(contentsOf: repeatElement([], count: extra))
         partitionDeparted.append(contentsOf: repeatElement(0, count: extra))
         partitionHeap.append(contentsOf: repeatElement([], count: extra))
+        isPartitionChanged.append(contentsOf: repeatElement(false, count: extra))
     }
 
     /// Moves the device to the most-recently-active end of the idle list.

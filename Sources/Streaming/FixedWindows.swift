@@ -34,15 +34,21 @@ extension SeriesState {
 
         // The oldest window containing the record ends one slide after its pane starts; if
         // even that one is open, nothing here is a late update.
-        if emit == .updates || paneStart + slide <= watermark {
+        let late = paneStart + slide <= watermark
+        if emit == .updates || late {
             // A closed window's pane changed: partial merges cached for in-order closing may
             // include it.
-            if isSliding && paneStart + slide <= watermark { sliding[device].forget() }
+            if isSliding && late { sliding[device].forget() }
             var first = entry
             while entries[Int(first)].prev >= 0 && entries[Int(entries[Int(first)].prev)].start >= alive { first = entries[Int(first)].prev }
             var window = first
             while true {
-                if emit == .updates || entries[Int(window)].end <= watermark { emitFixed(window, device: device) }
+                if entries[Int(window)].end <= watermark {
+                    entries[Int(window)].revision += 1
+                    markRevised(window, device: device)
+                } else if emit == .updates {
+                    markRevised(window, device: device)
+                }
                 if window == entry { break }
                 window = entries[Int(window)].next
             }
@@ -102,10 +108,11 @@ extension SeriesState {
         let windowEnd = entries[Int(entry)].end
         if size == slide {
             guard entries[Int(entry)].updatedAt > entries[Int(entry)].emittedAt else { return }
+            let revision = self.revision(of: entry, count: accumulators[Int(entry) * stride])
             accumulators.withUnsafeBufferPointer { accumulators in
                 sketches.withUnsafeBufferPointer { sketches in
                     queue(
-                        device: device, start: windowStart, end: windowEnd, revision: entries[Int(entry)].revision,
+                        device: device, start: windowStart, end: windowEnd, revision: revision,
                         accumulator: accumulators.baseAddress! + Int(entry) * stride,
                         sketches: sketchCount > 0 ? sketches.baseAddress! + Int(entry) * sketchCount : nil)
                 }
@@ -119,16 +126,17 @@ extension SeriesState {
             }
             guard latest > entries[Int(entry)].emittedAt else { return }
             combinePanes(from: entry, before: windowEnd)
+            let revision = self.revision(of: entry, count: scratch[0])
             scratch.withUnsafeBufferPointer { scratch in
                 scratchSketches.withUnsafeBufferPointer { sketches in
                     queue(
-                        device: device, start: windowStart, end: windowEnd, revision: entries[Int(entry)].revision,
+                        device: device, start: windowStart, end: windowEnd, revision: revision,
                         accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
                 }
             }
         }
-        entries[Int(entry)].revision += 1
         entries[Int(entry)].emittedAt = changes
+        forgetRevision(entry)
     }
 
     /// Leaves the merge of the panes from `first` up to `windowEnd` in `scratch`.
@@ -217,15 +225,16 @@ extension SeriesState {
             }
         }
         if sketchCount > 0 { combineSketches(from: entry, before: windowEnd) }
+        let revision = self.revision(of: entry, count: scratch[0])
         scratch.withUnsafeBufferPointer { scratch in
             scratchSketches.withUnsafeBufferPointer { sketches in
                 queue(
-                    device: device, start: windowStart, end: windowEnd, revision: entries[e].revision,
+                    device: device, start: windowStart, end: windowEnd, revision: revision,
                     accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
             }
         }
-        entries[e].revision += 1
         entries[e].emittedAt = changes
+        forgetRevision(entry)
     }
 
     /// Computes the suffix of every pane from `first` to the end of its block (`blockEnd`),

@@ -35,11 +35,13 @@ public struct WatermarkSpec: Sendable, Equatable {
 
 /// When a window's result is emitted.
 public enum EmitPolicy: Sendable, Equatable {
-    /// When the window closes, then once per late update (a new revision).
+    /// When the window closes (revision 0), then once per batch that brings late records
+    /// (revision: the late records applied).
     case final
-    /// After every change.
+    /// After every change, once per batch (revision: the records applied - 1).
     case updates
-    /// Early results every period of processing time (milliseconds), then the final one.
+    /// Early results every period of processing time (milliseconds), provisional and at the
+    /// window's current revision, then as ``final``.
     case every(Int64)
 }
 

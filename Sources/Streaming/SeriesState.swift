@@ -24,12 +24,22 @@ struct SeriesState {
     /// Each entry's bounds, links and emission bookkeeping, together: closing a window reads
     /// them all, so one place in memory instead of seven.
     var entries: [WindowEntry] = []
-    /// Sessions (empty for fixed windows): the key last emitted, to retract it when a merge
-    /// moves the start.
-    var emittedStart: [Int64] = []
-    var emittedEnd: [Int64] = []
+    /// Sessions (empty for fixed windows): ``SessionFlags`` per entry.
+    var sessionFlags: [UInt8] = []
+    /// Per entry, its place in ``pending``, or -1: kept apart from ``entries`` because only
+    /// late updates and purges read it.
+    var pendingSlot: [Int32] = []
+    /// Windows revised since the caller last ended a batch, in order of their first revision;
+    /// an entry of -1 is a window emitted or released since (see Revisions.swift).
+    var pending: [PendingWindow] = []
     var freeEntries: [Int32] = []
+    /// The series' change counter: ``WindowEntry/updatedAt`` and ``WindowEntry/emittedAt``
+    /// are its values, compared only between entries of one device.
     var changes: UInt64 = 0
+    /// The empty accumulator, for the state encoding (a slot holding its value costs nothing).
+    let emptyAccumulator: [Double]
+    /// Scratch for the state encoding: one device's change counters, sorted.
+    var counterRanks: [UInt64] = []
 
     // Per device.
     var head: [Int32] = []
@@ -88,6 +98,10 @@ struct SeriesState {
         sketchCount = layout.sketchCount
         self.output = output
         scratch = Array(repeating: 0, count: layout.stride)
+        var empty = [Double](repeating: 0, count: layout.stride)
+        let emptyLayout = layout
+        empty.withUnsafeMutableBufferPointer { emptyLayout.reset($0.baseAddress!) }
+        emptyAccumulator = empty
         scratchSketches = Array(repeating: PercentileSketch(), count: layout.sketchCount)
         isSliding = !isSession && size > slide
     }
@@ -134,18 +148,13 @@ struct SeriesState {
         if let reused = freeEntries.popLast() {
             entry = reused
             entries[Int(entry)] = WindowEntry(start: windowStart, end: windowEnd)
-            if isSession {
-                emittedStart[Int(entry)] = 0
-                emittedEnd[Int(entry)] = 0
-            }
+            if isSession { sessionFlags[Int(entry)] = 0 }
             if isSliding { suffix[Int(entry) * suffixStride + stride + 1] = 0 }
         } else {
             entry = Int32(entries.count)
             entries.append(WindowEntry(start: windowStart, end: windowEnd))
-            if isSession {
-                emittedStart.append(0)
-                emittedEnd.append(0)
-            }
+            pendingSlot.append(-1)
+            if isSession { sessionFlags.append(0) }
             accumulators.append(contentsOf: repeatElement(0, count: stride))
             sketches.append(contentsOf: repeatElement(PercentileSketch(), count: sketchCount))
             if isSliding {
@@ -175,6 +184,7 @@ struct SeriesState {
         if cursor[device] == entry { cursor[device] = after }
         if !isSession && hotPane[device].entry == entry { hotPane[device].entry = -1 }
         if isSliding && sliding[device].prefixLast == entry { sliding[device].forgetPrefix() }
+        forgetRevision(entry)
         let base = Int(entry) * sketchCount
         for k in 0 ..< sketchCount { sketches[base + k].reset() }
         freeEntries.append(entry)
@@ -248,7 +258,12 @@ struct SeriesState {
     mutating func close(device: Int, watermark: Int64) {
         var entry = cursor[device]
         while entry >= 0 && entries[Int(entry)].end <= watermark {
-            if isSliding { emitClosing(entry, device: device) } else { emitIfChanged(entry, device: device) }
+            if isSliding {
+                emitClosing(entry, device: device)
+            } else {
+                if isSession { sessionFlags[Int(entry)] |= SessionFlags.closed }
+                emitIfChanged(entry, device: device)
+            }
             entry = entries[Int(entry)].next
         }
         cursor[device] = entry
@@ -256,7 +271,10 @@ struct SeriesState {
         // merge), hence the extra gap; for fixed windows gap is 0.
         let reach = lateness + gap
         while head[device] >= 0 && entries[Int(head[device])].end + reach <= watermark {
-            release(head[device], device: device)
+            let first = head[device]
+            // A revision not yet emitted is emitted now: no later batch end can reach it.
+            if pendingSlot[Int(first)] >= 0 { emitIfChanged(first, device: device) }
+            release(first, device: device)
         }
         refreshDue(device: device)
     }
@@ -290,7 +308,8 @@ struct WindowEntry {
     var updatedAt: UInt64 = 0
     /// Change counter at the window's last emission; 0: never emitted.
     var emittedAt: UInt64 = 0
-    /// The revision the window's next emission carries.
+    /// Late records applied to the window (sessions: see SessionWindows.swift); the revision of
+    /// its emissions except with `emit: updates` (see ``SeriesState/revision(of:count:)``).
     var revision: Int64 = 0
     /// The device's list, sorted by start; -1 at either end.
     var next: Int32 = -1

@@ -1,14 +1,19 @@
-// Byte encoding for state snapshots: fixed-width little-endian scalars and length-prefixed
-// flat arrays, so a snapshot is a straight copy of the engine's flat storage.
+// Byte encodings for saved state: fixed-width scalars and flat arrays (the device table), and
+// varints for the compact per-device records of the engine (DeviceStateCoding.swift).
 
-/// Why a snapshot could not be restored.
+/// Why saved state could not be restored.
 public enum SnapshotError: Error, Sendable, Equatable {
-    /// The bytes do not start like a snapshot of this kind.
+    /// The bytes do not start like state of this kind.
     case notASnapshot
-    /// The snapshot ends early or its parts do not fit together.
+    /// Written in a format version this build does not know.
+    case unsupportedVersion(Int)
+    /// The bytes end early, run on, or their parts do not fit together.
     case corrupt
-    /// The snapshot was taken by an engine with different series, watermark or field slots.
+    /// Written by an engine with a different number or kind of series, or another watermark scope.
     case specMismatch
+    /// The device (or partition) already has state in this engine: a restore only fills an
+    /// empty one.
+    case alreadyHasState
 }
 
 struct SnapshotWriter {
@@ -66,4 +71,79 @@ struct SnapshotReader {
     }
 
     var isAtEnd: Bool { position == bytes.count }
+}
+
+extension [UInt8] {
+    /// LEB128: seven bits a byte, low first.
+    @inline(__always)
+    mutating func appendVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        append(UInt8(value))
+    }
+
+    /// Zigzag, so small negative numbers stay short too.
+    @inline(__always)
+    mutating func appendSignedVarint(_ value: Int64) {
+        appendVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+}
+
+/// Reads what the `[UInt8]` appenders above wrote; every read checks the bounds and throws
+/// ``SnapshotError/corrupt`` rather than trapping.
+struct StateReader {
+    let bytes: UnsafeRawBufferPointer
+    var position = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var remaining: Int { bytes.count - position }
+    var isAtEnd: Bool { position == bytes.count }
+
+    mutating func byte() throws(SnapshotError) -> UInt8 {
+        guard position < bytes.count else { throw .corrupt }
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    mutating func varint() throws(SnapshotError) -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let byte = try self.byte()
+            // The tenth byte may only hold the top bit.
+            guard shift < 63 || byte <= 1 else { throw .corrupt }
+            value |= UInt64(byte & 0x7f) << shift
+            if byte < 0x80 { return value }
+            shift += 7
+        }
+    }
+
+    mutating func signedVarint() throws(SnapshotError) -> Int64 {
+        let raw = try varint()
+        return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
+    }
+
+    /// A varint that must be at most `limit`.
+    mutating func count(atMost limit: Int) throws(SnapshotError) -> Int {
+        let value = try varint()
+        guard value <= UInt64(limit) else { throw .corrupt }
+        return Int(value)
+    }
+
+    mutating func littleEndian<T: FixedWidthInteger>(_: T.Type) throws(SnapshotError) -> T {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else { throw .corrupt }
+        var value = T.zero
+        for i in 0 ..< size { value |= T(truncatingIfNeeded: bytes[position + i]) << (8 * i) }
+        position += size
+        return value
+    }
 }

@@ -15,12 +15,21 @@ public enum WindowEngineError: Error, Sendable, Equatable {
 
 /// Windowed aggregation of device readings by event time.
 ///
-/// Feed readings with ``process(_:now:into:)``; drive processing time with
-/// ``advance(processingTime:into:)``; end a finite input with ``closeAll(into:)``.
+/// Feed readings with ``process(_:now:into:)`` and end each batch of them with
+/// ``endBatch(into:)``; drive processing time with ``advance(processingTime:into:)``; end a
+/// finite input with ``closeAll(into:)``. A window is emitted when it closes; late records
+/// (and, with `emit: updates`, every record) revise it, and the revised windows are emitted
+/// once each when the batch ends. Revision k of a window is the window with k late records
+/// applied (with `emit: updates`, k + 1 records), so revisions are a function of the input:
+/// where batches end only decides which revisions are emitted.
 /// Emissions go to a caller-supplied ``WindowResultSink`` in a deterministic order: within one
-/// call, late-update revisions first, then closed windows, series in spec order and, within a
-/// series, windows by end (devices by first appearance on a partition, or by id for
-/// ``advance(processingTime:into:)`` and ``closeAll(into:)``).
+/// call, series in spec order and, within a series, windows by end (devices by first
+/// appearance on a partition, or by id for ``advance(processingTime:into:)`` and
+/// ``closeAll(into:)``); a batch's revisions in order of their first late record.
+///
+/// Durable state is per device: ``takeChangedDevices(into:)`` names the devices whose state
+/// changed, ``encode(device:into:)`` writes one, and ``restore(device:from:now:)`` reads it
+/// back into another engine (see DeviceState.swift).
 ///
 /// Not thread-safe; one engine belongs to one pipeline.
 public final class WindowEngine {
@@ -88,7 +97,8 @@ public final class WindowEngine {
         self.output = output
         core = EngineCore(
             watermarkSpec: watermark,
-            states: series.enumerated().map { SeriesState(index: $0.offset, spec: $0.element, output: output) })
+            states: series.enumerated().map { SeriesState(index: $0.offset, spec: $0.element, output: output) },
+            output: output)
     }
 
     // MARK: Entry points
@@ -103,6 +113,29 @@ public final class WindowEngine {
         let admission = core.admit(reading, now: now)
         if !output.entries.isEmpty { output.drain(into: &sink) }
         return admission
+    }
+
+    /// Ends a batch of readings: emits every window revised during it (late records; with
+    /// `emit: updates`, any record) once, with the revision it has now.
+    ///
+    /// Where batches end changes which revisions are emitted, never what a revision holds, so
+    /// the caller may end them wherever suits it (a poll, a number of lines), as long as it
+    /// ends one before a checkpoint it wants to hold no pending revision.
+    @inlinable
+    public func endBatch<Sink: WindowResultSink>(into sink: inout Sink) {
+        core.endBatchCore()
+        if !output.entries.isEmpty { output.drain(into: &sink) }
+    }
+
+    /// Takes note of a reading that a restored device state already covers (input read again
+    /// after a restore, up to the position the device's state was saved at).
+    ///
+    /// The device is left alone; with `per: partition` the partition's watermark still follows
+    /// the reading, which may close other devices' windows. With `per: device` this does nothing.
+    @inlinable
+    public func observeCovered<Sink: WindowResultSink>(_ reading: Reading, into sink: inout Sink) {
+        core.observeCovered(reading)
+        if !output.entries.isEmpty { output.drain(into: &sink) }
     }
 
     /// Emits what processing time makes due: periodic early results (`emit: every`) and the

@@ -4,7 +4,9 @@
 /// One emission of one window of one series for one device.
 ///
 /// `(series, device, start)` identifies the window; a higher `revision` supersedes a lower
-/// one. `values` holds the aggregates in the order of the series' ``AggregateSpec``s, NaN
+/// one, and a later emission with the same revision supersedes an early (provisional) one.
+/// The revision is a function of the input: the same `(series, device, start, revision)`
+/// always has the same values, however batches end and whatever restarts happen. `values` holds the aggregates in the order of the series' ``AggregateSpec``s, NaN
 /// meaning null; it is only valid during ``WindowResultSink/emit(_:)``.
 public struct WindowResult {
     /// Index of the series in the engine's `series` array.
@@ -13,8 +15,9 @@ public struct WindowResult {
     public var start: Int64
     public var end: Int64
     public var revision: Int64
-    /// True when a late record merged this session into an earlier one: the window
-    /// `(series, device, start)` no longer exists, and `values` are all null.
+    /// True when this session's key disappeared (a late record merged the session into an
+    /// earlier one, or moved its start): the window `(series, device, start)` no longer
+    /// exists, and `values` are all null.
     public var isRetraction: Bool
     public var values: UnsafeBufferPointer<Double>
 

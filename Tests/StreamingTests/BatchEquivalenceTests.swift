@@ -1,6 +1,8 @@
 // The central promise as a property: when allowed lateness covers the delays, the final
 // revision of every window equals a batch computation over the same records, whatever the
-// arrival order, and no record is too late.
+// arrival order and wherever batches end, and no record is too late. And revisions are a
+// function of the input: where batches end decides which revisions are emitted, never what
+// one holds.
 import Streaming
 import Testing
 
@@ -111,11 +113,17 @@ func batchWindows(_ records: [TestRecord], series: [SeriesSpec]) -> [WindowKey: 
 func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a - 1) / b) - 1 }
 
 /// The surviving final revision of every window in an output stream (retractions remove).
+/// Revisions never decrease per window; an early result is followed by the result at close
+/// with the same revision, which supersedes it.
 func finalRevisions(_ results: [EmittedWindow], devices: DeviceTable) -> [WindowKey: EmittedWindow] {
     var latest: [WindowKey: EmittedWindow] = [:]
     for result in results {
         let key = WindowKey(series: result.series, device: devices.name(of: result.device), start: result.start)
-        if let previous = latest[key] { #expect(result.revision > previous.revision, "revisions must increase: \(result)") }
+        if let previous = latest[key] {
+            #expect(result.revision >= previous.revision, "revisions must not decrease: \(previous) then \(result)")
+            #expect(!previous.isRetraction, "a retracted window came back: \(result)")
+            #expect(!result.isRetraction || result.revision > previous.revision, "retracted at a revision emitted before: \(result)")
+        }
         latest[key] = result
     }
     return latest.filter { !$0.value.isRetraction }
@@ -169,9 +177,11 @@ func same(_ a: Double?, _ b: Double?) -> Bool {
 
         var h = try EngineHarness(series, watermark: WatermarkSpec(outOfOrder: outOfOrder, idle: idle), fields: 2)
         var now: Int64 = 0
+        let batchLength = [1, 5, 50, 1000].randomElement(using: &rng)!
         for record in arrival {
             now += Int64.random(in: 0 ... 8, using: &rng)
             #expect(h.sendValues(record.device, at: record.time, record.values, now: now) == .accepted)
+            if Int.random(in: 0 ..< batchLength, using: &rng) == 0 { h.endBatch() }
             if Bool.random(using: &rng) { h.advance(to: now) }
         }
         h.closeAll()
@@ -228,6 +238,140 @@ func same(_ a: Double?, _ b: Double?) -> Bool {
         #expect(Set(inOrder.keys) == Set(shuffled.keys), "seed \(seed): \(Set(inOrder.keys).symmetricDifference(shuffled.keys))")
         for (key, window) in inOrder {
             #expect(shuffled[key].map { zip($0.values, window.values).allSatisfy(same) } == true, "seed \(seed) \(key)")
+        }
+    }
+
+    /// Two runs over the same records, the same processing times and the same `advance` calls:
+    /// one ends a batch after every record, the other at random points. Every revision the
+    /// second emits (early results aside, which are provisional) is one the first emitted too,
+    /// bit for bit; per window revisions never decrease; and with nothing too late, the final
+    /// revisions of both equal the batch computation.
+    @Test(arguments: 0 ..< 100)
+    func revisionsDoNotDependOnWhereBatchesEnd(seed: Int) throws {
+        var rng = SeededGenerator(seed: UInt64(9000 + seed))
+        let emits: [EmitPolicy] = [.final, .final, .updates, .every(Int64.random(in: 5 ... 50, using: &rng))]
+        let windows: [WindowSpec] = [
+            .tumbling(size: [10, 25].randomElement(using: &rng)!),
+            .hopping(size: 60, slide: [10, 20, 30].randomElement(using: &rng)!),
+            .session(gap: Int64.random(in: 5 ... 30, using: &rng)),
+        ]
+        let series = windows.enumerated().map { i, window in
+            SeriesSpec(
+                name: "s\(i)", window: window, allowedLateness: Int64.random(in: 0 ... 60, using: &rng),
+                emit: emits.randomElement(using: &rng)!, aggregates: propertyAggregates)
+        }
+        let scope: WatermarkScope = Int.random(in: 0 ..< 3, using: &rng) == 0 ? .partition : .device
+        let idle: Int64? = Bool.random(using: &rng) ? Int64.random(in: 10 ... 200, using: &rng) : nil
+        let watermark = WatermarkSpec(scope: scope, outOfOrder: Int64.random(in: 0 ... 20, using: &rng), idle: idle)
+        // Half the seeds keep every delay within the lateness (so batch is the reference for the
+        // final revisions); the others let some records be too late.
+        let bounded = seed % 2 == 0
+        let delayBound = watermark.outOfOrder + (bounded ? series.map(\.allowedLateness).min()! : 120)
+
+        var records: [(record: TestRecord, partition: Int32)] = []
+        for device in 0 ..< Int.random(in: 1 ... 4, using: &rng) {
+            var time = Int64.random(in: -100 ... 100, using: &rng)
+            for _ in 0 ..< Int.random(in: 1 ... 80, using: &rng) {
+                time += Int64.random(in: 0 ... 12, using: &rng)
+                if Int.random(in: 0 ..< 20, using: &rng) == 0 { time += Int64.random(in: 20 ... 90, using: &rng) }
+                let value: Double? =
+                    Int.random(in: 0 ..< 10, using: &rng) == 0 ? nil : Double(Int.random(in: -40000 ... 40000, using: &rng)) / 64
+                let sparse: Double? = Int.random(in: 0 ..< 4, using: &rng) == 0 ? Double(Int.random(in: 0 ... 99, using: &rng)) : nil
+                records.append((TestRecord(device: "dev-\(device)", time: time, values: [value, sparse]), Int32(device % 2)))
+            }
+        }
+        let arrival = records.map { ($0, $0.record.time + Int64.random(in: 0 ... delayBound, using: &rng), rng.next()) }
+            .sorted { ($0.1, $0.2) < ($1.1, $1.2) }
+            .map(\.0)
+        // The script both runs follow; only `endsBatch` differs between them.
+        let steps = arrival.map { step in
+            (step, advance: Int64.random(in: 0 ... 8, using: &rng), advances: Int.random(in: 0 ..< 3, using: &rng) == 0,
+             endsBatch: Int.random(in: 0 ..< 6, using: &rng) == 0)
+        }
+
+        /// Emissions with whether they came from `advance` (early results).
+        func run(batchAfterEveryRecord: Bool) throws -> (results: [(EmittedWindow, early: Bool)], devices: DeviceTable, allAccepted: Bool) {
+            var h = try EngineHarness(series, watermark: watermark, fields: 2)
+            var results: [(EmittedWindow, early: Bool)] = []
+            func collect(early: Bool) {
+                results += h.sink.results.map { ($0, early) }
+                h.sink.results.removeAll()
+            }
+            var now: Int64 = 0
+            var allAccepted = true
+            for (step, advance, advances, endsBatch) in steps {
+                now += advance
+                let admission = h.sendValues(step.record.device, at: step.record.time, step.record.values, partition: step.partition, now: now)
+                if admission != .accepted { allAccepted = false }
+                if batchAfterEveryRecord || endsBatch { h.endBatch() }
+                collect(early: false)
+                if advances {
+                    h.advance(to: now)
+                    collect(early: true)
+                }
+            }
+            h.endBatch()
+            h.closeAll()
+            collect(early: false)
+            return (results, h.devices, allAccepted)
+        }
+        let reference = try run(batchAfterEveryRecord: true)
+        let batched = try run(batchAfterEveryRecord: false)
+        #expect(reference.allAccepted == batched.allAccepted)
+
+        struct RevisionKey: Hashable {
+            var window: WindowKey
+            var revision: Int64
+        }
+        func key(_ result: EmittedWindow, _ devices: DeviceTable) -> RevisionKey {
+            RevisionKey(
+                window: WindowKey(series: result.series, device: devices.name(of: result.device), start: result.start),
+                revision: result.revision)
+        }
+        var referenceRevisions: [RevisionKey: EmittedWindow] = [:]
+        for (result, early) in reference.results where !early {
+            let revision = key(result, reference.devices)
+            if let other = referenceRevisions[revision] {
+                #expect(other.values.map { $0?.bitPattern } == result.values.map { $0?.bitPattern } && other.end == result.end,
+                    "seed \(seed): one revision, two contents: \(other) and \(result)")
+            }
+            referenceRevisions[revision] = result
+        }
+        var compared = 0
+        for (result, early) in batched.results where !early {
+            let revision = key(result, batched.devices)
+            guard let want = referenceRevisions[revision] else {
+                Issue.record("seed \(seed): \(revision.window) revision \(revision.revision) was never emitted with a batch end after every record: \(result)")
+                continue
+            }
+            #expect(want.end == result.end && want.isRetraction == result.isRetraction
+                && want.values.map { $0?.bitPattern } == result.values.map { $0?.bitPattern },
+                "seed \(seed): \(revision.window) revision \(revision.revision): \(result), with a batch end after every record \(want)")
+            compared += 1
+        }
+        #expect(compared > 0)
+        // Non-decreasing revisions per window, early results included (finalRevisions checks).
+        let referenceFinal = finalRevisions(reference.results.map(\.0), devices: reference.devices)
+        let batchedFinal = finalRevisions(batched.results.map(\.0), devices: batched.devices)
+        #expect(Set(referenceFinal.keys) == Set(batchedFinal.keys), "seed \(seed)")
+        for (window, result) in batchedFinal {
+            #expect(referenceFinal[window] == result, "seed \(seed) \(window): \(result) vs \(String(describing: referenceFinal[window]))")
+        }
+        // A record too late for one series may count in another: only bounded delays compare.
+        guard bounded && reference.allAccepted else { return }
+        let batch = batchWindows(records.map(\.record), series: series)
+        #expect(Set(batch.keys) == Set(batchedFinal.keys), "seed \(seed): \(Set(batch.keys).symmetricDifference(batchedFinal.keys).sorted())")
+        for (window, want) in batch {
+            guard let got = batchedFinal[window] else { continue }
+            #expect(got.end == want.end, "seed \(seed) \(window)")
+            for (i, aggregate) in propertyAggregates.enumerated() {
+                let g = got.values[i], w = want.values[i]
+                if case .percentile = aggregate.function, let g, let w {
+                    #expect(abs(g - w) <= abs(w) / 100 + 1e-12, "seed \(seed) \(window) \(aggregate.name)")
+                } else {
+                    #expect(same(g, w), "seed \(seed) \(window) \(aggregate.name): \(String(describing: g)) vs \(String(describing: w))")
+                }
+            }
         }
     }
 }

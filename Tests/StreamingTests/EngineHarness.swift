@@ -15,13 +15,6 @@ struct EngineHarness {
         fieldCount = fields
     }
 
-    init(restoring engine: WindowEngine, devices: DeviceTable, specs: [SeriesSpec], fields: Int) {
-        self.engine = engine
-        self.devices = devices
-        self.specs = specs
-        self.fieldCount = fields
-    }
-
     /// Sends one reading; `values` fill the field slots in order (nil: missing).
     @discardableResult
     mutating func send(
@@ -43,6 +36,20 @@ struct EngineHarness {
     }
 
     mutating func advance(to now: Int64) { engine.advance(processingTime: now, into: &sink) }
+
+    /// Ends the batch: late revisions (and `emit: updates` changes) are emitted now.
+    mutating func endBatch() { engine.endBatch(into: &sink) }
+
+    /// Every device's encoded state, by name (devices holding nothing are left out).
+    func deviceRecords() -> [String: [UInt8]] {
+        var records: [String: [UInt8]] = [:]
+        for index in 0 ..< devices.count {
+            let id = DeviceID(Int32(index))
+            var bytes: [UInt8] = []
+            if engine.encode(device: id, into: &bytes) { records[devices.name(of: id)] = bytes }
+        }
+        return records
+    }
 
     mutating func closeAll() { engine.closeAll(into: &sink) }
 

@@ -92,6 +92,14 @@ public final class AppProcessor {
         }
     }
 
+    /// Ends a batch of records: every window that late records (with `emit: updates`, any
+    /// record) revised since the last batch end is emitted once, with its revision now.
+    /// Where batches end decides which revisions appear, never what a revision holds.
+    public func endBatch<Sink: OutputSink>(into sink: Sink) {
+        var forwarder = ResultForwarder(processor: self, sink: sink)
+        engine.endBatch(into: &forwarder)
+    }
+
     /// Lets processing time pass: idle devices are flushed and `every` periods fire.
     public func advance<Sink: OutputSink>(now: Int64, into sink: Sink) {
         var forwarder = ResultForwarder(processor: self, sink: sink)

@@ -61,11 +61,13 @@ final class Shard {
         Unmanaged.passUnretained(sink)._withUnsafeGuaranteedRef { sink in
             var topic: KafkaTopicIdentity?
             var targets: [Unmanaged<AppProcessor>] = []
+            var batched: [Unmanaged<AppProcessor>] = []  // whose batch ends with this step
             for position in positions {
                 let message = messages[position]
                 if message.topicIdentity != topic {
                     topic = message.topicIdentity
                     targets = processorsByTopic[message.topic] ?? []
+                    batched += targets
                 }
                 guard !targets.isEmpty else { continue }
                 let timestamp = message.timestamp
@@ -80,6 +82,7 @@ final class Shard {
                     }
                 }
             }
+            for target in batched { target._withUnsafeGuaranteedRef { $0.endBatch(into: sink) } }
         }
         if tick {
             for processor in processors.values { processor.advance(now: now, into: sink) }
