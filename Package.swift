@@ -5,7 +5,9 @@ let package = Package(
     name: "tidemark",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "tidemark", targets: ["tidemark"])
+        .executable(name: "tidemark", targets: ["tidemark"]),
+        // For the fuzz targets in Fuzz/, a package of its own so plain builds never see them.
+        .library(name: "Tidemark", targets: ["Tidemark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
