@@ -23,7 +23,14 @@ enum ConfigFile {
         }
         // Non-blocking, so a FIFO named like an app file cannot stall the open.
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { return failure(Self.describe(errno: errno)) }
+        guard descriptor >= 0 else {
+            let code = errno
+            var link = stat()
+            if code == ENOENT, lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
+                return failure("a symbolic link to a file that does not exist")
+            }
+            return failure(Self.describe(errno: code))
+        }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { return failure(Self.describe(errno: errno)) }
