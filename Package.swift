@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "tidemark", targets: ["TidemarkCLI"]),
         .executable(name: "tidemark-bench", targets: ["TidemarkBench"]),
+        // For the fuzz targets in Fuzz/, a package of its own so plain builds never see them.
+        .library(name: "Tidemark", targets: ["Tidemark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

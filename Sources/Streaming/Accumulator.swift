@@ -2,6 +2,20 @@
 // series. Adding a reading, merging panes and producing the aggregate values all work on
 // raw pointers into flat storage, so nothing is allocated per record.
 
+/// Values an aggregate can have besides a number.
+public enum AggregateValue {
+    /// A NaN that marks an aggregate whose sum (or sum of squares) left the range of a
+    /// double: the result has no finite value, and says so instead of looking empty. Every
+    /// other NaN in results is plain null (no input).
+    public static let overflow = Double(nan: 0x4F56, signaling: false)
+
+    /// Whether `value` is ``overflow`` (compared bit for bit: arithmetic never makes it).
+    @inlinable
+    public static func isOverflow(_ value: Double) -> Bool {
+        value.bitPattern == overflow.bitPattern
+    }
+}
+
 /// Where one input field's running statistics live inside a pane's run of doubles.
 @usableFromInline
 struct FieldAccumulator {
@@ -191,7 +205,9 @@ struct AccumulatorLayout {
         }
     }
 
-    /// The aggregate values in spec order; NaN for null (no input, or stddev of fewer than 2).
+    /// The aggregate values in spec order; NaN for null (no input, or stddev of fewer than 2),
+    /// ``AggregateValue/overflow`` for a sum, mean or stddev whose running sums overflowed.
+    /// Inputs are finite, so only those three can leave the range of a double.
     @inlinable
     func finish(
         _ p: UnsafePointer<Double>, sketches: UnsafePointer<PercentileSketch>?, into out: inout [Double]
@@ -207,9 +223,22 @@ struct AccumulatorLayout {
             case .count:
                 out.append(p[0])
             case .sum:
-                out.append(n > 0 ? DoubleDouble(p[f.sum], p[f.sum + 1]).value : .nan)
+                guard n > 0 else {
+                    out.append(.nan)
+                    continue
+                }
+                let sum = DoubleDouble(p[f.sum], p[f.sum + 1]).value
+                out.append(sum.isFinite ? sum : AggregateValue.overflow)
             case .mean:
-                out.append(n > 0 ? (DoubleDouble(p[f.sum], p[f.sum + 1]).normalized / n).value : .nan)
+                guard n > 0 else {
+                    out.append(.nan)
+                    continue
+                }
+                guard p[f.sum].isFinite else {
+                    out.append(AggregateValue.overflow)
+                    continue
+                }
+                out.append((DoubleDouble(p[f.sum], p[f.sum + 1]).normalized / n).value)
             case .min:
                 out.append(n > 0 ? p[f.min] : .nan)
             case .max:
@@ -225,8 +254,15 @@ struct AccumulatorLayout {
                 }
                 let sum = DoubleDouble(p[f.sum], p[f.sum + 1]).normalized
                 let squares = DoubleDouble(p[f.squares], p[f.squares + 1]).normalized
+                let square = sum * sum
+                // Σx² and (Σx)² overflow from about 1.3e154; the difference would be
+                // inf − inf, which must not read as a deviation of 0.
+                guard squares.hi.isFinite, square.hi.isFinite else {
+                    out.append(AggregateValue.overflow)
+                    continue
+                }
                 // (Σx² − (Σx)²/n) / (n − 1), in double-double so the cancellation is harmless.
-                let deviation = squares + (-((sum * sum) / n))
+                let deviation = squares + (-(square / n))
                 let variance = (deviation / (n - 1)).value
                 out.append(variance > 0 ? variance.squareRoot() : 0)
             case .percentile(let q):

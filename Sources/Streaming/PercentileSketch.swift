@@ -87,7 +87,11 @@ public struct PercentileSketch: Sendable, Equatable {
         let sub = key - exponent * bucketsPerOctave
         let lower = Double(sign: .plus, exponent: exponent, significand: 1 + Double(sub) / Double(bucketsPerOctave))
         let upper = Double(sign: .plus, exponent: exponent, significand: 1 + Double(sub + 1) / Double(bucketsPerOctave))
-        return 2 * lower * upper / (lower + upper)
+        guard abs(exponent) > 500 else { return 2 * lower * upper / (lower + upper) }
+        // Far from 1 the product over- or underflows (values past 1.3e154 would read as null):
+        // the same midpoint without it; the top bucket's upper bound is past the largest double.
+        let ratio = lower / Swift.min(upper, .greatestFiniteMagnitude)
+        return lower * (2 / (1 + ratio))
     }
 
     /// Dense counts for one sign, from `minKey`.

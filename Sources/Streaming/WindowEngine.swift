@@ -3,14 +3,30 @@
 // time only enters through the `now` arguments, so tests drive it with a fake clock.
 
 /// Why an engine could not be built from its specs.
-public enum WindowEngineError: Error, Sendable, Equatable {
+public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A size, slide, gap or duration is not positive (or negative, for lateness and
     /// out-of-orderness), or is beyond ``WindowEngine/maxDuration``.
     case invalidDuration(series: String)
     /// A hopping window's size is not a multiple of its slide.
     case sizeNotMultipleOfSlide(series: String)
+    /// A hopping window puts each reading in more than ``WindowEngine/maxWindowsPerReading``
+    /// windows (size / slide).
+    case tooManyWindowsPerReading(series: String)
     /// An aggregate reads a field slot outside `0 ..< fieldCount`, or a percentile is not 1…99.
     case invalidAggregate(series: String, aggregate: String)
+
+    public var description: String {
+        switch self {
+        case .invalidDuration(let series):
+            "\(series == "watermark" ? "the watermark" : "series '\(series)'") has a duration that is negative, zero where it must be positive, or longer than \(WindowEngine.maxDuration) ms"
+        case .sizeNotMultipleOfSlide(let series):
+            "series '\(series)': the window size is not a multiple of its slide"
+        case .tooManyWindowsPerReading(let series):
+            "series '\(series)': each reading would be in more than \(WindowEngine.maxWindowsPerReading) windows (size / slide)"
+        case .invalidAggregate(let series, let aggregate):
+            "series '\(series)': aggregate '\(aggregate)' reads no field or is not a percentile from 1 to 99"
+        }
+    }
 }
 
 /// Windowed aggregation of device readings by event time.
@@ -38,6 +54,11 @@ public final class WindowEngine {
     public static let eventTimeRange: ClosedRange<Int64> = -(1 << 60) ... (1 << 60)
     /// The longest window, slide, gap, lateness, out-of-orderness or period accepted.
     public static let maxDuration: Int64 = 1 << 58
+    /// The most hopping windows one reading may belong to (size / slide). Every one of them is
+    /// emitted, and a device's first reading creates an entry for each: the bound keeps one
+    /// reading's cost to at most this many results and entries. It admits a day sliding by
+    /// 10 s (8,640), an hour by the second (3,600), a day by the minute (1,440).
+    public static let maxWindowsPerReading: Int64 = 10_000
 
     /// The watermark before any reading.
     static let noWatermark: Int64 = -(1 << 62)
@@ -61,6 +82,21 @@ public final class WindowEngine {
     /// - Parameters:
     ///   - fieldCount: the number of numeric field slots a ``Reading`` carries.
     public init(series: [SeriesSpec], watermark: WatermarkSpec, fieldCount: Int) throws(WindowEngineError) {
+        try Self.validate(series: series, watermark: watermark, fieldCount: fieldCount)
+        self.series = series
+        self.watermarkSpec = watermark
+        self.fieldCount = fieldCount
+        let output = PendingResults()
+        self.output = output
+        core = EngineCore(
+            watermarkSpec: watermark,
+            states: series.enumerated().map { SeriesState(index: $0.offset, spec: $0.element, output: output) },
+            output: output)
+    }
+
+    /// Checks specs as ``init(series:watermark:fieldCount:)`` does, without building anything,
+    /// so a loader can refuse what an engine would not start with.
+    public static func validate(series: [SeriesSpec], watermark: WatermarkSpec, fieldCount: Int) throws(WindowEngineError) {
         func valid(_ duration: Int64, allowZero: Bool = false) -> Bool {
             (allowZero ? duration >= 0 : duration > 0) && duration <= Self.maxDuration
         }
@@ -71,6 +107,7 @@ public final class WindowEngine {
             case .hopping(let size, let slide):
                 guard valid(size), valid(slide) else { throw .invalidDuration(series: spec.name) }
                 guard size % slide == 0 else { throw .sizeNotMultipleOfSlide(series: spec.name) }
+                guard size / slide <= Self.maxWindowsPerReading else { throw .tooManyWindowsPerReading(series: spec.name) }
             case .session(let gap):
                 guard valid(gap) else { throw .invalidDuration(series: spec.name) }
             }
@@ -90,15 +127,6 @@ public final class WindowEngine {
         guard valid(watermark.outOfOrder, allowZero: true), watermark.idle.map({ valid($0) }) ?? true else {
             throw .invalidDuration(series: "watermark")
         }
-        self.series = series
-        self.watermarkSpec = watermark
-        self.fieldCount = fieldCount
-        let output = PendingResults()
-        self.output = output
-        core = EngineCore(
-            watermarkSpec: watermark,
-            states: series.enumerated().map { SeriesState(index: $0.offset, spec: $0.element, output: output) },
-            output: output)
     }
 
     // MARK: Entry points

@@ -47,7 +47,7 @@ struct BatchCommand: ParsableCommand {
             summary = try BatchRun.run(app: definition, input: input, output: output, late: late) { line, reason in
                 if case .tooLate = reason { return }
                 malformed += 1
-                if malformed <= Self.reportedLines { printError("\(input):\(line): malformed: \(reason.error ?? "")") }
+                if malformed <= Self.reportedLines { printError("\(input):\(line): \(reason.reason): \(reason.error ?? "")") }
             }
         } catch {
             printError("error: \(error)")
@@ -58,7 +58,8 @@ struct BatchCommand: ParsableCommand {
         let counts = summary.counts
         printError(
             "\(summary.lines) lines: \(counts.resultsOut) results, \(counts.triggersOut) trigger events, "
-                + "\(counts.late) too late, \(counts.malformed) malformed "
+                + "\(counts.late) too late, \(counts.malformed) malformed"
+                + (counts.future > 0 ? ", \(counts.future) from the future " : " ")
                 + "(\(String(format: "%.2f", seconds)) s, \(Int(Double(summary.lines) / max(seconds, 1e-9))) lines/s)")
     }
 }

@@ -90,3 +90,58 @@ private func window(_ records: [(Int64, Double?)]) throws -> [Double?] {
         for q in stride(from: 0.0, through: 1, by: 0.05) { #expect(merged.quantile(q) == forward.quantile(q)) }
     }
 }
+
+/// Sums past the range of a double: the aggregates that depend on them say so with
+/// `AggregateValue.overflow` instead of reading as windows without input.
+@Suite struct AggregateOverflowTests {
+    /// The raw values of the one window emitted over `values`, all at time 1.
+    private func rawWindow(_ values: [Double]) throws -> [Double] {
+        struct RawSink: WindowResultSink {
+            var values: [[Double]] = []
+            mutating func emit(_ result: WindowResult) { values.append(Array(result.values)) }
+        }
+        let engine = try WindowEngine(
+            series: [SeriesSpec(name: "s", window: .tumbling(size: 100), aggregates: everyAggregate)],
+            watermark: WatermarkSpec(), fieldCount: 1)
+        var devices = DeviceTable()
+        let device = devices.intern("a")
+        var sink = RawSink()
+        for value in values {
+            _ = [value].withUnsafeBufferPointer { fields in
+                engine.process(Reading(device: device, time: 1, fields: fields), now: 0, into: &sink)
+            }
+        }
+        engine.closeAll(into: &sink)
+        #expect(sink.values.count == 1)
+        return sink.values.first ?? []
+    }
+
+    /// Each value as the encoder sees it: a number, null, or overflow.
+    private func describe(_ values: [Double]) -> [String] {
+        values.map { AggregateValue.isOverflow($0) ? "overflow" : $0.isNaN ? "null" : "\($0)" }
+    }
+
+    @Test func aSumPastTheLargestDoubleOverflowsSumMeanAndStddevOnly() throws {
+        // count, sum, mean, min, max, stddev, first, last, p50
+        let values = describe(try rawWindow([1e308, 1e308]))
+        #expect(
+            values == [
+                "2.0", "overflow", "overflow", "1e+308", "1e+308", "overflow", "1e+308", "1e+308", "9.976387126803483e+307",
+            ], "\(values)")
+    }
+
+    @Test func squaresPastTheLargestDoubleOverflowStddevWhileTheSumIsFine() throws {
+        let values = describe(try rawWindow([1e200, 2e200]))
+        #expect(
+            values == [
+                "2.0", "3e+200", "1.5e+200", "1e+200", "2e+200", "overflow", "1e+200", "2e+200", "1.002681746312977e+200",
+            ], "\(values)")
+    }
+
+    @Test func largeAndTinyValuesHaveFinitePercentiles() throws {
+        let large = try rawWindow([1.7e308])[8]
+        #expect(large.isFinite && abs(large / 1.7e308 - 1) < 0.01)
+        let tiny = try rawWindow([3e-300])[8]
+        #expect(tiny > 0 && abs(tiny / 3e-300 - 1) < 0.01)
+    }
+}

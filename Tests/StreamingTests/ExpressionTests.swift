@@ -1,5 +1,7 @@
 // Trigger expressions: parsing, precedence, null semantics and errors with offsets.
+import Foundation
 import Streaming
+import Synchronization
 import Testing
 
 private let fields = ["temperature", "humidity", "battery", "sensor.level"]
@@ -178,5 +180,81 @@ private func parseError(_ source: String) -> ExpressionError? {
         #expect(parseError("1 < 2 < 3") == ExpressionError(offset: 6, message: "comparisons do not chain; combine them with 'and', e.g. a < b and b < c"))
         #expect(parseError("pressure > 3") == ExpressionError(offset: 0, message: "unknown field 'pressure'"))
         #expect(parseError(#"pressure == "x""#) == ExpressionError(offset: 0, message: "unknown field 'pressure'"))
+    }
+}
+
+/// Expressions a hostile or generated app file may hold: refused past the bounds with the
+/// offset of the first operator beyond them, and harmless to the stack up to them.
+@Suite struct ExpressionBoundsTests {
+    @Test func nestingPastTheBoundIsRefusedAtTheParenthesisBeyondIt() {
+        let depth = ExpressionSyntax.maxNesting
+        let atBound = String(repeating: "(", count: depth) + "temperature > 1" + String(repeating: ")", count: depth)
+        #expect(parseError(atBound) == nil)
+        #expect(
+            parseError("(" + atBound + ")")
+                == ExpressionError(
+                    offset: depth,
+                    message: "expression nested too deeply: at most 32 levels of parentheses, 'not' and '-'"))
+        let deep = String(repeating: "(", count: 10_000) + "temperature > 1" + String(repeating: ")", count: 10_000)
+        #expect(parseError(deep)?.offset == depth)
+        #expect(parseError(String(repeating: "not ", count: 100_000) + "true")?.offset == 4 * depth)
+        #expect(parseError("temperature > " + String(repeating: "- ", count: 100_000) + "1")?.offset == 14 + 2 * depth)
+    }
+
+    @Test func operatorsPastTheBoundAreRefusedAtTheFirstOneBeyond() {
+        func chain(_ terms: Int) -> String {
+            Array(repeating: "temperature", count: terms).joined(separator: " + ") + " > 1"
+        }
+        // terms - 1 additions and one comparison.
+        #expect(parseError(chain(ExpressionSyntax.maxOperators)) == nil)
+        let tooLong = ExpressionError(
+            offset: 12 + 14 * ExpressionSyntax.maxOperators,
+            message: "expression too long: at most 256 operators; split it into several triggers")
+        #expect(parseError(chain(ExpressionSyntax.maxOperators + 1)) == tooLong)
+        #expect(parseError(chain(100_000)) == tooLong)
+    }
+
+    /// Parsing, compiling, evaluating, comparing and freeing the largest expressions allowed
+    /// fit in 512 KiB of stack, the smallest default of any thread (Darwin's secondary
+    /// threads), even with a debug build's frames.
+    @Test func theLargestExpressionsAllowedFitInASmallStack() throws {
+        let depth = ExpressionSyntax.maxNesting
+        let terms = ExpressionSyntax.maxOperators
+        let sources = [
+            String(repeating: "(", count: depth) + "temperature > 1" + String(repeating: ")", count: depth),
+            String(repeating: "not ", count: depth) + "true",
+            String(repeating: "- ", count: depth - 1) + "temperature > " + String(repeating: "1 + ", count: terms - depth) + "1",
+            Array(repeating: "temperature", count: terms).joined(separator: " + ") + " > 1",
+            Array(repeating: "(temperature > 1)", count: terms / 2).joined(separator: " or "),
+            String(repeating: "(", count: depth - 1) + Array(repeating: "humidity", count: terms - depth).joined(separator: " * ")
+                + String(repeating: ")", count: depth - 1) + " < 0",
+        ]
+        let outcomes = Mutex<[String]>([])
+        let thread = Thread {
+            for source in sources {
+                // Two trees, compared node by node, walked for their fields, then freed.
+                let syntax = try? ExpressionSyntax.parse(source)
+                let equal = syntax != nil && syntax == (try? ExpressionSyntax.parse(source))
+                let fields = Set(syntax?.fieldUses.map(\.name) ?? [])
+                let matched = (try? condition(source))?.evaluate(numbers: [2, 3])
+                outcomes.withLock { $0.append("\(equal) \(fields.sorted()) \(matched.map(String.init) ?? "error")") }
+            }
+        }
+        thread.stackSize = 512 << 10
+        thread.start()
+        try waitForThread { outcomes.withLock { $0.count } == sources.count }
+        #expect(
+            outcomes.withLock { $0 } == [
+                #"true ["temperature"] true"#, "true [] true", #"true ["temperature"] false"#,
+                #"true ["temperature"] true"#, #"true ["temperature"] true"#, #"true ["humidity"] false"#,
+            ])
+    }
+
+    private func waitForThread(_ done: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(60)
+        while !done() {
+            guard Date() < deadline else { throw CancellationError() }
+            usleep(10_000)
+        }
     }
 }

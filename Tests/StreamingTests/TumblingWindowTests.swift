@@ -117,5 +117,15 @@ import Testing
         #expect(throws: WindowEngineError.invalidAggregate(series: "s", aggregate: "sum")) {
             try WindowEngine(series: [countSumMax(window: .tumbling(size: 10))], watermark: .init(), fieldCount: 0)
         }
+        // A day sliding by the minute is 1,440 windows a reading; by the millisecond, 86.4 million.
+        #expect(throws: Never.self) {
+            try WindowEngine(series: [countSumMax(window: .hopping(size: 86_400_000, slide: 60_000))], watermark: .init(), fieldCount: 1)
+        }
+        #expect(throws: WindowEngineError.tooManyWindowsPerReading(series: "s")) {
+            try WindowEngine(series: [countSumMax(window: .hopping(size: 86_400_000, slide: 1))], watermark: .init(), fieldCount: 1)
+        }
+        #expect(throws: WindowEngineError.invalidDuration(series: "watermark")) {
+            try WindowEngine(series: [countSumMax(window: .tumbling(size: 10))], watermark: .init(outOfOrder: .max), fieldCount: 1)
+        }
     }
 }

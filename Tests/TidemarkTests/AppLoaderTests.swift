@@ -283,3 +283,137 @@ func app(series: String = "", triggers: String = "") -> String {
         #expect(apps[0].sourceFile == "\(path)/a.yaml")
     }
 }
+
+/// What an app file may say that would hurt a running process: refused when loading, at the
+/// file:line:column of the value at fault.
+@Suite struct AppLoaderLimitTests {
+    @Test func durationsBeyondWhatTheEngineHoldsAreRefusedWhereTheyAre() {
+        let base = "app: t\ninput: {topic: r}\nseries:\n  - name: s\n    aggregate: {c: count()}\n    output: o\n"
+        #expect(
+            configErrors(base + "    window: {size: 106751991167d}\n") == [
+                "a.yaml:7:20: error: duration '106751991167d' is too long: at most 3335999723d"
+            ])
+        #expect(
+            configErrors(
+                "app: t\ninput: {topic: r}\nwatermark: {out_of_order: 9223372036854775807ms}\ntriggers: [{name: x, when: a > 1, output: o}]\n"
+            ) == ["a.yaml:3:27: error: duration '9223372036854775807ms' is too long: at most 3335999723d"])
+        // The longest accepted is exactly the engine's bound.
+        #expect(configErrors(base + "    window: {size: 3335999723d}\n") == [])
+    }
+
+    @Test func hoppingWindowsPutAReadingInAtMostTenThousandWindows() {
+        let base = "app: t\ninput: {topic: r}\nseries:\n  - name: s\n    aggregate: {c: count()}\n    output: o\n"
+        #expect(
+            configErrors(base + "    window: {size: 1d, slide: 1ms}\n") == [
+                "a.yaml:7:31: error: window {size: 1d, slide: 1ms} puts each reading in 86400000 windows; at most 10000 (size / slide) are allowed, so choose a longer slide"
+            ])
+        for fine in ["{size: 1d, slide: 1m}", "{size: 1d, slide: 10s}", "{size: 10000s, slide: 1s}", "{size: 1ms}", "{gap: 1ms}"] {
+            #expect(configErrors(base + "    window: \(fine)\n") == [], "\(fine)")
+        }
+        #expect(configErrors(base + "    window: {size: 10001s, slide: 1s}\n").count == 1)
+    }
+
+    @Test func topicNamesFollowKafkasRules() {
+        let long = String(repeating: "x", count: 250)
+        let yaml = """
+            app: t
+            input: {topic: bad topic!}
+            series:
+              - {name: s, window: {size: 1m}, aggregate: {c: count()}, output: \(long)}
+            triggers:
+              - {name: a, when: x > 1, output: ..}
+              - {name: b, when: x > 1, output: "ünïcode"}
+            late: {output: .}
+            """
+        #expect(
+            configErrors(yaml) == [
+                "a.yaml:2:16: error: 'bad topic!' is not a legal Kafka topic name: use only letters, digits, '.', '_' and '-'",
+                "a.yaml:4:68: error: topic name is 250 bytes long; Kafka allows at most 249",
+                "a.yaml:6:36: error: '..' is not a legal Kafka topic name",
+                "a.yaml:7:36: error: 'ünïcode' is not a legal Kafka topic name: use only letters, digits, '.', '_' and '-'",
+                "a.yaml:8:16: error: '.' is not a legal Kafka topic name",
+            ])
+        // Without late.output, the late topic is made of the app name.
+        #expect(
+            configErrors("app: my app\ninput: {topic: r}\ntriggers: [{name: x, when: a > 1, output: o}]\n") == [
+                "a.yaml:1:6: error: the default late topic 'my app-late': 'my app-late' is not a legal Kafka topic name: use only letters, digits, '.', '_' and '-'; set late.output"
+            ])
+        #expect(configErrors(app()) == [])
+    }
+
+    @Test func anOutputThatIsTheAppsOwnInputIsAFeedbackLoop() {
+        let yaml = """
+            app: t
+            input: {topic: readings}
+            series:
+              - {name: s, window: {size: 1m}, aggregate: {c: count()}, output: readings}
+            triggers:
+              - {name: a, when: x > 1, output: readings}
+            late: {output: readings}
+            """
+        let loop = "is this app's input topic: every record written there would be read again, forever (a feedback loop)"
+        #expect(
+            configErrors(yaml) == [
+                "a.yaml:4:68: error: output 'readings' \(loop)",
+                "a.yaml:6:36: error: output 'readings' \(loop)",
+                "a.yaml:7:16: error: output 'readings' \(loop)",
+            ])
+        #expect(
+            configErrors("app: t\ninput: {topic: t-late}\ntriggers: [{name: x, when: a > 1, output: o}]\n") == [
+                "a.yaml:1:6: error: the default late topic 't-late' \(loop)"
+            ])
+    }
+
+    @Test func aTopicCycleThroughSeveralAppsIsRefusedInEachOfThem() throws {
+        let sources = [
+            ("a.yaml", "app: a\ninput: {topic: t1}\ntriggers: [{name: x, when: v > 1, output: t2}]\nlate: {output: a-late}\n"),
+            ("b.yaml", "app: b\ninput: {topic: t2}\ntriggers: [{name: x, when: v > 1, output: t3}]\nlate: {output: b-late}\n"),
+            ("c.yaml", "app: c\ninput: {topic: t3}\ntriggers: [{name: x, when: v > 1, output: t1}]\nlate: {output: c-late}\n"),
+            // Reads what the cycle writes, writes elsewhere: not part of it.
+            ("d.yaml", "app: d\ninput: {topic: t2}\ntriggers: [{name: x, when: v > 1, output: alerts}]\n"),
+        ]
+        let forever = "records would go round these apps forever"
+        do {
+            _ = try AppLoader.parse(sources)
+            Issue.record("expected a cycle")
+        } catch {
+            #expect(
+                error.errors.map(\.description) == [
+                    "a.yaml:3:43: error: topic cycle: app 'a' reads 't1' and writes 't2', app 'b' reads 't2' and writes 't3', app 'c' reads 't3' and writes 't1'; \(forever)",
+                    "b.yaml:3:43: error: topic cycle: app 'b' reads 't2' and writes 't3', app 'c' reads 't3' and writes 't1', app 'a' reads 't1' and writes 't2'; \(forever)",
+                    "c.yaml:3:43: error: topic cycle: app 'c' reads 't3' and writes 't1', app 'a' reads 't1' and writes 't2', app 'b' reads 't2' and writes 't3'; \(forever)",
+                ])
+        }
+        // A late topic read again closes a cycle too.
+        let viaLate = [
+            ("a.yaml", "app: a\ninput: {topic: readings}\ntriggers: [{name: x, when: v > 1, output: alerts}]\nlate: {output: a-late}\n"),
+            ("b.yaml", "app: b\ninput: {topic: a-late}\ntriggers: [{name: x, when: v > 1, output: readings}]\n"),
+        ]
+        #expect(throws: ConfigErrors.self) { try AppLoader.parse(viaLate) }
+        #expect(try AppLoader.parse(Array(sources[3...]) + Array(sources[..<2])).map(\.name) == ["d", "a", "b"])
+    }
+
+    @Test func maxFutureDefaultsToADayAndCanBeSetOrSwitchedOff() throws {
+        func maxFuture(_ watermark: String) throws -> Int64? {
+            try AppDefinition.parse(
+                yaml: "app: t\ninput: {topic: r}\n\(watermark)triggers: [{name: x, when: a > 1, output: o}]\n", file: "a.yaml"
+            ).maxFuture
+        }
+        #expect(try maxFuture("") == 86_400_000)
+        #expect(try maxFuture("watermark: {out_of_order: 1s}\n") == 86_400_000)
+        #expect(try maxFuture("watermark: {max_future: 2h}\n") == 7_200_000)
+        #expect(try maxFuture("watermark: {max_future: 0}\n") == 0)
+        #expect(try maxFuture("watermark: {max_future: off}\n") == nil)
+        #expect(
+            configErrors("app: t\ninput: {topic: r}\nwatermark: {max_future: soon}\ntriggers: [{name: x, when: a > 1, output: o}]\n") == [
+                "a.yaml:3:25: error: bad duration 'soon': expected a whole number with a unit ms, s, m, h or d (e.g. 500ms, 10s, 2m, 6h, 1d)"
+            ])
+    }
+
+    @Test func overflowIsAReservedResultKey() {
+        #expect(
+            configErrors(app(series: "").replacingOccurrences(of: "{mean: mean(temperature)}", with: "{overflow: sum(x)}")) == [
+                "a.yaml:6:17: error: aggregate name 'overflow' is reserved; results already have app, series, device, start, end, revision and overflow"
+            ])
+    }
+}

@@ -87,4 +87,52 @@ private func text(_ encoder: OutputEncoder) -> String {
                 == #"{"app":"thermostat","trigger":"hot_room","device":"dev-000017","time":1764288000000,"value":{"app":"thermostat","series":"mean_temperature","device":"dev-000017","start":1764288000000,"end":1764289800000,"revision":1,"mean":28.5,"max":30,"count":12}}"#
         )
     }
+
+    @Test func aRepeatedKeyAppearsOnceInATriggerEventWithItsLastValue() {
+        var decoder = RecordDecoder(
+            schema: RecordSchema(deviceField: "device", timeField: "ts", numericFields: ["temperature"]),
+            collectsOtherMembers: true)
+        var encoder = OutputEncoder()
+        let layout = TriggerEventLayout(app: "a", trigger: "t")
+        func event(_ json: String) -> String {
+            let value = Array(json.utf8)
+            value.withUnsafeBytes { record in
+                #expect(decoder.decode(value: record) == nil)
+                decoder.device.withUnsafeBytes { device in
+                    encoder.encodeRecordTriggerEvent(
+                        layout, device: device, time: decoder.time, record: record, members: decoder.otherMembers)
+                }
+            }
+            // What follows the event's time.
+            return String(text(encoder).split(separator: ",\"time\":1000,", maxSplits: 1).last ?? "")
+        }
+        #expect(event(#"{"device":"d","ts":1,"temperature":1,"humidity":5,"temperature":99}"#) == #""value":{"humidity":5,"temperature":99}}"#)
+        // Keys are the same text once unescaped.
+        #expect(event(#"{"device":"d","ts":1,"x":1,"\u0078":2,"y":3,"\u0079":{}}"#) == #""value":{"\u0078":2,"\u0079":{}}}"#)
+        // Past the pairwise limit, the same through a table.
+        let many = (0..<40).map { #""k\#($0 % 20)":\#($0)"# }.joined(separator: ",")
+        let last = (20..<40).map { #""k\#($0 % 20)":\#($0)"# }.joined(separator: ",")
+        #expect(event(#"{"device":"d","ts":1,\#(many)}"#) == #""value":{\#(last)}}"#)
+    }
+
+    @Test func aResultWithOverflowedAggregatesNamesThem() {
+        var encoder = OutputEncoder()
+        let layout = SeriesResultLayout(
+            app: "a",
+            series: SeriesSpec(
+                name: "s", window: .tumbling(size: 60_000),
+                aggregates: [
+                    AggregateSpec(name: "sum", function: .sum, field: 0), AggregateSpec(name: "max", function: .max, field: 0),
+                    AggregateSpec(name: "mean \"x\"", function: .mean, field: 0),
+                ]))
+        Array("d".utf8).withUnsafeBytes { device in
+            [AggregateValue.overflow, 1e308, AggregateValue.overflow].withUnsafeBufferPointer { values in
+                encoder.encodeSeriesResult(layout, device: device, start: 0, end: 60_000, revision: 0, values: values)
+            }
+        }
+        #expect(
+            text(encoder)
+                == #"{"app":"a","series":"s","device":"d","start":0,"end":60000,"revision":0,"sum":null,"max":1e+308,"mean \"x\"":null,"overflow":["sum","mean \"x\""]}"#
+        )
+    }
 }

@@ -235,3 +235,47 @@ private func decode(
         }
     }
 }
+
+/// Records a hostile or broken sender may write: repeated keys and numbers no double holds.
+@Suite struct RecordDecoderHostileTests {
+    @Test func theLastMemberOfARepeatedKeyWinsWhateverItsType() {
+        #expect(decode(#"{"device":"d","ts":1,"temperature":1,"temperature":99}"#).map(\.numbers) == .success([99, nil, nil]))
+        #expect(decode(#"{"device":"d","ts":1,"temperature":1,"temperature":null}"#).map(\.numbers) == .success([nil, nil, nil]))
+        #expect(decode(#"{"device":"d","ts":1,"level":true,"level":"high"}"#).map(\.numbers) == .success([nil, nil, nil]))
+        #expect(decode(#"{"device":"d","ts":1,"level":{"a":1},"level":false}"#).map(\.numbers) == .success([nil, nil, 0]))
+        #expect(decode(#"{"device":"d","ts":1,"status":"ok","status":3}"#).map(\.status) == .success(nil))
+        #expect(decode(#"{"device":"d","ts":1,"status":3,"status":"o\u006b"}"#).map(\.status) == .success("ok"))
+        #expect(decode(#"{"device":"a","ts":1,"device":"b","ts":2}"#).map { "\($0.device) \($0.time)" } == .success("b 2000"))
+    }
+
+    @Test func aProblemWithAValueALaterMemberReplacesDoesNotCount() {
+        #expect(decode(#"{"device":null,"ts":1,"device":"d"}"#).map(\.device) == .success("d"))
+        #expect(decode(#"{"device":["d"],"ts":"yesterday","device":"d","ts":2}"#).map(\.time) == .success(2_000))
+        #expect(decode(#"{"device":"d","ts":1,"temperature":"hot","temperature":20}"#).map(\.numbers) == .success([20, nil, nil]))
+        // …and the other way round: the last value is the one judged.
+        #expect(decode(#"{"device":"d","ts":1,"device":null}"#) == .failure(.missingDevice))
+        #expect(decode(#"{"device":"d","ts":1,"ts":null}"#) == .failure(.missingTime))
+        #expect(decode(#"{"device":"d","ts":1,"ts":"noon"}"#) == .failure(.invalidTime))
+        #expect(decode(#"{"device":"d","ts":1,"temperature":20,"temperature":"hot"}"#) == .failure(.wrongFieldType))
+        // Broken text is broken wherever it is.
+        #expect(decode(#"{"device":"d","ts":1,"temperature":"hot","temperature":20"#) == .failure(.notJSON))
+    }
+
+    @Test func aNumberNoDoubleHoldsIsOutOfRangeWhereverItIs() {
+        for json in [
+            #"{"device":"d","ts":1,"temperature":1e999}"#,
+            #"{"device":"d","ts":1,"level":-1e400}"#,
+            #"{"device":"d","ts":1,"status":1e309}"#,
+            #"{"device":"d","ts":1,"skipped":{"deep":[1E+999]}}"#,
+            #"{"device":"d","ts":1e999}"#,
+            #"{"device":1e999,"ts":1}"#,
+            #"{"device":"d","ts":1,"x":1\#(String(repeating: "0", count: 400))}"#,
+        ] {
+            #expect(decode(json) == .failure(.numberOutOfRange), "\(json)")
+        }
+        // Tiny numbers round to zero; the largest double and long integers below it are fine.
+        #expect(decode(#"{"device":"d","ts":1,"temperature":1e-999,"humidity":1.7976931348623157e308}"#).map(\.numbers) == .success([0, .greatestFiniteMagnitude, nil]))
+        #expect(decode(#"{"device":"d","ts":1,"x":1\#(String(repeating: "0", count: 300))}"#).map(\.time) == .success(1_000))
+        #expect(RecordDecodeFailure.numberOutOfRange.message == "number out of range")
+    }
+}

@@ -76,7 +76,21 @@ public indirect enum ExpressionSyntax: Sendable, Equatable {
         }
     }
 
+    /// The deepest nesting of parentheses, `not` and unary `-` an expression may have.
+    ///
+    /// Parsing, compiling, comparing and freeing a syntax tree recurse once per level, on
+    /// whatever thread loads the app (a reload thread may have a small stack): bounding the
+    /// levels bounds the stack, far above what a person writes.
+    public static let maxNesting = 32
+    /// The most operators (`+`, `and`, `==`, unary `-`, …) one expression may have. A chain
+    /// `a + b + c …` is a tree as deep as it is long, so this bounds the depth of every tree,
+    /// and the evaluation stack, too.
+    public static let maxOperators = 256
+
     /// Parses an expression, e.g. `temperature > 30 or temperature < 5`.
+    ///
+    /// Expressions deeper than ``maxNesting`` or with more than ``maxOperators`` operators
+    /// are refused with the offset of the first operator past the bound.
     public static func parse(_ source: String) throws(ExpressionError) -> ExpressionSyntax {
         var parser = ExpressionParser(source)
         return try parser.parseExpression()
@@ -84,34 +98,58 @@ public indirect enum ExpressionSyntax: Sendable, Equatable {
 
     /// Every field this expression reads, in order of appearance, with how it is read.
     public var fieldUses: [FieldUse] {
+        // An explicit stack rather than recursion: a chain `a + b + …` is as deep as it is long.
         var uses: [FieldUse] = []
-        collectFieldUses(into: &uses)
+        var pending: [ExpressionSyntax] = [self]
+        while let node = pending.popLast() {
+            switch node {
+            case .field(let name, let offset):
+                uses.append(FieldUse(name: name, kind: .number, offset: offset))
+            case .unary(_, let operand, _):
+                pending.append(operand)
+            case .binary(let op, let lhs, let rhs, _):
+                // A field compared for (in)equality with a string literal is read as a string.
+                if op == .equal || op == .notEqual {
+                    if case .field(let name, let offset) = lhs, case .string = rhs {
+                        uses.append(FieldUse(name: name, kind: .string, offset: offset))
+                        continue
+                    }
+                    if case .string = lhs, case .field(let name, let offset) = rhs {
+                        uses.append(FieldUse(name: name, kind: .string, offset: offset))
+                        continue
+                    }
+                }
+                pending.append(rhs)
+                pending.append(lhs)
+            default:
+                break
+            }
+        }
         return uses
     }
 
-    private func collectFieldUses(into uses: inout [FieldUse]) {
-        switch self {
-        case .field(let name, let offset):
-            uses.append(FieldUse(name: name, kind: .number, offset: offset))
-        case .unary(_, let operand, _):
-            operand.collectFieldUses(into: &uses)
-        case .binary(let op, let lhs, let rhs, _):
-            // A field compared for (in)equality with a string literal is read as a string.
-            if op == .equal || op == .notEqual {
-                if case .field(let name, let offset) = lhs, case .string = rhs {
-                    uses.append(FieldUse(name: name, kind: .string, offset: offset))
-                    return
-                }
-                if case .string = lhs, case .field(let name, let offset) = rhs {
-                    uses.append(FieldUse(name: name, kind: .string, offset: offset))
-                    return
-                }
+    /// Node by node, without recursion (see ``fieldUses``).
+    public static func == (a: ExpressionSyntax, b: ExpressionSyntax) -> Bool {
+        var pending: [(ExpressionSyntax, ExpressionSyntax)] = [(a, b)]
+        while let (a, b) = pending.popLast() {
+            switch (a, b) {
+            case (.number(let x, let o), .number(let y, let p)): guard x == y && o == p else { return false }
+            case (.string(let x, let o), .string(let y, let p)): guard x == y && o == p else { return false }
+            case (.boolean(let x, let o), .boolean(let y, let p)): guard x == y && o == p else { return false }
+            case (.null(let o), .null(let p)): guard o == p else { return false }
+            case (.field(let x, let o), .field(let y, let p)): guard x == y && o == p else { return false }
+            case (.unary(let f, let x, let o), .unary(let g, let y, let p)):
+                guard f == g && o == p else { return false }
+                pending.append((x, y))
+            case (.binary(let f, let x1, let x2, let o), .binary(let g, let y1, let y2, let p)):
+                guard f == g && o == p else { return false }
+                pending.append((x2, y2))
+                pending.append((x1, y1))
+            default:
+                return false
             }
-            lhs.collectFieldUses(into: &uses)
-            rhs.collectFieldUses(into: &uses)
-        default:
-            break
         }
+        return true
     }
 }
 
@@ -164,6 +202,9 @@ private struct ExpressionParser {
     var tokenOffset = 0
     var tokenEnd = 0
     var lexError: ExpressionError?
+    /// Parentheses, `not` and unary `-` enclosing the token being parsed.
+    var nesting = 0
+    var operators = 0
 
     init(_ source: String) {
         scalars = Array(source.unicodeScalars)
@@ -198,11 +239,32 @@ private struct ExpressionParser {
         token == .op(spelling)
     }
 
+    /// Counts the operator at the current token; refuses one past ``ExpressionSyntax/maxOperators``.
+    private mutating func countOperator() throws(ExpressionError) {
+        operators += 1
+        guard operators <= ExpressionSyntax.maxOperators else {
+            throw ExpressionError(
+                offset: tokenOffset,
+                message: "expression too long: at most \(ExpressionSyntax.maxOperators) operators; split it into several triggers")
+        }
+    }
+
+    /// Enters one more level of nesting at the current token (`(`, `not`, unary `-`).
+    private mutating func enterNesting() throws(ExpressionError) {
+        nesting += 1
+        guard nesting <= ExpressionSyntax.maxNesting else {
+            throw ExpressionError(
+                offset: tokenOffset,
+                message: "expression nested too deeply: at most \(ExpressionSyntax.maxNesting) levels of parentheses, 'not' and '-'")
+        }
+    }
+
     private mutating func parseOr(after previous: String?) throws(ExpressionError) -> ExpressionSyntax {
         var lhs = try parseAnd(after: previous)
         while isKeyword("or") || isOperator("||") {
             let spelling = token.spelling
             let offset = lhs.offset
+            try countOperator()
             try advance()
             let rhs = try parseAnd(after: spelling)
             lhs = .binary(.or, lhs, rhs, offset: offset)
@@ -215,6 +277,7 @@ private struct ExpressionParser {
         while isKeyword("and") || isOperator("&&") {
             let spelling = token.spelling
             let offset = lhs.offset
+            try countOperator()
             try advance()
             let rhs = try parseNot(after: spelling)
             lhs = .binary(.and, lhs, rhs, offset: offset)
@@ -226,8 +289,11 @@ private struct ExpressionParser {
         if isKeyword("not") || isOperator("!") {
             let spelling = token.spelling
             let offset = tokenOffset
+            try countOperator()
+            try enterNesting()
             try advance()
             let operand = try parseNot(after: spelling)
+            nesting -= 1
             return .unary(.not, operand, offset: offset)
         }
         return try parseComparison(after: previous)
@@ -242,6 +308,7 @@ private struct ExpressionParser {
         guard case .op(let spelling) = token, let op = comparisons.first(where: { $0.0 == spelling })?.1 else {
             return lhs
         }
+        try countOperator()
         try advance()
         let rhs = try parseAdditive(after: spelling)
         if case .op(let next) = token, comparisons.contains(where: { $0.0 == next }) {
@@ -256,6 +323,7 @@ private struct ExpressionParser {
         var lhs = try parseMultiplicative(after: previous)
         while isOperator("+") || isOperator("-") {
             let spelling = token.spelling
+            try countOperator()
             try advance()
             let rhs = try parseMultiplicative(after: spelling)
             lhs = .binary(spelling == "+" ? .add : .subtract, lhs, rhs, offset: lhs.offset)
@@ -267,6 +335,7 @@ private struct ExpressionParser {
         var lhs = try parseUnary(after: previous)
         while isOperator("*") || isOperator("/") || isOperator("%") {
             let spelling = token.spelling
+            try countOperator()
             try advance()
             let rhs = try parseUnary(after: spelling)
             let op: BinaryOperator = spelling == "*" ? .multiply : spelling == "/" ? .divide : .remainder
@@ -278,8 +347,11 @@ private struct ExpressionParser {
     private mutating func parseUnary(after previous: String?) throws(ExpressionError) -> ExpressionSyntax {
         if isOperator("-") {
             let offset = tokenOffset
+            try countOperator()
+            try enterNesting()
             try advance()
             let operand = try parseUnary(after: "-")
+            nesting -= 1
             return .unary(.negate, operand, offset: offset)
         }
         return try parsePrimary(after: previous)
@@ -309,6 +381,7 @@ private struct ExpressionParser {
                 return .field(name, offset: offset)
             }
         case .leftParen:
+            try enterNesting()
             try advance()
             if token == .end || token == .rightParen {
                 throw ExpressionError(offset: tokenOffset, message: "expected an expression after '('")
@@ -319,6 +392,7 @@ private struct ExpressionParser {
                     offset: tokenOffset, message: "expected ')' to close the '(' at offset \(offset)")
             }
             try advance()
+            nesting -= 1
             return inner
         case .op, .rightParen, .end:
             throw missingOperand(after: previous)

@@ -188,60 +188,92 @@ private struct Compiler {
         maxDepth = max(maxDepth, depth)
     }
 
-    mutating func emit(_ node: ExpressionSyntax) throws(ExpressionError) -> ValueType {
-        switch node {
-        case .number(let value, _):
-            push(.constant(value), delta: 1)
-            return .number
-        case .boolean(let value, _):
-            push(.constant(value ? 1 : 0), delta: 1)
-            return .boolean
-        case .null:
-            push(.constant(.nan), delta: 1)
-            return .null
-        case .string(_, let offset):
-            throw ExpressionError(
-                offset: offset, message: "a string can only be compared with a field using == or !=")
-        case .field(let name, let offset):
-            guard let slot = numberSlot(name) else {
-                throw ExpressionError(offset: offset, message: "unknown field '\(name)'")
-            }
-            push(.loadNumber(slot: slot), delta: 1)
-            return .number
-        case .unary(.negate, let operand, _):
-            try expect(.number, try emit(operand), at: operand, for: "-")
-            push(.negate, delta: 0)
-            return .number
-        case .unary(.not, let operand, _):
-            try expect(.boolean, try emit(operand), at: operand, for: "not")
-            push(.not, delta: 0)
-            return .boolean
-        case .binary(let op, let lhs, let rhs, _):
-            return try emitBinary(op, lhs, rhs)
-        }
+    /// What is left to do for a node: visit it, or finish it once its operands are emitted.
+    private enum Step {
+        case visit(ExpressionSyntax)
+        case finishUnary(UnaryOperator, operand: ExpressionSyntax)
+        case finishNullTest(BinaryOperator, operand: ExpressionSyntax)
+        case finishBinary(BinaryOperator, ExpressionSyntax, ExpressionSyntax)
     }
 
-    private mutating func emitBinary(
-        _ op: BinaryOperator, _ lhs: ExpressionSyntax, _ rhs: ExpressionSyntax
-    ) throws(ExpressionError) -> ValueType {
-        if op == .equal || op == .notEqual {
-            if let stringComparison = try stringComparison(lhs, rhs, negated: op == .notEqual) {
-                return stringComparison
-            }
-            // `x == null` / `x != null` test for null explicitly.
-            if case .null = rhs {
-                try expect(.number, try emit(lhs), at: lhs, for: op.spelling)
+    /// Emits `root` in postfix order and returns its type. Operands before operators, as a
+    /// recursive walk would, but on explicit stacks: a chain `a + b + …` is a tree as deep as
+    /// it is long, and a reload thread's stack may be small.
+    mutating func emit(_ root: ExpressionSyntax) throws(ExpressionError) -> ValueType {
+        var steps: [Step] = [.visit(root)]
+        var types: [ValueType] = []
+        while let step = steps.popLast() {
+            switch step {
+            case .visit(let node):
+                switch node {
+                case .number(let value, _):
+                    push(.constant(value), delta: 1)
+                    types.append(.number)
+                case .boolean(let value, _):
+                    push(.constant(value ? 1 : 0), delta: 1)
+                    types.append(.boolean)
+                case .null:
+                    push(.constant(.nan), delta: 1)
+                    types.append(.null)
+                case .string(_, let offset):
+                    throw ExpressionError(
+                        offset: offset, message: "a string can only be compared with a field using == or !=")
+                case .field(let name, let offset):
+                    guard let slot = numberSlot(name) else {
+                        throw ExpressionError(offset: offset, message: "unknown field '\(name)'")
+                    }
+                    push(.loadNumber(slot: slot), delta: 1)
+                    types.append(.number)
+                case .unary(let op, let operand, _):
+                    steps.append(.finishUnary(op, operand: operand))
+                    steps.append(.visit(operand))
+                case .binary(let op, let lhs, let rhs, _):
+                    if op == .equal || op == .notEqual {
+                        if let stringComparison = try stringComparison(lhs, rhs, negated: op == .notEqual) {
+                            types.append(stringComparison)
+                            continue
+                        }
+                        // `x == null` / `x != null` test for null explicitly.
+                        if case .null = rhs {
+                            steps.append(.finishNullTest(op, operand: lhs))
+                            steps.append(.visit(lhs))
+                            continue
+                        }
+                        if case .null = lhs {
+                            steps.append(.finishNullTest(op, operand: rhs))
+                            steps.append(.visit(rhs))
+                            continue
+                        }
+                    }
+                    steps.append(.finishBinary(op, lhs, rhs))
+                    steps.append(.visit(rhs))
+                    steps.append(.visit(lhs))
+                }
+            case .finishUnary(.negate, let operand):
+                try expect(.number, types.removeLast(), at: operand, for: "-")
+                push(.negate, delta: 0)
+                types.append(.number)
+            case .finishUnary(.not, let operand):
+                try expect(.boolean, types.removeLast(), at: operand, for: "not")
+                push(.not, delta: 0)
+                types.append(.boolean)
+            case .finishNullTest(let op, let operand):
+                try expect(.number, types.removeLast(), at: operand, for: op.spelling)
                 push(.isNull(negated: op == .notEqual), delta: 0)
-                return .boolean
-            }
-            if case .null = lhs {
-                try expect(.number, try emit(rhs), at: rhs, for: op.spelling)
-                push(.isNull(negated: op == .notEqual), delta: 0)
-                return .boolean
+                types.append(.boolean)
+            case .finishBinary(let op, let lhs, let rhs):
+                let rhsType = types.removeLast()
+                let lhsType = types.removeLast()
+                types.append(try finishBinary(op, lhs, lhsType, rhs, rhsType))
             }
         }
-        let lhsType = try emit(lhs)
-        let rhsType = try emit(rhs)
+        return types[0]
+    }
+
+    private mutating func finishBinary(
+        _ op: BinaryOperator, _ lhs: ExpressionSyntax, _ lhsType: ValueType, _ rhs: ExpressionSyntax,
+        _ rhsType: ValueType
+    ) throws(ExpressionError) -> ValueType {
         switch op {
         case .and, .or:
             try expect(.boolean, lhsType, at: lhs, for: op.spelling)

@@ -21,11 +21,18 @@ public struct AppDefinition: Sendable, Equatable {
     /// The topic for late and malformed records. Defaults to `<app>-late` when the file has
     /// no `late:` section, so nothing is ever dropped silently.
     public var lateOutput: String
+    /// `watermark.max_future`: how far (ms) a reading's event time may be ahead of the
+    /// processing clock; a reading further ahead goes to the late topic as `future` and moves
+    /// no watermark. nil (`off`): no limit.
+    public var maxFuture: Int64?
+
+    /// One day: a device clock that is wrong by more is wrong, not early.
+    public static let defaultMaxFuture: Int64 = 86_400_000
 
     public init(
         name: String, sourceFile: String, input: InputSpec, watermark: WatermarkSpec,
         numericFields: [String], stringFields: [String], series: [SeriesDefinition],
-        triggers: [TriggerDefinition], lateOutput: String
+        triggers: [TriggerDefinition], lateOutput: String, maxFuture: Int64? = AppDefinition.defaultMaxFuture
     ) {
         self.name = name
         self.sourceFile = sourceFile
@@ -36,6 +43,13 @@ public struct AppDefinition: Sendable, Equatable {
         self.series = series
         self.triggers = triggers
         self.lateOutput = lateOutput
+        self.maxFuture = maxFuture
+    }
+
+    /// Every topic the app writes: series outputs, trigger outputs and the late topic.
+    public var outputTopics: [String] {
+        var seen: Set<String> = []
+        return (series.map(\.output) + triggers.map(\.output) + [lateOutput]).filter { seen.insert($0).inserted }
     }
 
     /// Numeric slots that some aggregate reads. A record whose value for one of these is

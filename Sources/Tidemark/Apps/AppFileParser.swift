@@ -11,11 +11,10 @@ struct AppFileParser: ConfigNodeParser {
         self.file = file
     }
 
-    /// The parsed app, and where its name is (to report duplicate names across files).
+    /// The parsed app, and where its name and outputs are (to report problems across files).
     struct Parsed {
         var app: AppDefinition
-        var nameLine: Int
-        var nameColumn: Int
+        var placement: AppPlacement
     }
 
     mutating func parse(yaml: String) -> Parsed? {
@@ -34,7 +33,7 @@ struct AppFileParser: ConfigNodeParser {
         let nameNode = keys["app"]
         let name = nameNode.flatMap { nonEmptyString($0, what: "app") }
         let input = keys["input"].flatMap { parseInput($0) }
-        let watermark = keys["watermark"].map { parseWatermark($0) } ?? WatermarkSpec()
+        let watermark = keys["watermark"].map { parseWatermark($0) } ?? ParsedWatermark()
 
         var numericFields: [String] = []
         func numericSlot(_ field: String) -> Int {
@@ -45,9 +44,12 @@ struct AppFileParser: ConfigNodeParser {
 
         var series: [SeriesDefinition] = []
         var seriesNames: [String: Node] = [:]
+        /// Each output topic's first node, in file order: where a loop through it is reported.
+        var outputNodes: [(topic: String, node: Node)] = []
         if let seriesNode = keys["series"] {
             for item in sequence(seriesNode, what: "series") {
                 guard let parsed = parseSeries(item, numericSlot: numericSlot) else { continue }
+                if let node = item["output"] { outputNodes.append((parsed.output, node)) }
                 if let first = seriesNames[parsed.spec.name] {
                     error(
                         at: item["name"] ?? item,
@@ -74,6 +76,7 @@ struct AppFileParser: ConfigNodeParser {
                             return stringFields.count - 1
                         })
                 else { continue }
+                if let node = item["output"] { outputNodes.append((parsed.output, node)) }
                 if let first = triggerNames[parsed.name] {
                     error(
                         at: item["name"] ?? item,
@@ -93,19 +96,74 @@ struct AppFileParser: ConfigNodeParser {
             let late = mapping(lateNode, in: "late", allowed: ["output"], required: ["output"])
         {
             lateOutput = late["output"].flatMap { nonEmptyString($0, what: "output") }
+            if let lateOutput, let node = late["output"] { outputNodes.append((lateOutput, node)) }
         }
 
-        guard errors.isEmpty, let name, let input, let nameNode, let mark = nameNode.mark else { return nil }
+        guard let name, let input, let nameNode, let mark = nameNode.mark else { return nil }
+        if lateOutput == nil {
+            // The default late topic is made of the app name: a name Kafka refuses is reported there.
+            outputNodes.append(("\(name)-late", nameNode))
+        }
+        checkTopics(input: input, outputs: outputNodes, appName: name)
+        guard errors.isEmpty else { return nil }
         let app = AppDefinition(
-            name: name, sourceFile: file, input: input, watermark: watermark,
+            name: name, sourceFile: file, input: input.spec, watermark: watermark.spec,
             numericFields: numericFields, stringFields: stringFields, series: series, triggers: triggers,
-            lateOutput: lateOutput ?? "\(name)-late")
-        return Parsed(app: app, nameLine: mark.line, nameColumn: mark.column)
+            lateOutput: lateOutput ?? "\(name)-late", maxFuture: watermark.maxFuture)
+        checkEngineAccepts(app, seriesNodes: seriesNames, watermarkNode: keys["watermark"] ?? root)
+        guard errors.isEmpty else { return nil }
+        var placement = AppPlacement(name: SourcePosition(line: mark.line, column: mark.column))
+        for (topic, node) in outputNodes where placement.outputs[topic] == nil {
+            placement.outputs[topic] = node.mark.map { SourcePosition(line: $0.line, column: $0.column) } ?? placement.name
+        }
+        return Parsed(app: app, placement: placement)
+    }
+
+    // MARK: Topics
+
+    /// Every topic must be one Kafka accepts, and no output may be the app's own input: each
+    /// record written there would be read again, forever (a malformed one included).
+    private mutating func checkTopics(input: ParsedInput, outputs: [(topic: String, node: Node)], appName: String) {
+        if let problem = KafkaTopicName.problem(input.spec.topic) { error(at: input.topicNode, problem) }
+        var reported: Set<String> = [input.spec.topic]
+        for (topic, node) in outputs {
+            let isDefaultLate = topic == "\(appName)-late" && node.scalar?.string == appName
+            if let problem = KafkaTopicName.problem(topic), reported.insert(topic).inserted {
+                error(at: node, isDefaultLate ? "the default late topic '\(topic)': \(problem); set late.output" : problem)
+            }
+            if topic == input.spec.topic {
+                let what = isDefaultLate ? "the default late topic '\(topic)'" : "output '\(topic)'"
+                error(
+                    at: node,
+                    "\(what) is this app's input topic: every record written there would be read again, forever (a feedback loop)")
+            }
+        }
+    }
+
+    /// Whatever the engine would refuse to start with is an error here, so an app that loads
+    /// always starts. The checks above name each value; this one catches any gap between them.
+    private mutating func checkEngineAccepts(_ app: AppDefinition, seriesNodes: [String: Node], watermarkNode: Node) {
+        do throws(WindowEngineError) {
+            try WindowEngine.validate(
+                series: app.series.map(\.spec), watermark: app.watermark, fieldCount: app.numericFields.count)
+        } catch {
+            switch error {
+            case .invalidDuration(let series), .sizeNotMultipleOfSlide(let series), .tooManyWindowsPerReading(let series),
+                .invalidAggregate(let series, _):
+                self.error(at: seriesNodes[series] ?? watermarkNode, "this app cannot start: \(error)")
+            }
+        }
     }
 
     // MARK: Input and watermark
 
-    private mutating func parseInput(_ node: Node) -> InputSpec? {
+    /// An input section and where its topic is.
+    private struct ParsedInput {
+        var spec: InputSpec
+        var topicNode: Node
+    }
+
+    private mutating func parseInput(_ node: Node) -> ParsedInput? {
         guard
             let keys = mapping(
                 node, in: "input", allowed: ["topic", "format", "device", "time"], required: ["topic"])
@@ -118,16 +176,33 @@ struct AppFileParser: ConfigNodeParser {
                 error(at: formatNode, "unknown input format '\(text)'; supported: json")
             }
         }
-        guard let topic = keys["topic"].flatMap({ nonEmptyString($0, what: "topic") }) else { return nil }
+        guard let topicNode = keys["topic"], let topic = nonEmptyString(topicNode, what: "topic") else { return nil }
         let device = keys["device"].flatMap { nonEmptyString($0, what: "device") }
         let time = keys["time"].flatMap { nonEmptyString($0, what: "time") }
-        return InputSpec(topic: topic, format: format, deviceField: device, timeField: time)
+        return ParsedInput(
+            spec: InputSpec(topic: topic, format: format, deviceField: device, timeField: time), topicNode: topicNode)
     }
 
-    private mutating func parseWatermark(_ node: Node) -> WatermarkSpec {
+    /// The engine's watermark settings, and the app's limit on readings from the future.
+    private struct ParsedWatermark {
         var spec = WatermarkSpec()
-        guard let keys = mapping(node, in: "watermark", allowed: ["per", "out_of_order", "idle"], required: [])
-        else { return spec }
+        var maxFuture: Int64? = AppDefinition.defaultMaxFuture
+    }
+
+    private mutating func parseWatermark(_ node: Node) -> ParsedWatermark {
+        var parsed = ParsedWatermark()
+        guard
+            let keys = mapping(
+                node, in: "watermark", allowed: ["per", "out_of_order", "idle", "max_future"], required: [])
+        else { return parsed }
+        if let futureNode = keys["max_future"] {
+            if futureNode.scalar?.string == "off" {
+                parsed.maxFuture = nil
+            } else if let value = appDuration(futureNode) {
+                parsed.maxFuture = value
+            }
+        }
+        var spec = WatermarkSpec()
         if let perNode = keys["per"], let per = string(perNode, what: "per") {
             switch per {
             case "device": spec.scope = .device
@@ -135,16 +210,24 @@ struct AppFileParser: ConfigNodeParser {
             default: error(at: perNode, "unknown watermark scope '\(per)'; expected device or partition")
             }
         }
-        if let node = keys["out_of_order"], let value = duration(node) { spec.outOfOrder = value }
-        if let node = keys["idle"], let value = duration(node, positive: true) { spec.idle = value }
-        return spec
+        if let node = keys["out_of_order"], let value = appDuration(node) { spec.outOfOrder = value }
+        if let node = keys["idle"], let value = appDuration(node, positive: true) { spec.idle = value }
+        parsed.spec = spec
+        return parsed
+    }
+
+    /// A duration the engine can hold.
+    private mutating func appDuration(_ node: Node, positive: Bool = false) -> Int64? {
+        duration(node, positive: positive, maximum: WindowEngine.maxDuration)
     }
 
     // MARK: Series
 
     private static let seriesKeys = ["name", "window", "allowed_lateness", "emit", "aggregate", "output"]
     /// Keys every series result already has; an aggregate may not shadow them.
-    private static let reservedResultKeys: Set<String> = ["app", "series", "device", "start", "end", "revision"]
+    private static let reservedResultKeys: Set<String> = [
+        "app", "series", "device", "start", "end", "revision", "overflow",
+    ]
 
     private mutating func parseSeries(_ node: Node, numericSlot: (String) -> Int) -> SeriesDefinition? {
         guard
@@ -153,7 +236,7 @@ struct AppFileParser: ConfigNodeParser {
         else { return nil }
         let name = keys["name"].flatMap { nonEmptyString($0, what: "name") }
         let window = keys["window"].flatMap { parseWindow($0) }
-        let lateness = keys["allowed_lateness"].map { duration($0) } ?? 0
+        let lateness = keys["allowed_lateness"].map { appDuration($0) } ?? 0
         let emit = keys["emit"].map { parseEmit($0) } ?? .final
         let output = keys["output"].flatMap { nonEmptyString($0, what: "output") }
         var aggregates: [AggregateSpec] = []
@@ -168,7 +251,7 @@ struct AppFileParser: ConfigNodeParser {
                 if Self.reservedResultKeys.contains(outName) {
                     error(
                         at: keyNode,
-                        "aggregate name '\(outName)' is reserved; results already have app, series, device, start, end and revision"
+                        "aggregate name '\(outName)' is reserved; results already have app, series, device, start, end, revision and overflow"
                     )
                     complete = false
                     continue
@@ -195,9 +278,9 @@ struct AppFileParser: ConfigNodeParser {
         let shapes = "a window is {size: D} (tumbling), {size: D, slide: D} (hopping) or {gap: D} (session)"
         switch (keys["size"], keys["slide"], keys["gap"]) {
         case (let sizeNode?, nil, nil):
-            return duration(sizeNode, positive: true).map { .tumbling(size: $0) }
+            return appDuration(sizeNode, positive: true).map { .tumbling(size: $0) }
         case (let sizeNode?, let slideNode?, nil):
-            guard let size = duration(sizeNode, positive: true), let slide = duration(slideNode, positive: true)
+            guard let size = appDuration(sizeNode, positive: true), let slide = appDuration(slideNode, positive: true)
             else { return nil }
             guard slide <= size, size % slide == 0 else {
                 error(
@@ -205,9 +288,16 @@ struct AppFileParser: ConfigNodeParser {
                     "window slide \(scalarText(slideNode)) must divide window size \(scalarText(sizeNode))")
                 return nil
             }
+            guard size / slide <= WindowEngine.maxWindowsPerReading else {
+                error(
+                    at: slideNode,
+                    "window {size: \(scalarText(sizeNode)), slide: \(scalarText(slideNode))} puts each reading in \(size / slide) windows; at most \(WindowEngine.maxWindowsPerReading) (size / slide) are allowed, so choose a longer slide"
+                )
+                return nil
+            }
             return .hopping(size: size, slide: slide)
         case (nil, nil, let gapNode?):
-            return duration(gapNode, positive: true).map { .session(gap: $0) }
+            return appDuration(gapNode, positive: true).map { .session(gap: $0) }
         default:
             error(at: node, shapes)
             return nil
@@ -225,7 +315,7 @@ struct AppFileParser: ConfigNodeParser {
             }
         }
         guard let keys = mapping(node, in: "emit", allowed: ["every"], required: ["every"]),
-            let period = keys["every"].flatMap({ duration($0, positive: true) })
+            let period = keys["every"].flatMap({ appDuration($0, positive: true) })
         else { return nil }
         return .every(period)
     }

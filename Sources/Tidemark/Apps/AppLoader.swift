@@ -1,6 +1,6 @@
 // Loads app files: one YAML file, or every *.yaml / *.yml file of a directory (one app a
-// file), reporting all errors across all files and checking app names are unique.
-import Foundation
+// file), reporting all errors across all files; names must be unique and no topic cycle may
+// run through the apps.
 
 /// Reads and validates app files.
 public enum AppLoader {
@@ -9,51 +9,68 @@ public enum AppLoader {
     ///
     /// - Throws: every problem found, each as `file:line:column: error: message`.
     public static func load(path: String) throws(ConfigErrors) -> [AppDefinition] {
-        let (sources, readErrors) = try ConfigSources.read(path: path, kind: "app files")
-        let apps: [AppDefinition]
-        do {
-            apps = try parse(sources)
-        } catch {
-            throw ConfigErrors(readErrors + error.errors)
+        let load = loadEach(path: path)
+        let checked = AppSetRules.check(load, freshness: { _ in true })
+        guard load.errors.isEmpty && checked.errors.isEmpty else {
+            throw ConfigErrors(AppSetRules.inFileOrder(load.errors + checked.errors, files: load.files))
         }
-        guard readErrors.isEmpty else { throw ConfigErrors(readErrors) }
-        return apps
+        return checked.apps
+    }
+
+    /// Reads every app file of `path` and checks each on its own, collecting problems instead
+    /// of throwing: what `run` reloads from (see ``AppReload``). Names and topic cycles across
+    /// files are not checked here.
+    public static func loadEach(path: String) -> AppDirectoryLoad {
+        let files: [String]
+        do {
+            files = try ConfigSources.files(path: path, kind: "app files")
+        } catch {
+            return AppDirectoryLoad(isListed: false, files: [], apps: [], errors: error.errors, placements: [])
+        }
+        var sources: [(file: String, yaml: String)] = []
+        var readErrors: [ConfigError] = []
+        for file in files {
+            switch ConfigFile.read(file) {
+            case .success(let text): sources.append((file, text))
+            case .failure(let error): readErrors.append(error)
+            }
+        }
+        var load = parseEach(sources)
+        load.files = files
+        load.errors = AppSetRules.inFileOrder(readErrors + load.errors, files: files)
+        return load
     }
 
     /// Loads one app file.
     public static func loadFile(_ file: String) throws(ConfigErrors) -> AppDefinition {
-        let yaml: String
-        do {
-            yaml = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw ConfigErrors([ConfigError(file: file, line: nil, column: nil, message: "cannot read file: \(error)")])
+        switch ConfigFile.read(file) {
+        case .success(let yaml): return try parse([(file, yaml)])[0]
+        case .failure(let error): throw ConfigErrors([error])
         }
-        return try parse([(file, yaml)])[0]
     }
 
     /// Parses app files already in memory; `file` names each in diagnostics.
     public static func parse(_ sources: [(file: String, yaml: String)]) throws(ConfigErrors) -> [AppDefinition] {
-        var apps: [AppDefinition] = []
-        var errors: [ConfigError] = []
-        var firstByName: [String: String] = [:]
+        let load = parseEach(sources)
+        let checked = AppSetRules.check(load, freshness: { _ in true })
+        guard load.errors.isEmpty && checked.errors.isEmpty else {
+            throw ConfigErrors(AppSetRules.inFileOrder(load.errors + checked.errors, files: load.files))
+        }
+        return checked.apps
+    }
+
+    /// Parses app files already in memory, each on its own (see ``loadEach(path:)``).
+    public static func parseEach(_ sources: [(file: String, yaml: String)]) -> AppDirectoryLoad {
+        var load = AppDirectoryLoad(isListed: true, files: sources.map(\.file), apps: [], errors: [], placements: [])
         for source in sources {
             var parser = AppFileParser(file: source.file)
             let parsed = parser.parse(yaml: source.yaml)
-            errors += parser.errors
+            load.errors += parser.errors
             guard let parsed else { continue }
-            let here = "\(source.file):\(parsed.nameLine):\(parsed.nameColumn)"
-            if let first = firstByName[parsed.app.name] {
-                errors.append(
-                    ConfigError(
-                        file: source.file, line: parsed.nameLine, column: parsed.nameColumn,
-                        message: "duplicate app name '\(parsed.app.name)' (also defined at \(first))"))
-                continue
-            }
-            firstByName[parsed.app.name] = here
-            apps.append(parsed.app)
+            load.apps.append(parsed.app)
+            load.placements.append(parsed.placement)
         }
-        guard errors.isEmpty else { throw ConfigErrors(errors) }
-        return apps
+        return load
     }
 }
 
@@ -62,4 +79,38 @@ extension AppDefinition {
     public static func parse(yaml: String, file: String) throws(ConfigErrors) -> AppDefinition {
         try AppLoader.parse([(file, yaml)])[0]
     }
+}
+
+/// An app directory read file by file: each file parsed and checked alone.
+public struct AppDirectoryLoad: Sendable {
+    /// False when `path` could not be listed (missing, unreadable, no app file): nothing is
+    /// known about any app, and `errors` says why.
+    public var isListed: Bool
+    /// Every app file found, sorted by name, whether it loads or not.
+    public var files: [String]
+    /// The apps of the files that load on their own, in file order.
+    public var apps: [AppDefinition]
+    /// Problems of single files, each naming its file; a file with a problem has no app in
+    /// `apps`.
+    public var errors: [ConfigError]
+    /// Where each app's name and outputs are, parallel to `apps`.
+    var placements: [AppPlacement]
+}
+
+/// Where an app's name and output topics are in its file, to report problems found only
+/// across files (a duplicate name, a topic cycle) at the right spot.
+struct AppPlacement: Sendable, Equatable {
+    var name: SourcePosition
+    /// The first node naming each output topic (the app name for the default late topic).
+    var outputs: [String: SourcePosition] = [:]
+
+    init(name: SourcePosition) {
+        self.name = name
+    }
+}
+
+/// A 1-based line and column in a file.
+struct SourcePosition: Sendable, Equatable {
+    var line: Int
+    var column: Int
 }

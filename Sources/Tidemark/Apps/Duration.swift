@@ -23,6 +23,18 @@ package enum DurationSyntax {
     }
 }
 
+extension DurationSyntax {
+    /// A duration as an app file would write it: the largest unit that divides it exactly
+    /// (`1d`, `90m`, `1500ms`).
+    static func text(milliseconds: Int64) -> String {
+        if milliseconds == 0 { return "0" }
+        for unit in units.reversed() where milliseconds % unit.milliseconds == 0 {
+            return "\(milliseconds / unit.milliseconds)\(unit.suffix)"
+        }
+        return "\(milliseconds)ms"
+    }
+}
+
 package struct DurationError: Error {
     var text: String
     var message: String {

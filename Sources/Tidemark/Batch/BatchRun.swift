@@ -35,9 +35,12 @@ public enum BatchRun {
     ///   - late: where too-late and malformed lines go, one JSON object a line
     ///     (`{"line":12,"reason":"malformed","error":"…","value":"<the line>"}`, or
     ///     `"value_base64"` for a line that is not UTF-8); nil: nowhere.
+    ///   - now: the processing clock (epoch ms) for the whole run, by default the wall clock
+    ///     at its start: the data was taken before, so `watermark.max_future` holds as live.
     ///   - onLate: called for each such line with its 1-based number, e.g. to report it.
     public static func run(
         app: AppDefinition, input: String, output: String, late: String?,
+        now: Int64 = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)),
         onLate: (_ line: Int, _ reason: LateReason) -> Void = { _, _ in }
     ) throws(BatchError) -> BatchSummary {
         let processor: AppProcessor
@@ -68,7 +71,7 @@ public enum BatchRun {
                 // A blank line is no record; skipping it keeps trailing newlines harmless.
                 if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
                 sink.line = summary.lines
-                let outcome = processor.process(value: line, key: nil, timestamp: nil, partition: 0, now: 0, into: sink)
+                let outcome = processor.process(value: line, key: nil, timestamp: nil, partition: 0, now: now, into: sink)
                 if case .late(let reason) = outcome { onLate(summary.lines, reason) }
                 if sink.error != nil { return }
             }

@@ -190,7 +190,7 @@ struct JSONCursor {
             index += 1
             return scanString().failure
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return skipNumber() ? nil : .notJSON
+            return skipNumber()
         case UInt8(ascii: "t"):
             return skipLiteral("true") ? nil : .notJSON
         case UInt8(ascii: "f"):
@@ -232,30 +232,36 @@ struct JSONCursor {
 
     // MARK: Numbers
 
-    /// Skips a JSON number, checking only its grammar (skipped members need no value).
+    /// Skips a JSON number, checking its grammar, and its range only when it has an exponent
+    /// or over 308 integer digits (the only numbers a double cannot hold).
     @inline(__always)
-    mutating func skipNumber() -> Bool {
+    mutating func skipNumber() -> RecordDecodeFailure? {
+        let start = index
         if base[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < count, base[index] &- UInt8(ascii: "0") < 10 else { return false }
+        guard index < count, base[index] &- UInt8(ascii: "0") < 10 else { return .notJSON }
+        let integerStart = index
         if base[index] == UInt8(ascii: "0") {
             index += 1
         } else {
             while index < count, base[index] &- UInt8(ascii: "0") < 10 { index += 1 }
         }
+        var mayOverflow = index - integerStart > 308
         if index < count, base[index] == UInt8(ascii: ".") {
             index += 1
             let digits = index
             while index < count, base[index] &- UInt8(ascii: "0") < 10 { index += 1 }
-            guard index > digits else { return false }
+            guard index > digits else { return .notJSON }
         }
         if index < count, base[index] | 0x20 == UInt8(ascii: "e") {
             index += 1
             if index < count, base[index] == UInt8(ascii: "+") || base[index] == UInt8(ascii: "-") { index += 1 }
             let digits = index
             while index < count, base[index] &- UInt8(ascii: "0") < 10 { index += 1 }
-            guard index > digits else { return false }
+            guard index > digits else { return .notJSON }
+            mayOverflow = true
         }
-        return true
+        if mayOverflow && ScannedNumber.parse(base, from: start, to: index).isInfinite { return .numberOutOfRange }
+        return nil
     }
 
     /// Scans a JSON number; nil if the grammar is violated.
@@ -358,12 +364,25 @@ struct ScannedNumber {
     }
 
     private func slowDouble(_ base: UnsafePointer<UInt8>) -> Double {
+        Self.parse(base, from: start, to: end)
+    }
+
+    /// The double nearest the number text in `start..<end` (±infinity past the largest).
+    static func parse(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Double {
         let length = end - start
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { text in
             for offset in 0..<length { text[offset] = CChar(bitPattern: base[start + offset]) }
             text[length] = 0
             return strtod(text.baseAddress!, nil)
         }
+    }
+
+    /// Whether the number is too large for a double. Only a number with an exponent or over
+    /// 308 integer digits can be, so others cost one test.
+    @inline(__always)
+    func isOutOfRange(_ base: UnsafePointer<UInt8>) -> Bool {
+        guard hasExponent || integerDigits > 308 else { return false }
+        return slowDouble(base).isInfinite
     }
 
     /// Epoch milliseconds: >= 1e11 is milliseconds, smaller (or negative) is seconds.

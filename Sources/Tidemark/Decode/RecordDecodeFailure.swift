@@ -25,6 +25,18 @@ public enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterable
     case invalidTime
     /// A field an aggregate reads holds a string, object or array instead of a number.
     case wrongFieldType
+    /// A number too large for a double (`1e999`), anywhere in the record: no result could
+    /// carry it, and `null` or an infinity would say something the reading did not.
+    case numberOutOfRange
+
+    /// Whether the failure concerns one member's value, which a later member of the same key
+    /// replaces (the last value wins), rather than the text of the record.
+    var isMemberValue: Bool {
+        switch self {
+        case .missingDevice, .invalidDevice, .missingTime, .invalidTime, .wrongFieldType: true
+        case .oversized, .notJSON, .notAnObject, .invalidUTF8, .tooDeep, .numberOutOfRange: false
+        }
+    }
 
     /// A short human-readable reason; the `tidemark-error` header.
     public var message: String {
@@ -39,6 +51,7 @@ public enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterable
         case .missingTime: "missing event time"
         case .invalidTime: "event time is not epoch seconds, epoch milliseconds or RFC 3339"
         case .wrongFieldType: "an aggregated field is not a number"
+        case .numberOutOfRange: "number out of range"
         }
     }
 }

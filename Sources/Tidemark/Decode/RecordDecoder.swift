@@ -19,6 +19,11 @@ import Streaming
 /// a string is RFC 3339 (`Z` or `±hh:mm`, optional fractional seconds, `T`, `t` or space
 /// between date and time). A device id may be a JSON string or number; a number is kept as
 /// its text (`17` is the device "17").
+///
+/// Of members sharing a key, the last one wins, for the device, the time and every field
+/// (a null among them included); a problem with an earlier member's value does not count
+/// when a later member replaces it. A number too large for a double anywhere makes the
+/// record malformed.
 public struct RecordDecoder: Sendable {
     public let schema: RecordSchema
     /// Records larger than this are rejected as `.oversized` (default 1 MiB).
@@ -43,6 +48,9 @@ public struct RecordDecoder: Sendable {
     private var stringInScratch: [Bool]
     private var stringScratch: [UInt8] = []
     private var keyScratch: [UInt8] = []
+    /// Problems with a member's value (schema key index, failure) that a later member of the
+    /// same key may still replace; the record is malformed if any is left at the end.
+    private var pendingFailures: [(key: Int, failure: RecordDecodeFailure)] = []
 
     // The schema's keys, flattened for the member loop.
     private let keyBytes: [[UInt8]]
@@ -155,6 +163,7 @@ public struct RecordDecoder: Sendable {
         if let failure { return failure }
         cursor.skipWhitespace()
         guard cursor.index == cursor.count else { return .notJSON }
+        if let pending = pendingFailures.first { return pending.failure }
         if !sawDevice { return .missingDevice }
         if !sawTime { return .missingTime }
         return nil
@@ -198,6 +207,7 @@ public struct RecordDecoder: Sendable {
         device.removeAll(keepingCapacity: true)
         otherMembers.removeAll(keepingCapacity: true)
         stringScratch.removeAll(keepingCapacity: true)
+        if !pendingFailures.isEmpty { pendingFailures.removeAll(keepingCapacity: true) }
         for slot in stringStart.indices { stringStart[slot] = -1 }
     }
 
@@ -221,6 +231,8 @@ public struct RecordDecoder: Sendable {
             cursor.index += 1
             return nil
         }
+        // Kept in a register: the member loop touches `pendingFailures` only when it has some.
+        var hasPending = false
         while true {
             let memberStart = cursor.index
             guard cursor.peek() == UInt8(ascii: "\"") else { return .notJSON }
@@ -236,14 +248,27 @@ public struct RecordDecoder: Sendable {
                 if let failure = cursor.skipValue(depth: 1) { return failure }
                 if collectsOtherMembers { otherMembers.append(memberStart..<cursor.index) }
             } else {
+                // A later member of a key replaces the earlier one, its problem included.
+                if hasPending { hasPending = forgetPending(key: keyIndex) }
                 let role = keys[keyIndex].role
                 if role.isDevice {
-                    if let failure = readDevice(&cursor) { return failure }
-                    sawDevice = true
+                    if let failure = readDevice(&cursor) {
+                        guard failure.isMemberValue else { return failure }
+                        hasPending = pend(failure, key: keyIndex)
+                        sawDevice = false
+                    } else {
+                        sawDevice = true
+                    }
                 } else if role.isTime {
-                    if let failure = readTime(&cursor, present: &sawTime) { return failure }
+                    if let failure = readTime(&cursor, present: &sawTime) {
+                        guard failure.isMemberValue else { return failure }
+                        hasPending = pend(failure, key: keyIndex)
+                    }
                 } else {
-                    if let failure = readField(&cursor, role: role, numbers: numbers) { return failure }
+                    if let failure = readField(&cursor, role: role, numbers: numbers) {
+                        guard failure.isMemberValue else { return failure }
+                        hasPending = pend(failure, key: keyIndex)
+                    }
                     if collectsOtherMembers { otherMembers.append(memberStart..<cursor.index) }
                 }
             }
@@ -255,6 +280,20 @@ public struct RecordDecoder: Sendable {
             guard separator == UInt8(ascii: ",") else { return .notJSON }
             cursor.skipWhitespace()
         }
+    }
+
+    /// Remembers a problem with a member's value until a later member of its key replaces it.
+    @inline(never)
+    private mutating func pend(_ failure: RecordDecodeFailure, key: Int) -> Bool {
+        pendingFailures.append((key, failure))
+        return true
+    }
+
+    /// Drops the pending problem of `key`, replaced by a later member; whether any is left.
+    @inline(never)
+    private mutating func forgetPending(key: Int) -> Bool {
+        pendingFailures.removeAll { $0.key == key }
+        return !pendingFailures.isEmpty
     }
 
     /// The index of the schema key equal to the member key, or -1.
@@ -311,7 +350,8 @@ public struct RecordDecoder: Sendable {
             }
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let start = cursor.index
-            guard cursor.scanNumber() != nil else { return .notJSON }
+            guard let number = cursor.scanNumber() else { return .notJSON }
+            if number.isOutOfRange(cursor.base) { return .numberOutOfRange }
             device.removeAll(keepingCapacity: true)
             device.append(contentsOf: UnsafeBufferPointer(start: cursor.base + start, count: cursor.index - start))
         case UInt8(ascii: "n"):
@@ -335,7 +375,9 @@ public struct RecordDecoder: Sendable {
             time = ms
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             guard let number = cursor.scanNumber() else { return .notJSON }
-            guard let ms = number.epochMilliseconds(cursor.base) else { return .invalidTime }
+            guard let ms = number.epochMilliseconds(cursor.base) else {
+                return number.isOutOfRange(cursor.base) ? .numberOutOfRange : .invalidTime
+            }
             time = ms
         case UInt8(ascii: "n"):
             guard cursor.skipLiteral("null") else { return .notJSON }
@@ -348,6 +390,8 @@ public struct RecordDecoder: Sendable {
         return nil
     }
 
+    /// Reads one member's value into its slots. Every value writes every slot of its key, so
+    /// the last member of a repeated key wins whatever its type.
     @inline(__always)
     private mutating func readField(
         _ cursor: inout JSONCursor, role: KeyRole, numbers: UnsafeMutableBufferPointer<Double>
@@ -356,11 +400,21 @@ public struct RecordDecoder: Sendable {
         switch first {
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             guard let number = cursor.scanNumber() else { return .notJSON }
-            if role.numberSlot >= 0 { numbers[role.numberSlot] = number.double(cursor.base) }
+            if role.numberSlot >= 0 {
+                let value = number.double(cursor.base)
+                guard value.isFinite else { return .numberOutOfRange }
+                numbers[role.numberSlot] = value
+            } else if number.isOutOfRange(cursor.base) {
+                return .numberOutOfRange
+            }
+            if role.stringSlot >= 0 { stringStart[role.stringSlot] = -1 }
         case UInt8(ascii: "\""):
-            if role.strictNumber { return .wrongFieldType }
             let string = cursor.scanQuoted()
             if let failure = string.failure { return failure }
+            if role.numberSlot >= 0 {
+                if role.strictNumber { return .wrongFieldType }
+                numbers[role.numberSlot] = .nan
+            }
             if role.stringSlot >= 0 {
                 if string.escaped {
                     stringStart[role.stringSlot] = stringScratch.count
@@ -376,18 +430,21 @@ public struct RecordDecoder: Sendable {
         case UInt8(ascii: "t"):
             guard cursor.skipLiteral("true") else { return .notJSON }
             if role.numberSlot >= 0 { numbers[role.numberSlot] = 1 }
+            if role.stringSlot >= 0 { stringStart[role.stringSlot] = -1 }
         case UInt8(ascii: "f"):
             guard cursor.skipLiteral("false") else { return .notJSON }
             if role.numberSlot >= 0 { numbers[role.numberSlot] = 0 }
+            if role.stringSlot >= 0 { stringStart[role.stringSlot] = -1 }
         case UInt8(ascii: "n"):
             guard cursor.skipLiteral("null") else { return .notJSON }
+            if role.numberSlot >= 0 { numbers[role.numberSlot] = .nan }
+            if role.stringSlot >= 0 { stringStart[role.stringSlot] = -1 }
         default:
-            if role.strictNumber {
-                // Still tell broken JSON apart from a wrong type.
-                if let failure = cursor.skipValue(depth: 1) { return failure }
-                return .wrongFieldType
-            }
+            // Broken JSON is told apart from a wrong type: skip (and validate) first.
             if let failure = cursor.skipValue(depth: 1) { return failure }
+            if role.strictNumber { return .wrongFieldType }
+            if role.numberSlot >= 0 { numbers[role.numberSlot] = .nan }
+            if role.stringSlot >= 0 { stringStart[role.stringSlot] = -1 }
         }
         return nil
     }

@@ -8,6 +8,8 @@ public struct SeriesResultLayout: Sendable, Equatable {
     let prefix: [UInt8]
     /// `,"name":` for each aggregate, in config order.
     let aggregateKeys: [[UInt8]]
+    /// `"name"` for each aggregate, in config order, for the `overflow` list.
+    let aggregateNames: [[UInt8]]
 
     public init(app: String, series: SeriesSpec) {
         var prefix: [UInt8] = []
@@ -22,6 +24,11 @@ public struct SeriesResultLayout: Sendable, Equatable {
             JSONWriter.appendString(aggregate.name.utf8, to: &key)
             key.append(UInt8(ascii: ":"))
             return key
+        }
+        aggregateNames = series.aggregates.map { aggregate in
+            var name: [UInt8] = []
+            JSONWriter.appendString(aggregate.name.utf8, to: &name)
+            return name
         }
     }
 }
@@ -46,10 +53,13 @@ public struct TriggerEventLayout: Sendable, Equatable {
 ///
 /// Numbers: an integral Double with magnitude below 2^53 prints as an integer (`360`),
 /// other finite Doubles in Swift's shortest round-trip form (`21.4`), NaN and infinities as
-/// `null` (an aggregate with no input).
+/// `null` (an aggregate with no input). A series result whose aggregates include
+/// ``AggregateValue/overflow`` values ends with `"overflow":["name",…]` naming them, so a
+/// sum past the range of a double never reads as a window without input.
 public struct OutputEncoder: Sendable {
     /// The last encoded record.
     public private(set) var bytes: [UInt8] = []
+    private var superseded = SupersededMembers()
 
     public init() {
         bytes.reserveCapacity(512)
@@ -68,7 +78,8 @@ public struct OutputEncoder: Sendable {
     }
 
     /// A trigger event on a record: `value` is the record's members other than the device
-    /// and time fields, copied verbatim (`RecordDecoder.otherMembers`).
+    /// and time fields, copied verbatim (`RecordDecoder.otherMembers`); of members sharing a
+    /// key, only the last.
     public mutating func encodeRecordTriggerEvent(
         _ layout: TriggerEventLayout, device: UnsafeRawBufferPointer, time: Int64,
         record: UnsafeRawBufferPointer, members: [Range<Int>]
@@ -76,8 +87,11 @@ public struct OutputEncoder: Sendable {
         bytes.removeAll(keepingCapacity: true)
         appendEventHead(layout, device: device, time: time)
         bytes.append(UInt8(ascii: "{"))
-        for (position, member) in members.enumerated() {
-            if position > 0 { bytes.append(UInt8(ascii: ",")) }
+        superseded.mark(record: record, members: members)
+        var first = true
+        for (position, member) in members.enumerated() where !superseded.isSuperseded(position) {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
             bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[member]))
         }
         bytes.append(contentsOf: "}}".utf8)
@@ -115,9 +129,23 @@ public struct OutputEncoder: Sendable {
         JSONWriter.appendInteger(end, to: &bytes)
         bytes.append(contentsOf: #","revision":"#.utf8)
         JSONWriter.appendInteger(Int64(revision), to: &bytes)
+        var overflowed = false
         for (index, key) in layout.aggregateKeys.enumerated() {
             bytes.append(contentsOf: key)
-            JSONWriter.appendNumber(index < values.count ? values[index] : .nan, to: &bytes)
+            let value = index < values.count ? values[index] : .nan
+            if AggregateValue.isOverflow(value) { overflowed = true }
+            JSONWriter.appendNumber(value, to: &bytes)
+        }
+        if overflowed {
+            bytes.append(contentsOf: #","overflow":["#.utf8)
+            var first = true
+            for (index, name) in layout.aggregateNames.enumerated()
+            where index < values.count && AggregateValue.isOverflow(values[index]) {
+                if !first { bytes.append(UInt8(ascii: ",")) }
+                first = false
+                bytes.append(contentsOf: name)
+            }
+            bytes.append(UInt8(ascii: "]"))
         }
         bytes.append(UInt8(ascii: "}"))
     }

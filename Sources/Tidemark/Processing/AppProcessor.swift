@@ -16,6 +16,8 @@ public struct AppCounts: Sendable, Equatable {
     public var triggersOut = 0
     public var late = 0
     public var malformed = 0
+    /// Readings further ahead of the processing clock than `watermark.max_future`.
+    public var future = 0
 }
 
 /// Runs one app over records handed to it one at a time, in arrival order.
@@ -74,6 +76,11 @@ public final class AppProcessor {
         if let failure = decoder.decode(value: bytes, key: key, timestamp: timestamp) {
             return reject(value: value, key: key, .malformed(failure), into: sink)
         }
+        // Before anything reads the reading: a clock far ahead would move the device's
+        // watermark, and every later, right reading of the device would be too late.
+        if let maxFuture = app.maxFuture, Self.isAhead(decoder.time, of: now, by: maxFuture) {
+            return reject(value: value, key: key, .future(maxFuture: maxFuture), into: sink)
+        }
         let device = decoder.internDevice(in: &devices)
         if !recordTriggers.isEmpty { fireRecordTriggers(record: bytes, into: sink) }
         var forwarder = ResultForwarder(processor: self, sink: sink)
@@ -116,10 +123,23 @@ public final class AppProcessor {
     /// the largest event time the engine took, less the out-of-order bound.
     public var maxWatermark: Int64? { maxEventTime.map { $0 - app.watermark.outOfOrder } }
 
+    /// Whether event time `time` is more than `limit` ahead of processing time `now`, without
+    /// overflowing on any pair of times.
+    @inline(__always)
+    static func isAhead(_ time: Int64, of now: Int64, by limit: Int64) -> Bool {
+        guard time > now else { return false }
+        let (ahead, overflow) = time.subtractingReportingOverflow(now)
+        return overflow || ahead > limit
+    }
+
     private func reject<Sink: OutputSink>(
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, _ reason: LateReason, into sink: Sink
     ) -> RecordOutcome {
-        if case .tooLate = reason { counts.late += 1 } else { counts.malformed += 1 }
+        switch reason {
+        case .tooLate: counts.late += 1
+        case .future: counts.future += 1
+        case .malformed, .timeOutOfRange: counts.malformed += 1
+        }
         sink.sendLate(topic: app.lateOutput, key: key, value: value, reason: reason)
         return .late(reason)
     }

@@ -9,12 +9,17 @@ public enum LateReason: Sendable, Equatable {
     case malformed(RecordDecodeFailure)
     /// Its event time is beyond what the engine represents (±2^60 ms): malformed too.
     case timeOutOfRange
+    /// Its event time is more than `maxFuture` milliseconds ahead of the processing clock
+    /// (`tidemark-reason: future`): a device clock that is wrong, which must not move the
+    /// device's watermark and make its later, right readings too late.
+    case future(maxFuture: Int64)
 
     /// The `tidemark-reason` header.
     public var reason: String {
         switch self {
         case .tooLate: "too-late"
         case .malformed, .timeOutOfRange: "malformed"
+        case .future: "future"
         }
     }
 
@@ -24,6 +29,8 @@ public enum LateReason: Sendable, Equatable {
         case .tooLate: nil
         case .malformed(let failure): failure.message
         case .timeOutOfRange: "event time is out of range"
+        case .future(let maxFuture):
+            "event time is more than \(DurationSyntax.text(milliseconds: maxFuture)) ahead of the processing clock (watermark.max_future)"
         }
     }
 }

@@ -1,0 +1,130 @@
+// The rules an app set must keep that no single file can break alone: app names are unique,
+// and no chain of apps writes into a topic that feeds it again (records would circle forever).
+
+/// Checks a set of apps as a whole.
+enum AppSetRules {
+    /// One app of a set being checked.
+    struct Candidate {
+        var app: AppDefinition
+        /// Where its name and outputs are, when it comes from a fresh read of its file.
+        var placement: AppPlacement?
+        /// Whether it is new or changed: only such apps are refused; the others already run.
+        var isFresh: Bool
+    }
+
+    /// A fresh app refused, and why.
+    struct Refusal {
+        var index: Int
+        var error: ConfigError
+    }
+
+    /// The apps of `load` that keep the rules, and an error for each that does not.
+    ///
+    /// - Parameter freshness: whether the app at an index of `load.apps` may be refused.
+    static func check(_ load: AppDirectoryLoad, freshness: (Int) -> Bool) -> (apps: [AppDefinition], errors: [ConfigError]) {
+        let candidates = load.apps.indices.map {
+            Candidate(app: load.apps[$0], placement: load.placements[$0], isFresh: freshness($0))
+        }
+        let refusals = self.refusals(candidates)
+        let refused = Set(refusals.map(\.index))
+        return (load.apps.indices.filter { !refused.contains($0) }.map { load.apps[$0] }, refusals.map(\.error))
+    }
+
+    /// The fresh candidates that break a rule, in candidate order: a second app of one name
+    /// (the one already running, else the first, keeps it), and every fresh app on a topic
+    /// cycle, each reported at its output that leads round the cycle.
+    static func refusals(_ candidates: [Candidate]) -> [Refusal] {
+        var refusals: [Refusal] = []
+        var refused = Set<Int>()
+
+        var keeperByName: [String: Int] = [:]
+        for (index, candidate) in candidates.enumerated() {
+            guard let keeper = keeperByName[candidate.app.name] else {
+                keeperByName[candidate.app.name] = index
+                continue
+            }
+            if candidates[keeper].isFresh && !candidate.isFresh { keeperByName[candidate.app.name] = index }
+        }
+        for (index, candidate) in candidates.enumerated() where candidate.isFresh {
+            let keeper = keeperByName[candidate.app.name]!
+            guard keeper != index else { continue }
+            let other = candidates[keeper]
+            let otherPlace = other.placement.map { "\(other.app.sourceFile):\($0.name.line):\($0.name.column)" } ?? other.app.sourceFile
+            refused.insert(index)
+            refusals.append(
+                Refusal(
+                    index: index,
+                    error: error(
+                        candidate, at: candidate.placement?.name,
+                        "duplicate app name '\(candidate.app.name)' (also defined at \(otherPlace))")))
+        }
+
+        let outputs = candidates.map(\.app.outputTopics)
+        var readers: [String: [Int]] = [:]
+        for index in candidates.indices where !refused.contains(index) {
+            readers[candidates[index].app.input.topic, default: []].append(index)
+        }
+        for (index, candidate) in candidates.enumerated() where candidate.isFresh && !refused.contains(index) {
+            let input = candidate.app.input.topic
+            for output in outputs[index] where output != input {
+                guard let path = path(from: output, to: input, readers: readers, outputs: outputs) else { continue }
+                let steps = [(index, input, output)] + path
+                let described = steps.map { "app '\(candidates[$0.0].app.name)' reads '\($0.1)' and writes '\($0.2)'" }
+                refusals.append(
+                    Refusal(
+                        index: index,
+                        error: error(
+                            candidate, at: candidate.placement?.outputs[output],
+                            "topic cycle: \(described.joined(separator: ", ")); records would go round these apps forever"
+                        )))
+                break
+            }
+        }
+        return refusals.sorted { $0.index < $1.index }
+    }
+
+    /// The shortest chain of apps (app, read topic, written topic) carrying records from
+    /// `start` to `target`, breadth first, so the same set always names the same cycle.
+    private static func path(
+        from start: String, to target: String, readers: [String: [Int]], outputs: [[String]]
+    ) -> [(Int, String, String)]? {
+        var reachedBy: [String: (app: Int, from: String)] = [start: (-1, "")]
+        var queue = [start]
+        var head = 0
+        while head < queue.count {
+            let topic = queue[head]
+            head += 1
+            if topic == target {
+                var steps: [(Int, String, String)] = []
+                var current = target
+                while current != start, let step = reachedBy[current] {
+                    steps.append((step.app, step.from, current))
+                    current = step.from
+                }
+                return steps.reversed()
+            }
+            for app in readers[topic] ?? [] {
+                for next in outputs[app] where reachedBy[next] == nil {
+                    reachedBy[next] = (app, topic)
+                    queue.append(next)
+                }
+            }
+        }
+        return nil
+    }
+
+    private static func error(_ candidate: Candidate, at position: SourcePosition?, _ message: String) -> ConfigError {
+        ConfigError(file: candidate.app.sourceFile, line: position?.line, column: position?.column, message: message)
+    }
+
+    /// `errors` grouped by file in `files` order (problems of the directory itself first),
+    /// each file's in the order found.
+    static func inFileOrder(_ errors: [ConfigError], files: [String]) -> [ConfigError] {
+        var rank: [String: Int] = [:]
+        for (index, file) in files.enumerated() where rank[file] == nil { rank[file] = index }
+        return errors.enumerated().sorted { a, b in
+            let (ra, rb) = (rank[a.element.file] ?? -1, rank[b.element.file] ?? -1)
+            return ra != rb ? ra < rb : a.offset < b.offset
+        }.map(\.element)
+    }
+}
