@@ -1,12 +1,13 @@
 // App files that would hurt a running process (a stack overflow, gigabytes for one record,
 // durations that overflow, records looping forever, topics Kafka refuses, files that are not
 // text): `validate`, `batch` and `run` refuse each at its file:line:column, in words.
+import EmbeddedKafka
 import Foundation
+import Glibc
 import Kafka
 import Testing
 
 #if canImport(Glibc)
-import Glibc
 #endif
 
 extension TidemarkCommandLine {

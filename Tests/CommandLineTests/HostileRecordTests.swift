@@ -1,9 +1,11 @@
 // Readings that poisoned a device or corrupted results: a clock years ahead, numbers past
 // the range of a double, sums that overflow, repeated keys. Through `batch` and through `run`
 // on the embedded broker, with every output line and late header known in advance.
+import EmbeddedKafka
 import Foundation
 import Kafka
 import Testing
+import TidemarkTestSupport
 
 extension TidemarkCommandLine {
     @Suite("hostile records")
@@ -105,7 +107,7 @@ extension TidemarkCommandLine {
             let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "clocks", Self.readings.count + closing.count)
-            let metrics = httpGet(port: service.metricsPort, path: "/metrics") ?? ""
+            let metrics = httpGet(port: service.metricsPort, path: "/metrics")?.body ?? ""
             #expect(metric(#"tidemark_malformed_records_total{app="clocks"}"#, in: metrics) == 1)
             #expect(metric(#"tidemark_late_records_total{app="clocks"}"#, in: metrics) == 0)
             #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")

@@ -16,6 +16,8 @@ package final class RuntimeMetrics: Sendable {
     private let deliveryFailures: CoreMetrics.Counter
     /// Errors the Kafka clients reported outside deliveries (broker down, …), retried by librdkafka.
     private let clientErrors: CoreMetrics.Counter
+    /// App file errors found by reloads.
+    private let appFileErrors: CoreMetrics.Counter
 
     /// Upper bounds of the emit-latency histogram: wall-clock time at emission minus the
     /// window's end, from sub-second (live) to six hours (backfills).
@@ -31,6 +33,7 @@ package final class RuntimeMetrics: Sendable {
         emitLatency = CoreMetrics.Timer(label: "tidemark_emit_latency_seconds", factory: factory)
         deliveryFailures = CoreMetrics.Counter(label: "tidemark_delivery_failures_total", factory: factory)
         clientErrors = CoreMetrics.Counter(label: "tidemark_kafka_errors_total", factory: factory)
+        appFileErrors = CoreMetrics.Counter(label: "tidemark_app_file_errors_total", factory: factory)
     }
 
     /// The metrics of `app`, created on first use.
@@ -64,6 +67,11 @@ package final class RuntimeMetrics: Sendable {
             label: "tidemark_consumer_lag_records", dimensions: [("topic", topic), ("partition", String(partition))], factory: factory)
     }
 
+    /// Counts app files a reload refused (each also logged with its file, line and column).
+    package func countAppFileErrors(_ count: Int) {
+        if count > 0 { appFileErrors.increment(by: count) }
+    }
+
     /// Counts an output that could not be delivered (the process is about to exit).
     package func countDeliveryFailure() { deliveryFailures.increment() }
 
@@ -93,6 +101,7 @@ package final class AppMetrics: Sendable {
     private let triggersOut: CoreMetrics.Counter
     private let late: CoreMetrics.Counter
     private let malformed: CoreMetrics.Counter
+    private let future: CoreMetrics.Counter
     /// Wall-clock time minus the app's most advanced watermark, in milliseconds.
     private let watermarkLag: CoreMetrics.Gauge
 
@@ -103,6 +112,7 @@ package final class AppMetrics: Sendable {
         triggersOut = CoreMetrics.Counter(label: "tidemark_triggers_out_total", dimensions: dimensions, factory: factory)
         late = CoreMetrics.Counter(label: "tidemark_late_records_total", dimensions: dimensions, factory: factory)
         malformed = CoreMetrics.Counter(label: "tidemark_malformed_records_total", dimensions: dimensions, factory: factory)
+        future = CoreMetrics.Counter(label: "tidemark_future_records_total", dimensions: dimensions, factory: factory)
         watermarkLag = CoreMetrics.Gauge(label: "tidemark_watermark_lag_milliseconds", dimensions: dimensions, factory: factory)
     }
 
@@ -113,13 +123,14 @@ package final class AppMetrics: Sendable {
         if counts.triggersOut > 0 { triggersOut.increment(by: counts.triggersOut) }
         if counts.late > 0 { late.increment(by: counts.late) }
         if counts.malformed > 0 { malformed.increment(by: counts.malformed) }
+        if counts.future > 0 { future.increment(by: counts.future) }
     }
 
     /// Records wall-clock time minus the app's most advanced watermark.
     func setWatermarkLag(milliseconds: Int64) { watermarkLag.record(milliseconds) }
 
     fileprivate func destroy() {
-        for counter in [recordsIn, resultsOut, triggersOut, late, malformed] { counter.destroy() }
+        for counter in [recordsIn, resultsOut, triggersOut, late, malformed, future] { counter.destroy() }
         watermarkLag.destroy()
     }
 }

@@ -18,6 +18,22 @@ public struct AppCounts: Sendable, Equatable {
     public var malformed = 0
     /// Readings further ahead of the processing clock than `watermark.max_future`.
     public var future = 0
+
+    mutating func add(_ other: AppCounts) {
+        recordsIn += other.recordsIn
+        resultsOut += other.resultsOut
+        triggersOut += other.triggersOut
+        late += other.late
+        malformed += other.malformed
+        future += other.future
+    }
+
+    func subtracting(_ other: AppCounts) -> AppCounts {
+        AppCounts(
+            recordsIn: recordsIn - other.recordsIn, resultsOut: resultsOut - other.resultsOut,
+            triggersOut: triggersOut - other.triggersOut, late: late - other.late, malformed: malformed - other.malformed,
+            future: future - other.future)
+    }
 }
 
 /// Runs one app over records handed to it one at a time, in arrival order.

@@ -298,19 +298,3 @@ final class ConsumerLoop {
         }
     }
 }
-
-extension AppCounts {
-    mutating func add(_ other: AppCounts) {
-        recordsIn += other.recordsIn
-        resultsOut += other.resultsOut
-        triggersOut += other.triggersOut
-        late += other.late
-        malformed += other.malformed
-    }
-
-    func subtracting(_ other: AppCounts) -> AppCounts {
-        AppCounts(
-            recordsIn: recordsIn - other.recordsIn, resultsOut: resultsOut - other.resultsOut,
-            triggersOut: triggersOut - other.triggersOut, late: late - other.late, malformed: malformed - other.malformed)
-    }
-}

@@ -68,7 +68,8 @@ public final class TidemarkRuntime: Service, Sendable {
         if let address = options.metricsAddress {
             services.append(.init(service: MetricsServer(address: address, metrics: metrics, health: health, logger: logger)))
         }
-        services.append(.init(service: AppReloader(path: options.apps, interval: options.reloadInterval, pipeline: pipeline, logger: logger)))
+        services.append(.init(service: AppReloader(
+            path: options.apps, interval: options.reloadInterval, apps: apps, pipeline: pipeline, metrics: metrics, logger: logger)))
         services.append(.init(service: pipeline, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = signals
