@@ -98,7 +98,7 @@ let package = Package(
         // Depends on the executable so `swift test` builds the binary these tests run.
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["TidemarkCLI", "Kafka", "EmbeddedKafka", "TestThreads", "TidemarkTestSupport"]),
+            dependencies: ["TidemarkCLI", "Tidemark", "Kafka", "EmbeddedKafka", "TestThreads", "TidemarkTestSupport"]),
     ]
 )
 

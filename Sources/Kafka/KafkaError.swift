@@ -59,6 +59,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     public static let timedOut = RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue
     /// The producer's local queue is full; poll for delivery reports and retry.
     public static let queueFull = RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue
+    /// The topic or partition does not exist.
+    public static let unknownTopic = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue
     /// The topic already exists (topic admin).
     public static let topicAlreadyExists = RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue
     /// An invalid argument or configuration value.

@@ -172,6 +172,30 @@ public final class KafkaProducer {
         try check(rd_kafka_flush(handle, milliseconds(timeout)), "flush (\(rd_kafka_outq_len(handle)) messages in flight)")
     }
 
+    /// The number of partitions of `topic`, from cluster metadata (waiting for a topic the
+    /// cluster is still creating); nil if it does not exist within `timeout`.
+    public func partitionCount(of topic: String, timeout: Duration) throws(KafkaError) -> Int32? {
+        let rkt = try topicHandle(topic)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            var metadata: UnsafePointer<rd_kafka_metadata>?
+            let remaining = max(.milliseconds(1), deadline - ContinuousClock.now)
+            let err = rd_kafka_metadata(handle, 0, rkt, &metadata, milliseconds(remaining))
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata {
+                defer { rd_kafka_metadata_destroy(metadata) }
+                if metadata.pointee.topic_cnt > 0, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR,
+                    metadata.pointee.topics[0].partition_cnt > 0
+                {
+                    return metadata.pointee.topics[0].partition_cnt
+                }
+            } else if err != RD_KAFKA_RESP_ERR__TIMED_OUT {
+                try check(err, "metadata of \(topic)")
+            }
+            guard ContinuousClock.now < deadline else { return nil }
+            rd_kafka_poll(handle, 100)
+        }
+    }
+
     /// Errors librdkafka reported outside delivery reports (e.g. all brokers
     /// down), collected while serving; returns and clears them.
     public func takeErrors() -> [KafkaError] {

@@ -20,7 +20,7 @@ extension TidemarkCommandLine {
 
             // With the service's own defaults: whether the group session survives the
             // outage or the partitions are lost and come back, no record is lost or applied twice.
-            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             // Readings go out at about a thousand a second, so the service is consuming and
             // producing when the broker goes away, and readings keep coming while it is away.
@@ -70,7 +70,7 @@ extension TidemarkCommandLine {
             try producer.sendReadings(try simulateReadings(into: scratch, count: 200), topic: "readings")
             try producer.finish()
 
-            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "e2e", 200)
             let lag = #"tidemark_consumer_lag_records{topic="readings",partition="0"}"#

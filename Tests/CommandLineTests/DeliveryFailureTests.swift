@@ -37,7 +37,7 @@ extension TidemarkCommandLine {
             // a permanent error for every message in it (librdkafka then refuses the topic
             // for the rest of the process's life, so one is enough).
             try broker.pushRequestErrors(apiKey: 0, errors: [topicAuthorizationFailed])
-            let failing = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            let failing = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { failing.tool.kill() }
             let status = try failing.tool.waitForExit(within: .seconds(120))
             #expect(status != 0)
@@ -58,7 +58,7 @@ extension TidemarkCommandLine {
             #expect(delivered.count < readings.count, "every output was delivered despite the refusals")
 
             // The broker takes writes again: a restart reprocesses from the last commit.
-            let again = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            let again = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { again.tool.kill() }
             try waitUntil("every reading echoed; stderr: \(again.tool.stderr.text.suffix(2000))", within: .seconds(120)) {
                 try echoedReadings(broker: broker).count == readings.count

@@ -40,7 +40,7 @@ extension TidemarkCommandLine {
             try producer.sendReadings(readings, topic: "readings")
             try producer.finish()
 
-            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             for app in ["thermostat", "humidity", "sessions"] { try service.waitForRecordsIn(app: app, readings.count) }
             #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")

@@ -222,7 +222,7 @@ extension TidemarkCommandLine {
             for topic in ["readings", "alerts", "guard-late"] { try broker.createTopic(topic, partitions: 1) }
             let readings = (0..<6).map { #"{"device":"d","ts":\#(1_795_824_000_000 + $0 * 1000),"t":\#($0)}"# }
 
-            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             let producer = try TestProducer(bootstrap: broker.bootstrapServers)
             try producer.sendReadings(readings[..<3], topic: "readings")
@@ -250,7 +250,7 @@ extension TidemarkCommandLine {
             let problems = service.problemsLogged
             #expect(problems.count == expected.count, "\(problems)")
             for (problem, error) in zip(problems, expected) {
-                #expect(problem.contains("app file rejected; the running apps go on"), "\(problem)")
+                #expect(problem.contains("app file rejected; its previous version (if any) goes on"), "\(problem)")
                 #expect(problem.contains(error), "\(problem)")
             }
 

@@ -104,7 +104,7 @@ extension TidemarkCommandLine {
             }
             try producer.finish()
 
-            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "clocks", Self.readings.count + closing.count)
             let metrics = httpGet(port: service.metricsPort, path: "/metrics")?.body ?? ""

@@ -36,14 +36,15 @@ extension TidemarkCommandLine {
             let broker = try endToEndBroker(extraTopics: ["b-five-minutes", "b-late"])
             defer { broker.stop() }
 
-            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             let producer = try TestProducer(bootstrap: broker.bootstrapServers)
             try producer.sendReadings(readings[..<half], topic: "readings")
             try producer.finish()
             try service.waitForRecordsIn(app: "e2e", half)
 
-            // Renamed into place, so the watcher never sees half a file.
+            // Renamed into place, so the watcher never sees half a file; its changelog first.
+            try createChangelogs(on: broker, apps: scratch.path("b.yaml"), group: "g")
             try FileManager.default.moveItem(atPath: scratch.path("b.yaml"), toPath: scratch.path("apps/b.yaml"))
             try waitUntil("app b to start; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(20)) {
                 service.recordsIn(app: "b") != nil
@@ -66,7 +67,7 @@ extension TidemarkCommandLine {
             try waitUntil("the broken app file to be rejected; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(20)) {
                 !service.problemsLogged.isEmpty
             }
-            #expect(service.problemsLogged.allSatisfy { $0.contains("app file rejected; the running apps go on") }, "\(service.problemsLogged)")
+            #expect(service.problemsLogged.allSatisfy { $0.contains("app file rejected; its previous version (if any) goes on") }, "\(service.problemsLogged)")
             #expect(service.problemsLogged.contains { $0.contains("broken.yaml:2:") }, "\(service.problemsLogged)")
             #expect(service.recordsIn(app: "e2e") == readings.count)
             #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")

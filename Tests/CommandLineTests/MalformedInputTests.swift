@@ -69,7 +69,7 @@ extension TidemarkCommandLine {
             try producer.send(topic: "raw", key: "d1", value: good)
             try producer.finish()
 
-            let service = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "guard", Self.badRecords.count + 1)
             let metrics = httpGet(port: service.metricsPort, path: "/metrics")?.body ?? ""

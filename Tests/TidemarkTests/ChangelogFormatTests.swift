@@ -24,26 +24,27 @@ import Tidemark
     func aValueGivesBackItsPositionAndState(position: Int64) throws {
         let state = Array(repeating: Array("window 1764288000000 count 360 ".utf8), count: 20).flatMap { $0 }
         var value: [UInt8] = []
-        state.withUnsafeBytes { ChangelogValue.append(position: position, state: $0, to: &value) }
+        state.withUnsafeBytes { ChangelogValue.append(signature: 0x0102_0304_0506_0708, position: position, state: $0, to: &value) }
         #expect(value.first == ChangelogValue.formatVersion)
         #expect(value.count < state.count / 4, "repetitive state compresses: \(value.count) bytes for \(state.count)")
         var restored: [UInt8] = []
         let read = try value.withUnsafeBytes { try ChangelogValue.read($0, state: &restored) }
-        #expect(read == position)
+        #expect(read.signature == 0x0102_0304_0506_0708)
+        #expect(read.position == position)
         #expect(restored == state)
     }
 
     @Test func anEmptyStateRoundTrips() throws {
         var value: [UInt8] = []
-        ChangelogValue.append(position: 5, state: UnsafeRawBufferPointer(start: nil, count: 0), to: &value)
+        ChangelogValue.append(signature: 1, position: 5, state: UnsafeRawBufferPointer(start: nil, count: 0), to: &value)
         var restored: [UInt8] = [1, 2, 3]
-        #expect(try value.withUnsafeBytes { try ChangelogValue.read($0, state: &restored) } == 5)
+        #expect(try value.withUnsafeBytes { try ChangelogValue.read($0, state: &restored) }.position == 5)
         #expect(restored.isEmpty)
     }
 
     @Test func aNewerFormatVersionIsRefusedByName() {
         var value: [UInt8] = []
-        Array("state".utf8).withUnsafeBytes { ChangelogValue.append(position: 9, state: $0, to: &value) }
+        Array("state".utf8).withUnsafeBytes { ChangelogValue.append(signature: 1, position: 9, state: $0, to: &value) }
         value[0] = 7
         var restored: [UInt8] = []
         #expect(throws: ChangelogFormatError.unknownVersion(7)) { try value.withUnsafeBytes { try ChangelogValue.read($0, state: &restored) } }
@@ -52,16 +53,16 @@ import Tidemark
 
     @Test func damagedValuesAreErrorsNotCrashes() {
         var value: [UInt8] = []
-        Array(repeating: UInt8(ascii: "x"), count: 300).withUnsafeBytes { ChangelogValue.append(position: 1 << 40, state: $0, to: &value) }
+        Array(repeating: UInt8(ascii: "x"), count: 300).withUnsafeBytes { ChangelogValue.append(signature: 7, position: 1 << 40, state: $0, to: &value) }
         var restored: [UInt8] = []
         for cut in 0..<value.count {
             let prefix = Array(value[..<cut])
             #expect(throws: ChangelogFormatError.self, "cut at \(cut)") { try prefix.withUnsafeBytes { try ChangelogValue.read($0, state: &restored) } }
         }
-        let unterminated: [UInt8] = [ChangelogValue.formatVersion] + Array(repeating: 0xFF, count: 11)
+        let unterminated: [UInt8] = [ChangelogValue.formatVersion] + Array(repeating: 0, count: 8) + Array(repeating: 0xFF, count: 11)
         #expect(throws: ChangelogFormatError.truncated) { try unterminated.withUnsafeBytes { try ChangelogValue.read($0, state: &restored) } }
         var garbage = value
-        for index in 7..<garbage.count { garbage[index] = 0xFF }
+        for index in 15..<garbage.count { garbage[index] = 0xFF }
         #expect(throws: ChangelogFormatError.corrupt) { try garbage.withUnsafeBytes { try ChangelogValue.read($0, state: &restored) } }
     }
 }

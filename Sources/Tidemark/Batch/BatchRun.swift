@@ -71,7 +71,8 @@ public enum BatchRun {
                 // A blank line is no record; skipping it keeps trailing newlines harmless.
                 if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
                 sink.line = summary.lines
-                let outcome = processor.process(value: line, key: nil, timestamp: nil, partition: 0, now: now, into: sink)
+                let outcome = processor.process(
+                    value: line, key: nil, timestamp: nil, partition: 0, offset: Int64(summary.lines), now: now, into: sink)
                 if case .late(let reason) = outcome { onLate(summary.lines, reason) }
                 if sink.error != nil { return }
             }
@@ -99,7 +100,10 @@ private final class JSONLinesSink: OutputSink {
         self.late = try late.map { (path) throws(BatchError) in try JSONLinesWriter(path: path) }
     }
 
-    func send(topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, windowEnd: Int64?) {
+    func send(
+        topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, device: UnsafeRawBufferPointer,
+        windowEnd: Int64?
+    ) {
         output.append(value)
         record { () throws(BatchError) in try output.endLine() }
     }

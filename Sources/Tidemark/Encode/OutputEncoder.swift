@@ -59,10 +59,23 @@ public struct TriggerEventLayout: Sendable, Equatable {
 public struct OutputEncoder: Sendable {
     /// The last encoded record.
     public private(set) var bytes: [UInt8] = []
+    /// The last encoded window key.
+    public private(set) var key: [UInt8] = []
     private var superseded = SupersededMembers()
 
     public init() {
         bytes.reserveCapacity(512)
+    }
+
+    /// A series result's Kafka key, `{"app":…,"series":…,"device":…,"start":…}`: what
+    /// identifies its window, so a compacted results topic keeps each window's newest revision.
+    public mutating func encodeWindowKey(_ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64) {
+        key.removeAll(keepingCapacity: true)
+        key.append(contentsOf: layout.prefix)
+        JSONWriter.appendStringBody(device, to: &key)
+        key.append(contentsOf: #"","start":"#.utf8)
+        JSONWriter.appendInteger(start, to: &key)
+        key.append(UInt8(ascii: "}"))
     }
 
     /// A series result:

@@ -18,6 +18,12 @@ package final class RuntimeMetrics: Sendable {
     private let clientErrors: CoreMetrics.Counter
     /// App file errors found by reloads.
     private let appFileErrors: CoreMetrics.Counter
+    private let restoredRecords: CoreMetrics.Counter
+    private let restoredBytes: CoreMetrics.Counter
+    private let restoredDevices: CoreMetrics.Counter
+    private let restoringPartitions: CoreMetrics.Gauge
+    private let changelogBytes: CoreMetrics.Counter
+    private let checkpointDuration: CoreMetrics.Timer
 
     /// Upper bounds of the emit-latency histogram: wall-clock time at emission minus the
     /// window's end, from sub-second (live) to six hours (backfills).
@@ -29,11 +35,21 @@ package final class RuntimeMetrics: Sendable {
     package init() {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["tidemark_emit_latency_seconds"] = Self.latencyBuckets
+        factory.durationHistogramBuckets["tidemark_checkpoint_seconds"] = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30),
+        ]
         self.factory = factory
         emitLatency = CoreMetrics.Timer(label: "tidemark_emit_latency_seconds", factory: factory)
         deliveryFailures = CoreMetrics.Counter(label: "tidemark_delivery_failures_total", factory: factory)
         clientErrors = CoreMetrics.Counter(label: "tidemark_kafka_errors_total", factory: factory)
         appFileErrors = CoreMetrics.Counter(label: "tidemark_app_file_errors_total", factory: factory)
+        restoredRecords = CoreMetrics.Counter(label: "tidemark_restored_records_total", factory: factory)
+        restoredBytes = CoreMetrics.Counter(label: "tidemark_restored_bytes_total", factory: factory)
+        restoredDevices = CoreMetrics.Counter(label: "tidemark_restored_devices_total", factory: factory)
+        restoringPartitions = CoreMetrics.Gauge(label: "tidemark_restoring_partitions", factory: factory)
+        changelogBytes = CoreMetrics.Counter(label: "tidemark_changelog_bytes_total", factory: factory)
+        checkpointDuration = CoreMetrics.Timer(label: "tidemark_checkpoint_seconds", factory: factory)
     }
 
     /// The metrics of `app`, created on first use.
@@ -66,6 +82,24 @@ package final class RuntimeMetrics: Sendable {
         CoreMetrics.Gauge(
             label: "tidemark_consumer_lag_records", dimensions: [("topic", topic), ("partition", String(partition))], factory: factory)
     }
+
+    /// Counts what restores read: changelog records and bytes, and device states restored.
+    package func countRestored(records: Int, bytes: Int, devices: Int) {
+        if records > 0 { restoredRecords.increment(by: records) }
+        if bytes > 0 { restoredBytes.increment(by: bytes) }
+        if devices > 0 { restoredDevices.increment(by: devices) }
+    }
+
+    /// Sets the number of partitions waiting for a restore.
+    package func setRestoring(partitions: Int) { restoringPartitions.record(partitions) }
+
+    /// Counts changelog bytes produced (keys and values).
+    package func countChangelogBytes(_ bytes: Int) {
+        if bytes > 0 { changelogBytes.increment(by: bytes) }
+    }
+
+    /// Records how long a checkpoint took, from being taken to being acknowledged.
+    package func observeCheckpoint(milliseconds: Int64) { checkpointDuration.recordMilliseconds(max(0, milliseconds)) }
 
     /// Counts app files a reload refused (each also logged with its file, line and column).
     package func countAppFileErrors(_ count: Int) {

@@ -7,6 +7,10 @@ import Streaming
 public enum RecordOutcome: Sendable, Equatable {
     case accepted
     case late(LateReason)
+    /// Not this app's to take: its partition's state is not held here, or covers the record.
+    case skipped
+    /// Already applied to the device's state before a restart; read again, not applied twice.
+    case covered
 }
 
 /// Counts since the processor started; pipelines publish them as metrics.
@@ -36,7 +40,8 @@ public struct AppCounts: Sendable, Equatable {
     }
 }
 
-/// Runs one app over records handed to it one at a time, in arrival order.
+/// Runs one app over records handed to it one at a time, in arrival order, with a state of
+/// its own for each input partition.
 ///
 /// Not thread-safe: one processor belongs to one pipeline thread.
 public final class AppProcessor {
@@ -44,24 +49,33 @@ public final class AppProcessor {
     public private(set) var counts = AppCounts()
 
     private var decoder: RecordDecoder
-    private var devices = DeviceTable()
-    private let engine: WindowEngine
     private var encoder = OutputEncoder()
     private let seriesLayouts: [SeriesResultLayout]
     private let recordTriggers: [(condition: TriggerCondition, layout: TriggerEventLayout, output: String)]
     /// Per series, its `on:` triggers.
     private let seriesTriggers: [[(condition: TriggerCondition, layout: TriggerEventLayout, output: String)]]
-    /// The largest event time handed to the engine.
-    private var maxEventTime: Int64?
     /// A series trigger's slots: the aggregates, then start, end and revision.
     private var resultSlots: [Double]
+    /// Per input partition held, its state.
+    private var partitions: [Int32: PartitionState] = [:]
+    /// Whether a record of a partition without state starts one (batch, one file) rather than
+    /// being skipped (run, where a partition's state is restored before it is processed).
+    private let startsPartitions: Bool
+    /// The partition of the last record and its state (records come in runs of one
+    /// partition), until the batch ends.
+    private var currentPartition: Int32 = -1
+    private var current: PartitionState?
+    /// The states that took records since the last end of a batch.
+    private var batched: [PartitionState] = []
 
-    public init(app: AppDefinition) throws(WindowEngineError) {
+    /// - Parameter startsPartitions: a record of a partition with no state starts a fresh one
+    ///   (`tidemark batch`); otherwise such a record is skipped (`install(_:partition:)` first).
+    public init(app: AppDefinition, startsPartitions: Bool = true) throws(WindowEngineError) {
         self.app = app
+        self.startsPartitions = startsPartitions
         let triggersByRecord = app.triggers.filter { $0.source == .records }
         decoder = RecordDecoder(schema: RecordSchema(app: app), collectsOtherMembers: !triggersByRecord.isEmpty)
-        engine = try WindowEngine(
-            series: app.series.map(\.spec), watermark: app.watermark, fieldCount: app.numericFields.count)
+        try WindowEngine.validate(series: app.series.map(\.spec), watermark: app.watermark, fieldCount: app.numericFields.count)
         seriesLayouts = app.series.map { SeriesResultLayout(app: app.name, series: $0.spec) }
         recordTriggers = triggersByRecord.map {
             ($0.condition, TriggerEventLayout(app: app.name, trigger: $0.name), $0.output)
@@ -75,18 +89,64 @@ public final class AppProcessor {
         resultSlots = Array(repeating: .nan, count: widest + SeriesDefinition.windowFields.count)
     }
 
+    // MARK: Partitions
+
+    /// Takes over `state` for `partition` (restored, fresh, or carried over from an earlier
+    /// version of the app); the state the partition had is dropped.
+    package func install(_ state: PartitionState, partition: Int32) {
+        partitions[partition] = state
+        forgetCurrent()
+    }
+
+    /// Drops the state of a partition taken away.
+    package func drop(partition: Int32) {
+        partitions[partition] = nil
+        forgetCurrent()
+    }
+
+    /// The state of `partition`, if held.
+    package func state(of partition: Int32) -> PartitionState? { partitions[partition] }
+
+    /// The partitions whose state is held.
+    package var heldPartitions: Dictionary<Int32, PartitionState>.Keys { partitions.keys }
+
+    private func forgetCurrent() {
+        currentPartition = -1
+        current = nil
+        batched.removeAll()
+    }
+
+    @inline(__always)
+    private func state(for partition: Int32) -> PartitionState? {
+        if partition == currentPartition, let current { return current }
+        var state = partitions[partition]
+        if state == nil && startsPartitions {
+            state = PartitionState(engine: app.makeEngine(), start: .min)
+            partitions[partition] = state
+        }
+        currentPartition = partition
+        current = state
+        if let state, !batched.contains(where: { $0 === state }) { batched.append(state) }
+        return state
+    }
+
+    // MARK: Records
+
     /// Processes one message.
     ///
     /// - Parameters:
     ///   - value: the message value; nil for a tombstone (which is malformed here).
     ///   - key: the message key (the device id when the app reads it from there).
     ///   - timestamp: the message timestamp (the event time when the app reads it from there).
+    ///   - offset: the message's offset in its partition (what a state covers is told by it).
     ///   - now: processing time, epoch milliseconds.
     @discardableResult
     public func process<Sink: OutputSink>(
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64?, partition: Int32,
-        now: Int64, into sink: Sink
+        offset: Int64, now: Int64, into sink: Sink
     ) -> RecordOutcome {
+        guard let state = state(for: partition), offset >= state.start else { return .skipped }
+        state.position = max(state.position, offset + 1)
         counts.recordsIn += 1
         let bytes = value ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if let failure = decoder.decode(value: bytes, key: key, timestamp: timestamp) {
@@ -94,20 +154,31 @@ public final class AppProcessor {
         }
         // Before anything reads the reading: a clock far ahead would move the device's
         // watermark, and every later, right reading of the device would be too late.
-        if let maxFuture = app.maxFuture, Self.isAhead(decoder.time, of: now, by: maxFuture) {
+        let future = app.maxFuture.map { Self.isAhead(decoder.time, of: now, by: $0) } ?? false
+        let device = decoder.internDevice(in: &state.devices)
+        var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
+        let time = decoder.time
+        if state.covers(device, at: offset) {
+            // Applied before a restart, with its outputs: only what it did to the partition's
+            // watermark (`per: partition`) is replayed.
+            if !future {
+                decoder.withNumbers { fields in
+                    state.engine.observeCovered(Reading(device: device, time: time, partition: partition, fields: fields), into: &forwarder)
+                }
+            }
+            return .covered
+        }
+        if future, let maxFuture = app.maxFuture {
             return reject(value: value, key: key, .future(maxFuture: maxFuture), into: sink)
         }
-        let device = decoder.internDevice(in: &devices)
         if !recordTriggers.isEmpty { fireRecordTriggers(record: bytes, into: sink) }
-        var forwarder = ResultForwarder(processor: self, sink: sink)
-        let time = decoder.time
         let admission = decoder.withNumbers { fields in
-            engine.process(
+            state.engine.process(
                 Reading(device: device, time: time, partition: partition, fields: fields), now: now,
                 into: &forwarder)
         }
         // The engine's watermarks follow every readable event time, too late or not.
-        if admission != .invalidTime { maxEventTime = max(maxEventTime ?? time, time) }
+        if admission != .invalidTime { state.maxEventTime = max(state.maxEventTime ?? time, time) }
         switch admission {
         case .accepted: return .accepted
         case .tooLate: return reject(value: value, key: key, .tooLate, into: sink)
@@ -119,25 +190,38 @@ public final class AppProcessor {
     /// record) revised since the last batch end is emitted once, with its revision now.
     /// Where batches end decides which revisions appear, never what a revision holds.
     public func endBatch<Sink: OutputSink>(into sink: Sink) {
-        var forwarder = ResultForwarder(processor: self, sink: sink)
-        engine.endBatch(into: &forwarder)
+        for state in batched {
+            var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
+            state.engine.endBatch(into: &forwarder)
+        }
+        batched.removeAll(keepingCapacity: true)
+        // The next record looks its state up again, and so joins the next batch.
+        currentPartition = -1
+        current = nil
     }
 
     /// Lets processing time pass: idle devices are flushed and `every` periods fire.
     public func advance<Sink: OutputSink>(now: Int64, into sink: Sink) {
-        var forwarder = ResultForwarder(processor: self, sink: sink)
-        engine.advance(processingTime: now, into: &forwarder)
+        for state in partitions.values {
+            var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
+            state.engine.advance(processingTime: now, into: &forwarder)
+        }
     }
 
     /// Closes every window, as at the end of a file.
     public func closeAll<Sink: OutputSink>(into sink: Sink) {
-        var forwarder = ResultForwarder(processor: self, sink: sink)
-        engine.closeAll(into: &forwarder)
+        for partition in partitions.keys.sorted() {
+            let state = partitions[partition]!
+            var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
+            state.engine.closeAll(into: &forwarder)
+        }
     }
 
     /// The most advanced watermark of any device (or partition), if any record was seen:
     /// the largest event time the engine took, less the out-of-order bound.
-    public var maxWatermark: Int64? { maxEventTime.map { $0 - app.watermark.outOfOrder } }
+    public var maxWatermark: Int64? {
+        partitions.values.compactMap { $0.maxWatermark(outOfOrder: app.watermark.outOfOrder) }.max()
+    }
 
     /// Whether event time `time` is more than `limit` ahead of processing time `now`, without
     /// overflowing on any pair of times.
@@ -168,7 +252,7 @@ public final class AppProcessor {
                         encoder.encodeRecordTriggerEvent(
                             trigger.layout, device: device, time: decoder.time, record: record,
                             members: decoder.otherMembers)
-                        deliver(topic: trigger.output, key: device, windowEnd: nil, into: sink)
+                        deliver(topic: trigger.output, device: device, into: sink)
                     }
                     counts.triggersOut += 1
                 }
@@ -177,15 +261,20 @@ public final class AppProcessor {
     }
 
     /// Encodes one emitted window and fires the triggers on its series.
-    fileprivate func emit<Sink: OutputSink>(_ result: WindowResult, into sink: Sink) {
-        var name = devices.name(of: result.device)
+    fileprivate func emit<Sink: OutputSink>(_ result: WindowResult, of state: PartitionState, into sink: Sink) {
+        var name = state.devices.name(of: result.device)
         name.withUTF8 { nameBytes in
             let device = UnsafeRawBufferPointer(nameBytes)
             let layout = seriesLayouts[result.series]
             encoder.encodeSeriesResult(
                 layout, device: device, start: result.start, end: result.end, revision: Int(result.revision),
                 values: result.values)
-            deliver(topic: app.series[result.series].output, key: device, windowEnd: result.end, into: sink)
+            encoder.encodeWindowKey(layout, device: device, start: result.start)
+            encoder.key.withUnsafeBytes { key in
+                encoder.bytes.withUnsafeBytes { value in
+                    sink.send(topic: app.series[result.series].output, key: key, value: value, device: device, windowEnd: result.end)
+                }
+            }
             counts.resultsOut += 1
             let triggers = seriesTriggers[result.series]
             guard !triggers.isEmpty else { return }
@@ -199,27 +288,29 @@ public final class AppProcessor {
                     encoder.encodeSeriesTriggerEvent(
                         trigger.layout, series: layout, device: device, start: result.start, end: result.end,
                         revision: Int(result.revision), values: result.values)
-                    deliver(topic: trigger.output, key: device, windowEnd: nil, into: sink)
+                    deliver(topic: trigger.output, device: device, into: sink)
                     counts.triggersOut += 1
                 }
             }
         }
     }
 
-    private func deliver<Sink: OutputSink>(topic: String, key: UnsafeRawBufferPointer, windowEnd: Int64?, into sink: Sink) {
-        encoder.bytes.withUnsafeBytes { sink.send(topic: topic, key: key, value: $0, windowEnd: windowEnd) }
+    /// Sends the encoded record keyed by its device.
+    private func deliver<Sink: OutputSink>(topic: String, device: UnsafeRawBufferPointer, into sink: Sink) {
+        encoder.bytes.withUnsafeBytes { sink.send(topic: topic, key: device, value: $0, device: device, windowEnd: nil) }
     }
 }
 
-/// Hands the engine's results back to the processor that owns the engine.
+/// Hands an engine's results back to the processor that owns the engine.
 private struct ResultForwarder<Sink: OutputSink>: WindowResultSink {
     // unowned(unsafe): the forwarder lives only for one engine call made by this processor,
-    // whose caller holds the sink; counted references would cost a retain and a release
-    // of each per record.
+    // whose caller holds the sink and the state; counted references would cost a retain and
+    // a release of each per record.
     unowned(unsafe) let processor: AppProcessor
+    unowned(unsafe) let state: PartitionState
     unowned(unsafe) let sink: Sink
 
     mutating func emit(_ result: WindowResult) {
-        processor.emit(result, into: sink)
+        processor.emit(result, of: state, into: sink)
     }
 }

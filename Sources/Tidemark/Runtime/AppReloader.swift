@@ -36,11 +36,22 @@ final class AppReloader: Service {
 
     private func reload() {
         let previous = running.withLock { $0 }
-        let outcome = AppReload.next(running: previous, load: AppLoader.loadEach(path: path))
+        var outcome = AppReload.next(running: previous, load: AppLoader.loadEach(path: path))
         for error in outcome.errors {
             logger.error("app file rejected; its previous version (if any) goes on", metadata: ["error": "\(error)"])
         }
-        metrics.countAppFileErrors(outcome.errors.count)
+        var refused = outcome.errors.count
+        // A new app (or one reading another topic) needs its changelog first.
+        let fresh = outcome.apps.filter { app in !previous.contains { $0.name == app.name && $0.input.topic == app.input.topic } }
+        for problem in ChangelogTopic.ensure(
+            fresh.map { ChangelogTopic(app: $0, group: pipeline.group) }, config: pipeline.producerConfig, timeout: .seconds(10))
+        {
+            logger.error("app not started; its previous version (if any) goes on", metadata: ["error": "\(problem)"])
+            refused += 1
+            outcome.apps.removeAll { $0.name == problem.app }
+            if let old = previous.first(where: { $0.name == problem.app }) { outcome.apps.append(old) }
+        }
+        metrics.countAppFileErrors(refused)
         guard outcome.apps != previous else { return }
         running.withLock { $0 = outcome.apps }
         pipeline.update(apps: outcome.apps)

@@ -1,8 +1,10 @@
 // The consumer loop of `tidemark run`: one consumer in the group, its partitions spread over
 // shards by partition number. Each poll's batch is split by shard and the shards step in
-// parallel (one on this thread, the others on their own threads), then the loop notes what
-// was processed and commits what every shard's outputs make safe. Records of one partition,
-// and so of one device, stay in order.
+// parallel (one on this thread, the others on their own threads). A partition assigned to
+// this process is paused until its apps' states are restored from their changelogs, then read
+// from where those states stand; every checkpoint interval the changed states go to the
+// changelogs, and an input offset is committed once its outputs and its states are written.
+// Records of one partition, and so of one device, stay in order.
 import Foundation
 import Kafka
 import Logging
@@ -14,20 +16,23 @@ final class ConsumerLoop {
     private let consumer: KafkaConsumer
     private let shards: [Shard]
     private let threads: [ShardThread]
+    private let restorer: Restorer
     /// Per shard, the positions of this batch's messages that belong to it.
     private var positions: [[Int]]
-    /// Where this process stopped in partitions it no longer holds: its window state covers
-    /// every record before, so if a partition comes back, reading resumes there rather than
-    /// at a commit that may have failed (no record is applied twice).
-    private var resumePositions: [String: [Int32: Int64]] = [:]
     private var subscribedTopics: [String] = []
     /// Counts already added to the metrics, per app.
     private var published: [String: AppCounts] = [:]
     private var lastTick: Int64 = 0
     private var lastMetrics: Int64 = 0
+    private var lastCheckpoint: Int64 = 0
     private var loggedErrors = 0
     /// The partitions this consumer holds now.
     private var assigned: Set<CommitTracker.Partition> = []
+    /// Partitions held but not read until their states are restored.
+    private var paused: Set<CommitTracker.Partition> = []
+    /// Per partition, the apps whose state is being restored, with the request's generation.
+    private var restoring: [CommitTracker.Partition: [String: Int]] = [:]
+    private var generation = 0
     /// The offsets this process last committed, per partition.
     private var committed: [CommitTracker.Partition: Int64] = [:]
     private var connection: ConnectionWatch
@@ -39,7 +44,7 @@ final class ConsumerLoop {
     init(pipeline: Pipeline) throws {
         self.pipeline = pipeline
         shards = try (0..<pipeline.shardCount).map { (index) throws(KafkaError) in
-            try Shard(index: index, producerConfig: pipeline.producerConfig, logger: pipeline.logger)
+            try Shard(index: index, group: pipeline.group, producerConfig: pipeline.producerConfig, logger: pipeline.logger)
         }
         threads = shards.dropFirst().map { ShardThread(shard: $0) }
         positions = Array(repeating: [], count: shards.count)
@@ -47,6 +52,12 @@ final class ConsumerLoop {
         connection = ConnectionWatch(
             patience: config["session.timeout.ms"].flatMap { Int64($0) } ?? 45_000,
             reconnectBackoff: config["reconnect.backoff.max.ms"].flatMap { Int64($0) } ?? 10_000)
+        // No app runs without its changelog: missing ones are created where the cluster allows.
+        let apps = pipeline.pendingApps.withLock { $0 } ?? []
+        let problems = ChangelogTopic.ensure(
+            apps.map { ChangelogTopic(app: $0, group: pipeline.group) }, config: pipeline.producerConfig, timeout: .seconds(10))
+        guard problems.isEmpty else { throw RuntimeFailure(reason: problems.map(\.description).joined(separator: "\n")) }
+        restorer = Restorer(config: pipeline.restoreConfig, clock: pipeline.clock, logger: pipeline.logger) {}
         // The handler runs inside `poll`/`close` on this thread, while no step is running.
         weak var target: ConsumerLoop?
         // Fair partitions: a quiet app's record is not queued behind a hot topic's backlog.
@@ -54,14 +65,17 @@ final class ConsumerLoop {
             target?.rebalanced(event)
         }
         target = self
-        consumer.startOffset = { topic, partition in target?.resumePositions[topic]?.removeValue(forKey: partition) }
     }
 
     /// Polls and processes until `stop` is requested, then drains: delivers what is in
-    /// flight, commits and leaves the group. A delivery that fails for good ends the loop
-    /// the same way, committing only what precedes it, and throws.
+    /// flight, writes the states' last checkpoint, commits and leaves the group. A delivery
+    /// or a restore that fails for good ends the loop the same way, committing only what
+    /// precedes it, and throws.
     func run(until stop: StopRequest) throws {
-        defer { for thread in threads { thread.finish() } }
+        defer {
+            for thread in threads { thread.finish() }
+            restorer.stop()
+        }
         pipeline.health.set(.ok)
         while !stop.isRequested {
             if let apps = pipeline.pendingApps.withLock({ pending in defer { pending = nil }; return pending }) {
@@ -70,11 +84,16 @@ final class ConsumerLoop {
             let poll = try consumer.poll(timeout: .milliseconds(Self.tickMillis), maxMessages: 4096)
             let now = pipeline.clock()
             observe(poll, at: now)
+            try installRestored()
             let tick = now - lastTick >= Self.tickMillis
             if tick { lastTick = now }
             step(poll.messages, now: now, tick: tick)
             if let failure = shards.lazy.compactMap(\.sink.tracker.failure).first {
                 throw fail(failure.reason)
+            }
+            checkpoint(now)
+            for shard in shards {
+                if let duration = shard.takeCheckpointDuration() { pipeline.metrics.observeCheckpoint(milliseconds: duration) }
             }
             if tick {
                 commit(asynchronously: true)
@@ -88,8 +107,7 @@ final class ConsumerLoop {
         drain()
     }
 
-    /// Splits the batch by shard, steps every shard (in parallel), then notes the offsets
-    /// processed in each shard's commit tracker.
+    /// Splits the batch by shard and steps every shard (in parallel).
     private func step(_ messages: KafkaMessageBatch, now: Int64, tick: Bool) {
         guard !messages.isEmpty || tick else { return }
         if threads.isEmpty {
@@ -106,30 +124,32 @@ final class ConsumerLoop {
             shards[0].step(messages, positions: positions[0], now: now, tick: tick)
             for thread in threads { thread.waitUntilDone() }
         }
-        notePositions(of: messages)
         pipeline.consumed.add(messages.count, ordering: .relaxed)
     }
 
-    /// For each partition in the batch, the offset after its last message.
-    private func notePositions(of messages: KafkaMessageBatch) {
-        var position = messages.count - 1
-        var seen: Set<Int32> = []
-        var topic = ""
-        var partition: Int32 = -1
-        while position >= 0 {
-            let message = messages[position]
-            position -= 1
-            let messageTopic = message.topic
-            // Messages come in runs of one partition: only a run's end is news.
-            if messageTopic == topic && message.partition == partition { continue }
-            if messageTopic != topic {
-                topic = messageTopic
-                seen.removeAll(keepingCapacity: true)
-            }
-            partition = message.partition
-            guard seen.insert(partition).inserted else { continue }
-            shards[Int(partition) % shards.count].sink.processed(
-                CommitTracker.Partition(topic: topic, partition: partition), nextOffset: message.offset + 1)
+    // MARK: Checkpoints and commits
+
+    /// Every checkpoint interval, each shard takes a checkpoint of its changed states; a
+    /// checkpoint taken is written as soon as every output before it is acknowledged.
+    private func checkpoint(_ now: Int64) {
+        if now - lastCheckpoint >= pipeline.checkpointMillis {
+            lastCheckpoint = now
+            let restoring = Set(self.restoring.keys)
+            for shard in shards { shard.takeCheckpoint(restoring: restoring) }
+        }
+        for shard in shards { shard.writeCheckpointIfSafe() }
+    }
+
+    /// Delivers everything sent, writes a last checkpoint of every state, and waits until it
+    /// is acknowledged too: then every offset a state covers is committable.
+    private func checkpointEverything() {
+        for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
+        for shard in shards { shard.writeCheckpointIfSafe() }
+        let restoring = Set(self.restoring.keys)
+        for shard in shards {
+            shard.takeCheckpoint(restoring: restoring)
+            shard.writeCheckpointIfSafe()
+            shard.sink.flush(timeout: .seconds(30))
         }
     }
 
@@ -145,6 +165,146 @@ final class ConsumerLoop {
             logger.warning("commit failed; the next one includes it", metadata: ["error": "\(error)"])
         }
     }
+
+    // MARK: Restores
+
+    /// Asks for the states of `apps` for `partition` to be restored.
+    ///
+    /// - Parameter freshStart: where an app with no state yet starts (see ``RestoreRequest``).
+    private func requestRestore(_ partition: CommitTracker.Partition, apps: [AppDefinition], freshStart: Int64? = nil) {
+        guard !apps.isEmpty else { return }
+        generation += 1
+        for app in apps { restoring[partition, default: [:]][app.name] = generation }
+        restorer.request(
+            RestoreRequest(
+                generation: generation, topic: partition.topic, partition: partition.partition,
+                apps: apps.map { .init(definition: $0, changelog: ChangelogTopic.name(group: pipeline.group, app: $0.name)) },
+                freshStart: freshStart))
+    }
+
+    /// Installs the states restored since the last look, and reads each partition whose
+    /// apps all have their state from where the furthest-back one stands.
+    private func installRestored() throws {
+        for restored in restorer.takeResults() {
+            let partition = CommitTracker.Partition(topic: restored.topic, partition: restored.partition)
+            guard assigned.contains(partition), var waiting = restoring[partition] else { continue }
+            if let error = restored.error {
+                throw fail("cannot restore \(partition.topic)/\(partition.partition): \(error)", countsAsDelivery: false)
+            }
+            let shard = shards[Int(partition.partition) % shards.count]
+            var installed: [PartitionState] = []
+            for (app, state) in restored.states where waiting[app] == restored.generation {
+                waiting[app] = nil
+                guard let processor = shard.processors[app] else { continue }
+                processor.install(state, partition: partition.partition)
+                installed.append(state)
+            }
+            restoring[partition] = waiting.isEmpty ? nil : waiting
+            guard !waiting.isEmpty || !installed.isEmpty else { continue }
+            pipeline.metrics.countRestored(records: restored.records, bytes: restored.bytes, devices: restored.devices)
+            if waiting.isEmpty { try resume(partition, after: installed) }
+        }
+    }
+
+    /// Reads `partition` again from where its furthest-back state stands: states that were
+    /// there before skip what they have already seen.
+    private func resume(_ partition: CommitTracker.Partition, after installed: [PartitionState]) throws {
+        let states = shards[Int(partition.partition) % shards.count].apps(reading: partition.topic)
+            .compactMap { $0.state(of: partition.partition) }
+        for state in states where !installed.contains(where: { $0 === state }) { state.skip(until: state.position) }
+        let tp = KafkaTopicPartition(topic: partition.topic, partition: partition.partition)
+        if let start = states.map(\.start).min() {
+            if paused.contains(partition) || installed.contains(where: { $0.start < states.map(\.position).max() ?? start }) {
+                try consumer.seek([KafkaTopicPartition(topic: partition.topic, partition: partition.partition, offset: start)], timeout: .seconds(30))
+            }
+        }
+        if paused.remove(partition) != nil { try consumer.resume([tp]) }
+        logger.info("partition resumed", metadata: ["partition": "\(partition.topic)/\(partition.partition)", "from": "\(states.map(\.start).min() ?? -1)"])
+    }
+
+    // MARK: Apps
+
+    /// Switches every shard to a new app set and follows its topics; apps that start with no
+    /// state have it restored for the partitions already held.
+    private func install(_ apps: [AppDefinition]) throws {
+        let now = pipeline.clock()
+        var stateless: [String: AppDefinition] = [:]
+        for shard in shards {
+            for app in shard.install(apps, now: now) { stateless[app.name] = app }
+        }
+        let names = Set(apps.map(\.name))
+        for name in published.keys where !names.contains(name) {
+            published[name] = nil
+            pipeline.metrics.remove(app: name)
+        }
+        for partition in assigned {
+            let apps = stateless.values.filter { $0.input.topic == partition.topic }.sorted { $0.name < $1.name }
+            // An app added while its topic is read starts where the other apps stand: on new records.
+            let reading = shards[Int(partition.partition) % shards.count].apps(reading: partition.topic)
+                .compactMap { $0.state(of: partition.partition)?.position }.min()
+            requestRestore(partition, apps: apps, freshStart: restoring[partition] == nil ? reading : nil)
+        }
+        let topics = shards[0].topics
+        guard topics != subscribedTopics else { return }
+        subscribedTopics = topics
+        try consumer.subscribe(topics: topics)
+        connection.assignment(isEmpty: assigned.isEmpty, at: pipeline.clock())
+        logger.info("subscribed", metadata: ["topics": "\(topics.joined(separator: ","))"])
+    }
+
+    // MARK: Rebalances
+
+    /// A partition assigned is paused until its states are restored. Before partitions go,
+    /// every output derived from them is flushed, their states' last checkpoint written and
+    /// their offsets committed, so the next owner starts exactly where this one stopped.
+    private func rebalanced(_ event: KafkaRebalanceEvent) {
+        let now = pipeline.clock()
+        switch event {
+        case .assigned(let partitions):
+            logger.info("partitions assigned", metadata: ["partitions": "\(describe(partitions))"])
+            let added = partitions.map { CommitTracker.Partition(topic: $0.topic, partition: $0.partition) }
+            assigned.formUnion(added)
+            let held = added.filter { !shards[Int($0.partition) % shards.count].apps(reading: $0.topic).isEmpty }
+            do {
+                try consumer.pause(held.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) })
+                paused.formUnion(held)
+            } catch {
+                logger.error("cannot pause partitions to restore them", metadata: ["error": "\(error)"])
+            }
+            for partition in held {
+                requestRestore(partition, apps: shards[Int(partition.partition) % shards.count].apps(reading: partition.topic).map(\.app))
+            }
+        case .revoked(let partitions):
+            checkpointEverything()
+            commit(asynchronously: false)
+            release(partitions)
+            logger.info("partitions revoked", metadata: ["partitions": "\(describe(partitions))"])
+        case .lost(let partitions):
+            release(partitions)
+            logger.warning("partitions lost", metadata: ["partitions": "\(describe(partitions))"])
+        }
+        connection.assignment(isEmpty: assigned.isEmpty, at: now)
+    }
+
+    /// Drops the states of partitions taken away, at once.
+    private func release(_ partitions: [KafkaTopicPartition]) {
+        for p in partitions {
+            let partition = CommitTracker.Partition(topic: p.topic, partition: p.partition)
+            assigned.remove(partition)
+            paused.remove(partition)
+            restoring[partition] = nil
+            pipeline.metrics.removeConsumerLag(topic: p.topic, partition: p.partition)
+            let shard = shards[Int(p.partition) % shards.count]
+            shard.sink.forget(partition)
+            shard.drop(topic: p.topic, partition: p.partition)
+        }
+    }
+
+    private func describe(_ partitions: [KafkaTopicPartition]) -> String {
+        partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ",")
+    }
+
+    // MARK: Health and metrics
 
     /// What a poll says about the connection, besides its messages.
     private func observe(_ poll: KafkaConsumerPoll, at now: Int64) {
@@ -195,20 +355,20 @@ final class ConsumerLoop {
         for shard in shards {
             pipeline.metrics.observeEmitLatency(shard.sink.takeLatencies())
             pipeline.metrics.countClientErrors(shard.sink.takeClientErrors())
+            pipeline.metrics.countChangelogBytes(shard.sink.takeChangelogBytes())
         }
+        pipeline.metrics.setRestoring(partitions: restoring.count)
     }
 
-    /// The lag of every partition held: its end minus the position processed (or, before any
-    /// record of it was, the last offset this process committed). Without a broker the cached
+    /// The lag of every partition held: its end minus the position its states stand at (or,
+    /// while restoring, the last offset this process committed). Without a broker the cached
     /// ends are stale, and a position may not be known yet: such a lag is unknown (NaN), not 0.
     private func publishConsumerLags(_ now: Int64) {
-        var processed: [CommitTracker.Partition: Int64] = [:]
-        for shard in shards {
-            for (partition, offset) in shard.sink.tracker.readPositions { processed[partition] = offset }
-        }
         let disconnected = connection.isDisconnected(at: now)
         for partition in assigned {
-            let position = processed[partition] ?? committed[partition]
+            let states = shards[Int(partition.partition) % shards.count].apps(reading: partition.topic)
+                .compactMap { $0.state(of: partition.partition) }
+            let position = restoring[partition] == nil ? states.map(\.position).min() : committed[partition]
             let high = disconnected ? nil : consumer.cachedHighWatermark(topic: partition.topic, partition: partition.partition)
             var lag = Double.nan
             if let position, let high { lag = Double(max(0, high - position)) }
@@ -216,73 +376,28 @@ final class ConsumerLoop {
         }
     }
 
-    /// Switches every shard to a new app set and follows its topics.
-    private func install(_ apps: [AppDefinition]) throws {
-        for shard in shards { shard.install(apps) }
-        let names = Set(apps.map(\.name))
-        for name in published.keys where !names.contains(name) {
-            published[name] = nil
-            pipeline.metrics.remove(app: name)
-        }
-        let topics = shards[0].topics
-        guard topics != subscribedTopics else { return }
-        subscribedTopics = topics
-        try consumer.subscribe(topics: topics)
-        connection.assignment(isEmpty: assigned.isEmpty, at: pipeline.clock())
-        logger.info("subscribed", metadata: ["topics": "\(topics.joined(separator: ","))"])
-    }
+    // MARK: Ends
 
-    /// Before partitions go, every output derived from them is flushed and their offsets
-    /// committed, so the next owner starts exactly where this one stopped.
-    private func rebalanced(_ event: KafkaRebalanceEvent) {
-        let now = pipeline.clock()
-        switch event {
-        case .assigned(let partitions):
-            assigned.formUnion(partitions.map { CommitTracker.Partition(topic: $0.topic, partition: $0.partition) })
-            logger.info("partitions assigned", metadata: ["partitions": "\(describe(partitions))"])
-        case .revoked(let partitions):
-            for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
-            commit(asynchronously: false)
-            release(partitions)
-            logger.info("partitions revoked", metadata: ["partitions": "\(describe(partitions))"])
-        case .lost(let partitions):
-            release(partitions)
-            logger.warning("partitions lost", metadata: ["partitions": "\(describe(partitions))"])
-        }
-        connection.assignment(isEmpty: assigned.isEmpty, at: now)
-    }
-
-    private func release(_ partitions: [KafkaTopicPartition]) {
-        for p in partitions {
-            assigned.remove(CommitTracker.Partition(topic: p.topic, partition: p.partition))
-            pipeline.metrics.removeConsumerLag(topic: p.topic, partition: p.partition)
-            let shard = shards[Int(p.partition) % shards.count]
-            if let position = shard.sink.forget(CommitTracker.Partition(topic: p.topic, partition: p.partition)) {
-                resumePositions[p.topic, default: [:]][p.partition] = position
-            }
-        }
-    }
-
-    private func describe(_ partitions: [KafkaTopicPartition]) -> String {
-        partitions.map { "\($0.topic)/\($0.partition)" }.joined(separator: ",")
-    }
-
-    /// Stops reading, delivers everything in flight, commits, and leaves the group.
+    /// Stops reading, delivers everything in flight, writes the last checkpoint, commits, and
+    /// leaves the group.
     private func drain() {
-        for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
+        checkpointEverything()
         commit(asynchronously: false)
         publishMetrics(pipeline.clock())
         closeConsumer()
         logger.info("drained", metadata: ["in-flight": "\(shards.map(\.sink.tracker.inFlight).reduce(0, +))"])
     }
 
-    /// After a delivery failed for good: marks the service failing, commits only what every
-    /// output before the failure makes safe, leaves the group, and returns the error to throw,
-    /// so the process exits non-zero and a restart reprocesses from the last commit.
-    private func fail(_ reason: String) -> RuntimeFailure {
+    /// After a delivery (or a restore) failed for good: marks the service failing, commits
+    /// only what every output and checkpoint before the failure makes safe, leaves the group,
+    /// and returns the error to throw, so the process exits non-zero and a restart reprocesses
+    /// from the last checkpoint.
+    private func fail(_ reason: String, countsAsDelivery: Bool = true) -> RuntimeFailure {
         pipeline.health.set(.failing(reason))
-        pipeline.metrics.countDeliveryFailure()
-        logger.error("output cannot be delivered; stopping after committing what is safe", metadata: ["reason": "\(reason)"])
+        if countsAsDelivery { pipeline.metrics.countDeliveryFailure() }
+        logger.error(
+            countsAsDelivery ? "output cannot be delivered; stopping after committing what is safe" : "stopping after committing what is safe",
+            metadata: ["reason": "\(reason)"])
         for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
         commit(asynchronously: false)
         publishMetrics(pipeline.clock())

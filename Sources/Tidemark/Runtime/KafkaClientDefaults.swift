@@ -25,5 +25,12 @@ enum KafkaClientDefaults {
     static let producer: [String: String] = [
         "linger.ms": "5",
         "acks": "all",
+        // Records keyed by a device id (trigger events; late records keyed by it) go where
+        // Kafka's Java clients put that key, as results do: one partition per device.
+        "partitioner": "murmur2_random",
+        // A late record is its input record, unchanged: the producer must carry whatever the
+        // consumer could read (its receive.message.max.bytes); a broker that refuses it fails
+        // the delivery, loudly.
+        "message.max.bytes": "100000000",
     ]
 }

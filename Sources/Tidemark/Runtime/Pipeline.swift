@@ -11,7 +11,11 @@ import Synchronization
 final class Pipeline: Service, Sendable {
     let consumerConfig: KafkaConfig
     let producerConfig: KafkaConfig
+    /// The consumer group; it names the apps' changelog topics.
+    let group: String
     let shardCount: Int
+    /// How often changed states are written to the changelogs.
+    let checkpointMillis: Int64
     let clock: @Sendable () -> Int64
     let metrics: RuntimeMetrics
     let health: HealthState
@@ -21,13 +25,21 @@ final class Pipeline: Service, Sendable {
     /// Input messages consumed and processed so far (for benchmarks and tests).
     let consumed = Atomic<Int>(0)
 
+    /// The restorer's consumer: the service's client settings and group (to read its
+    /// committed offsets), joining no group.
+    var restoreConfig: KafkaConfig { consumerConfig }
+
     init(
-        consumerConfig: KafkaConfig, producerConfig: KafkaConfig, shards: Int, apps: [AppDefinition],
-        metrics: RuntimeMetrics, health: HealthState, clock: @escaping @Sendable () -> Int64, logger: Logger
+        consumerConfig: KafkaConfig, producerConfig: KafkaConfig, group: String, shards: Int, checkpointInterval: Duration,
+        apps: [AppDefinition], metrics: RuntimeMetrics, health: HealthState, clock: @escaping @Sendable () -> Int64,
+        logger: Logger
     ) {
         self.consumerConfig = consumerConfig
         self.producerConfig = producerConfig
+        self.group = group
         self.shardCount = max(1, shards)
+        let (seconds, attoseconds) = checkpointInterval.components
+        checkpointMillis = max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
         self.metrics = metrics
         self.health = health
         self.clock = clock

@@ -4,6 +4,7 @@
 import Foundation
 import Kafka
 import Logging
+import Streaming
 
 /// The processors and output of one shard of partitions.
 ///
@@ -16,10 +17,33 @@ final class Shard {
     /// Unretained: `processors` owns them. Calls through guaranteed references spare the
     /// record path a retain and a release per app and record.
     private var processorsByTopic: [String: [Unmanaged<AppProcessor>]] = [:]
+    /// Per app, its changelog topic.
+    private var changelogs: [String: String] = [:]
+    /// A checkpoint taken and not yet written.
+    private var pending: PendingCheckpoint?
+    private var changedDevices: [DeviceID] = []
+    private var changedPartitions: [Int32] = []
+    private let group: String
     private let logger: Logger
 
-    init(index: Int, producerConfig: KafkaConfig, logger: Logger) throws(KafkaError) {
+    /// The changelog records of a checkpoint, produced once every output sent before the
+    /// checkpoint was taken is acknowledged, so that no state is written whose outputs could
+    /// still be lost.
+    private struct PendingCheckpoint {
+        /// The last output token issued when the checkpoint was taken.
+        var after: UInt64
+        var records: ChangelogBatch
+        /// Per input partition, the offset its states cover (every app's, so the least).
+        var positions: [(partition: CommitTracker.Partition, offset: Int64)]
+        var takenAt: ContinuousClock.Instant
+    }
+
+    /// The last checkpoint written: its last record's token and when it was taken.
+    private var written: (token: UInt64, takenAt: ContinuousClock.Instant)?
+
+    init(index: Int, group: String, producerConfig: KafkaConfig, logger: Logger) throws(KafkaError) {
         self.index = index
+        self.group = group
         var logger = logger
         logger[metadataKey: "shard"] = "\(index)"
         self.logger = logger
@@ -29,18 +53,30 @@ final class Shard {
     /// The topics some app of this shard reads.
     var topics: [String] { processorsByTopic.keys.sorted() }
 
-    /// Switches to a new app set: apps whose definition did not change keep their state.
-    func install(_ apps: [AppDefinition]) {
+    /// The apps reading `topic`.
+    func apps(reading topic: String) -> [AppProcessor] {
+        (processorsByTopic[topic] ?? []).map { $0.takeUnretainedValue() }
+    }
+
+    /// Switches to a new app set. An unchanged app keeps its state; a changed one whose state
+    /// has the same shape takes it over; returns the apps that start with no state (new, or
+    /// changed in shape), which need their partitions restored.
+    func install(_ apps: [AppDefinition], now: Int64) -> [AppDefinition] {
         var next: [String: AppProcessor] = [:]
+        var stateless: [AppDefinition] = []
         for app in apps {
-            if let existing = processors[app.name], existing.app == app {
-                next[app.name] = existing
+            let previous = processors[app.name]
+            if let previous, previous.app == app {
+                next[app.name] = previous
                 continue
             }
             do {
-                next[app.name] = try AppProcessor(app: app)
+                let processor = try AppProcessor(app: app, startsPartitions: false)
+                if let previous, !carryOver(from: previous, to: processor, now: now) { stateless.append(app) }
+                if previous == nil { stateless.append(app) }
+                next[app.name] = processor
                 if index == 0 {
-                    logger.info(processors[app.name] == nil ? "app started" : "app restarted with its new definition", metadata: ["app": "\(app.name)"])
+                    logger.info(previous == nil ? "app started" : "app restarted with its new definition", metadata: ["app": "\(app.name)"])
                 }
             } catch {
                 logger.error("app not started", metadata: ["app": "\(app.name)", "error": "\(error)"])
@@ -52,6 +88,29 @@ final class Shard {
         processors = next
         processorsByTopic = Dictionary(grouping: next.values.sorted { $0.app.name < $1.app.name }, by: \.app.input.topic)
             .mapValues { $0.map(Unmanaged.passUnretained) }
+        changelogs = Dictionary(uniqueKeysWithValues: apps.map { ($0.name, ChangelogTopic.name(group: group, app: $0.name)) })
+        return stateless
+    }
+
+    /// Moves a changed app's states to its new version when their records keep their shape.
+    private func carryOver(from previous: AppProcessor, to next: AppProcessor, now: Int64) -> Bool {
+        let engine = next.app.makeEngine()
+        guard previous.app.makeEngine().stateSignature == engine.stateSignature else { return false }
+        do {
+            for partition in previous.heldPartitions {
+                let state = previous.state(of: partition)!
+                next.install(try state.migrated(to: next.app.makeEngine(), partition: partition, now: now), partition: partition)
+            }
+            return true
+        } catch {
+            logger.error("app state not carried over to its new definition", metadata: ["app": "\(next.app.name)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Drops every app's state of a partition taken away.
+    func drop(topic: String, partition: Int32) {
+        for app in apps(reading: topic) { app.drop(partition: partition) }
     }
 
     /// Processes the messages at `positions` of `messages` (all of this shard's partitions),
@@ -72,11 +131,14 @@ final class Shard {
                 guard !targets.isEmpty else { continue }
                 let timestamp = message.timestamp
                 let partition = message.partition
+                let offset = message.offset
                 withBytes(message.key) { key in
                     withBytes(message.value) { value in
                         for target in targets {
                             target._withUnsafeGuaranteedRef {
-                                _ = $0.process(value: value, key: key, timestamp: timestamp, partition: partition, now: now, into: sink)
+                                _ = $0.process(
+                                    value: value, key: key, timestamp: timestamp, partition: partition, offset: offset, now: now,
+                                    into: sink)
                             }
                         }
                     }
@@ -89,6 +151,67 @@ final class Shard {
         }
         sink.serveDeliveries()
     }
+
+    // MARK: Checkpoints
+
+    /// Takes a checkpoint of every state that changed or moved since the last one, unless the
+    /// last one is not written yet (a slow broker then gets one checkpoint at a time).
+    ///
+    /// - Parameter restoring: input partitions some app is still being restored for: their
+    ///   offsets are not committed yet (that app stands further back).
+    func takeCheckpoint(restoring: Set<CommitTracker.Partition>) {
+        guard pending == nil else { return }
+        var records = ChangelogBatch()
+        var positions: [CommitTracker.Partition: Int64] = [:]
+        for processor in processors.values {
+            guard let changelog = changelogs[processor.app.name] else { continue }
+            for partition in processor.heldPartitions {
+                let state = processor.state(of: partition)!
+                let input = CommitTracker.Partition(topic: processor.app.input.topic, partition: partition)
+                if !restoring.contains(input) { positions[input] = min(positions[input] ?? .max, state.position) }
+                changedDevices.removeAll(keepingCapacity: true)
+                changedPartitions.removeAll(keepingCapacity: true)
+                state.engine.takeChangedDevices(into: &changedDevices)
+                state.engine.takeChangedPartitions(into: &changedPartitions)
+                guard !changedDevices.isEmpty || !changedPartitions.isEmpty || state.position != state.checkpointed else { continue }
+                for device in changedDevices {
+                    records.appendDevice(device, of: state, topic: changelog, partition: partition, position: state.position)
+                }
+                // Last: a restore trusts the partition record's position for every device
+                // written before it in the same checkpoint.
+                records.appendPartition(of: state, topic: changelog, partition: partition, position: state.position)
+                state.checkpointed = state.position
+            }
+        }
+        guard !records.isEmpty || !positions.isEmpty else { return }
+        pending = PendingCheckpoint(
+            after: sink.tracker.issued, records: records, positions: positions.map { ($0.key, $0.value) }, takenAt: .now)
+    }
+
+    /// Writes the pending checkpoint once every output sent before it is acknowledged: its
+    /// changelog records now, its input offsets committable once those are acknowledged too.
+    /// Returns the changelog records written.
+    @discardableResult
+    func writeCheckpointIfSafe() -> Int {
+        guard let checkpoint = pending, sink.tracker.acknowledgedThrough >= checkpoint.after else { return 0 }
+        pending = nil
+        sink.sendChangelog(checkpoint.records)
+        for (partition, offset) in checkpoint.positions { sink.processed(partition, nextOffset: offset) }
+        written = (sink.tracker.issued, checkpoint.takenAt)
+        return checkpoint.records.records.count
+    }
+
+    /// Milliseconds from taking the last checkpoint to its last record's acknowledgement,
+    /// once, when it is acknowledged.
+    func takeCheckpointDuration() -> Int64? {
+        guard let written, sink.tracker.acknowledgedThrough >= written.token else { return nil }
+        self.written = nil
+        let (seconds, attoseconds) = (ContinuousClock.now - written.takenAt).components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Whether a checkpoint waits to be written.
+    var hasPendingCheckpoint: Bool { pending != nil }
 }
 
 /// Calls `body` with the bytes of a message part, or nil when it is absent.

@@ -26,10 +26,12 @@ public final class TidemarkRuntime: Service, Sendable {
         public var metricsAddress: String?
         /// How often app files are checked for changes.
         public var reloadInterval: Duration
+        /// How often changed state is written to the changelog topics.
+        public var checkpointInterval: Duration
 
         public init(
             kafka: KafkaConfig, apps: String, group: String = "tidemark", shards: Int = TidemarkRuntime.defaultShards,
-            metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2)
+            metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2), checkpointInterval: Duration = .seconds(1)
         ) {
             self.kafka = kafka
             self.apps = apps
@@ -37,6 +39,7 @@ public final class TidemarkRuntime: Service, Sendable {
             self.shards = shards
             self.metricsAddress = metricsAddress
             self.reloadInterval = reloadInterval
+            self.checkpointInterval = checkpointInterval
         }
     }
 
@@ -59,7 +62,8 @@ public final class TidemarkRuntime: Service, Sendable {
         consumer["group.id"] = options.group
         pipeline = Pipeline(
             consumerConfig: consumer, producerConfig: options.kafka.withDefaults(KafkaClientDefaults.producer),
-            shards: options.shards, apps: apps, metrics: metrics, health: health, clock: clock, logger: logger)
+            group: options.group, shards: options.shards, checkpointInterval: options.checkpointInterval, apps: apps,
+            metrics: metrics, health: health, clock: clock, logger: logger)
         logger.info("apps loaded", metadata: ["apps": "\(apps.map(\.name).joined(separator: ","))"])
 
         // Shut down in reverse: the pipeline drains first, then reloading stops, and metrics

@@ -15,6 +15,12 @@ final class KafkaOutputSink: OutputSink {
     private var clientErrors = 0
     /// Whether a delivery was acknowledged since the last `takeAcknowledgedAny`.
     private var acknowledgedAny = false
+    /// Changelog bytes produced since the last `takeChangelogBytes`.
+    private var changelogBytes = 0
+    /// Output topics' partition counts; the last one asked for, apart (results go in runs).
+    private var partitionCounts: [String: Int32] = [:]
+    private var lastTopic = ""
+    private var lastPartitionCount: Int32 = 1
     private let logger: Logger
 
     init(producer: KafkaProducer, logger: Logger) {
@@ -23,14 +29,36 @@ final class KafkaOutputSink: OutputSink {
         latencies.reserveCapacity(4096)
     }
 
-    func send(topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, windowEnd: Int64?) {
+    func send(
+        topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, device: UnsafeRawBufferPointer,
+        windowEnd: Int64?
+    ) {
         let token = tracker.issue()
         do {
-            try producer.send(topic: topic, key: key, value: value, token: token)
+            let partition = KafkaPartitioner.murmur2(device, partitions: try partitionCount(of: topic))
+            try producer.send(topic: topic, partition: partition, key: key, value: value, token: token)
         } catch {
             refused(token, topic: topic, error)
         }
         if let windowEnd, latencies.count < 4096 { latencies.append(now - windowEnd) }
+    }
+
+    /// The partitions of an output topic, asked of the cluster once per topic.
+    private func partitionCount(of topic: String) throws(KafkaError) -> Int32 {
+        if topic == lastTopic { return lastPartitionCount }
+        let count: Int32
+        if let known = partitionCounts[topic] {
+            count = known
+        } else {
+            guard let asked = try producer.partitionCount(of: topic, timeout: .seconds(30)) else {
+                throw KafkaError(code: KafkaError.unknownTopic, message: "output topic \(topic) does not exist")
+            }
+            partitionCounts[topic] = asked
+            count = asked
+        }
+        lastTopic = topic
+        lastPartitionCount = count
+        return count
     }
 
     func sendLate(topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, reason: LateReason) {
@@ -41,6 +69,32 @@ final class KafkaOutputSink: OutputSink {
             try producer.send(topic: topic, key: key, value: value, headers: headers, token: token)
         } catch {
             refused(token, topic: topic, error)
+        }
+    }
+
+    /// Produces a checkpoint's changelog records (each a token, like any output).
+    func sendChangelog(_ batch: ChangelogBatch) {
+        batch.bytes.withUnsafeBytes { bytes in
+            for record in batch.records {
+                let token = tracker.issue()
+                let key = UnsafeRawBufferPointer(rebasing: bytes[record.key])
+                do throws(KafkaError) {
+                    if let value = record.value {
+                        try producer.send(
+                            topic: record.topic, partition: record.partition, key: key,
+                            value: UnsafeRawBufferPointer(rebasing: bytes[value]), token: token)
+                    } else {
+                        // A tombstone says where it stands in a header: its value must stay empty.
+                        try producer.send(
+                            topic: record.topic, partition: record.partition, key: key, value: nil,
+                            headers: [KafkaOutgoingHeader(name: ChangelogValue.positionHeader, text: String(record.position))],
+                            token: token)
+                    }
+                    changelogBytes += key.count + (record.value?.count ?? 0)
+                } catch {
+                    refused(token, topic: record.topic, error)
+                }
+            }
         }
     }
 
@@ -88,6 +142,11 @@ final class KafkaOutputSink: OutputSink {
     func takeAcknowledgedAny() -> Bool {
         defer { acknowledgedAny = false }
         return acknowledgedAny
+    }
+
+    func takeChangelogBytes() -> Int {
+        defer { changelogBytes = 0 }
+        return changelogBytes
     }
 
     func takeClientErrors() -> Int {

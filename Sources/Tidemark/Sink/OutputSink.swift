@@ -37,10 +37,15 @@ public enum LateReason: Sendable, Equatable {
 
 /// Receives the records an `AppProcessor` produces. The buffers are borrowed for the call.
 public protocol OutputSink: AnyObject {
-    /// A series result or a trigger event, keyed by the device id.
+    /// A series result (keyed by its window) or a trigger event (keyed by its device).
     ///
-    /// - Parameter windowEnd: for series results, the end of the window (for emit latency).
-    func send(topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, windowEnd: Int64?)
+    /// - Parameters:
+    ///   - device: the device the record is about: its partition is the one Kafka's default
+    ///     partitioner gives the device id, so all records of a device share one partition.
+    ///   - windowEnd: for series results, the end of the window (for emit latency).
+    func send(
+        topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, device: UnsafeRawBufferPointer,
+        windowEnd: Int64?)
 
     /// An input record, unchanged, that could not go into any window.
     func sendLate(

@@ -5,8 +5,13 @@
 //
 //     key    0x00                      the partition record
 //            0x01 <device id bytes>    a device record
-//     value  <format version: 1 byte> <position: LEB128> <snappy block of state bytes>
-//            (no value: a tombstone, the device holds nothing)
+//     value  <format version: 1 byte> <state signature: 8 bytes, little-endian>
+//            <position: LEB128> <snappy block of state bytes>
+//            (no value: a tombstone, the device holds nothing; its position is in the
+//            `tidemark-position` header)
+//
+// The signature is the engine's: a record written for another shape of the app (other
+// windows or aggregates) is ignored on restore, so a changed app starts from empty state.
 
 /// What one changelog record is about.
 package enum ChangelogKey: Equatable {
@@ -44,9 +49,15 @@ package enum ChangelogValue {
     /// The format this version writes; a restore refuses values of a newer one.
     package static let formatVersion: UInt8 = 1
 
+    /// The header that carries a tombstone's position.
+    package static let positionHeader = "tidemark-position"
+
     /// Appends a value for `state` covering the input before `position` to `output`.
-    package static func append(position: Int64, state: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+    package static func append(
+        signature: UInt64, position: Int64, state: UnsafeRawBufferPointer, to output: inout [UInt8]
+    ) {
         output.append(formatVersion)
+        withUnsafeBytes(of: signature.littleEndian) { output.append(contentsOf: $0) }
         var rest = UInt64(bitPattern: position)
         while rest >= 0x80 {
             output.append(UInt8(truncatingIfNeeded: rest) | 0x80)
@@ -56,13 +67,18 @@ package enum ChangelogValue {
         Snappy.compress(state, appendingTo: &output)
     }
 
-    /// Reads a value: its position and (into `state`) its uncompressed state bytes.
-    package static func read(_ value: UnsafeRawBufferPointer, state: inout [UInt8]) throws(ChangelogFormatError) -> Int64 {
+    /// Reads a value: its signature, its position and (into `state`) its uncompressed state bytes.
+    package static func read(
+        _ value: UnsafeRawBufferPointer, state: inout [UInt8]
+    ) throws(ChangelogFormatError) -> (signature: UInt64, position: Int64) {
         guard let version = value.first else { throw .truncated }
         guard version == formatVersion else { throw .unknownVersion(version) }
+        guard value.count >= 9 else { throw .truncated }
+        var signature: UInt64 = 0
+        for byte in value[1..<9].reversed() { signature = signature << 8 | UInt64(byte) }
         var position: UInt64 = 0
         var shift: UInt64 = 0
-        var index = 1
+        var index = 9
         while true {
             guard index < value.count, shift < 64 else { throw .truncated }
             let byte = value[index]
@@ -72,7 +88,7 @@ package enum ChangelogValue {
             shift += 7
         }
         guard Snappy.uncompress(UnsafeRawBufferPointer(rebasing: value[index...]), into: &state) else { throw .corrupt }
-        return Int64(bitPattern: position)
+        return (signature, Int64(bitPattern: position))
     }
 }
 

@@ -1,7 +1,10 @@
 // `tidemark run` as the end-to-end tests drive it: started on an apps directory with a
 // metrics port, watched through /metrics, stopped with SIGTERM.
+import EmbeddedKafka
 import Foundation
+import Kafka
 import Testing
+import Tidemark
 import TidemarkTestSupport
 
 /// A `tidemark run` child process with its /metrics port.
@@ -9,7 +12,16 @@ struct RunningService {
     let tool: ToolProcess
     let metricsPort: Int
 
+    /// Starts `tidemark run` on `broker`, creating the changelog topics of the apps in `apps`
+    /// first (the embedded broker has no admin API to let the service create them).
+    ///
     /// - Parameter metricsHost: the address `/metrics` is served on (a free port is picked).
+    init(broker: EmbeddedKafkaBroker, apps: String, group: String, metricsHost: String = "127.0.0.1", extra: [String] = []) throws {
+        try createChangelogs(on: broker, apps: apps, group: group)
+        try self.init(brokers: broker.bootstrapServers, apps: apps, group: group, metricsHost: metricsHost, extra: extra)
+    }
+
+    /// Starts `tidemark run` on `brokers` as it is (changelog topics included).
     init(brokers: String, apps: String, group: String, metricsHost: String = "127.0.0.1", extra: [String] = []) throws {
         metricsPort = try freeLoopbackPort()
         tool = try ToolProcess(
@@ -51,4 +63,15 @@ struct RunningService {
 
     /// SIGTERM, and the exit status after the drain.
     func stop() throws -> Int32 { try tool.stop(within: .seconds(60)) }
+}
+
+/// Creates on `broker` the changelog topic of each app in `apps` (a directory or one file) that
+/// does not exist yet, with its input topic's partitions, as `tidemark dev-broker --apps` does.
+func createChangelogs(on broker: EmbeddedKafkaBroker, apps: String, group: String) throws {
+    let changelogs = try AppLoader.load(path: apps).map { ChangelogTopic(app: $0, group: group) }
+    let config: KafkaConfig = ["bootstrap.servers": broker.bootstrapServers, "log_level": "3"]
+    let counts = try KafkaTopicAdmin.partitionCounts(of: changelogs.flatMap { [$0.name, $0.inputTopic] }, config: config, timeout: .seconds(10))
+    for changelog in changelogs where counts[changelog.name] == nil {
+        try broker.createTopic(changelog.name, partitions: counts[changelog.inputTopic] ?? 4)
+    }
 }

@@ -1,0 +1,97 @@
+// One app's state for one input partition: its window engine, the device table whose ids
+// index the engine, and what of the partition the state already covers. Kept per partition so
+// that a partition's state can be checkpointed to, restored from and dropped with the
+// partition's own changelog partition, wherever the partition goes.
+import Streaming
+
+/// The state of one app for one input partition.
+///
+/// Coverage: a state restored from a changelog covers every record before ``start``; a device
+/// whose record was written after the partition's (a checkpoint cut short by a crash) also
+/// covers its own records up to its position. Covered records are read again after a
+/// restart, but must not be applied twice.
+package final class PartitionState {
+    package let engine: WindowEngine
+    package var devices = DeviceTable()
+    /// Records at offsets before this are covered (or are not this state's to see).
+    package private(set) var start: Int64
+    /// The offset after the last record taken (processed, covered or skipped): what a
+    /// checkpoint of this state covers.
+    package var position: Int64
+    /// The position at the last checkpoint.
+    package var checkpointed: Int64
+    /// The largest event time the engine took.
+    package var maxEventTime: Int64?
+    /// Per device id, the offset up to which the device's own record covers its readings,
+    /// beyond ``start``; empty when no device is ahead.
+    private var coveredUntil: [Int64] = []
+    /// No device is covered at or after this offset: past it, nothing is looked up.
+    private var replayEnd: Int64 = .min
+
+    /// A fresh state (no record seen) that takes records from `start` on.
+    package init(engine: WindowEngine, start: Int64) {
+        self.engine = engine
+        self.start = start
+        position = start
+        checkpointed = start
+    }
+
+    /// Whether the device's own changelog record covers its reading at `offset`.
+    @inline(__always)
+    func covers(_ device: DeviceID, at offset: Int64) -> Bool {
+        guard offset < replayEnd else { return false }
+        let index = Int(device.index)
+        return index < coveredUntil.count && offset < coveredUntil[index]
+    }
+
+    /// Notes that `device`'s record covers its readings before `offset`.
+    package func cover(_ device: DeviceID, until offset: Int64) {
+        guard offset > start else { return }
+        let index = Int(device.index)
+        if index >= coveredUntil.count { coveredUntil.append(contentsOf: repeatElement(.min, count: index + 1 - coveredUntil.count)) }
+        coveredUntil[index] = max(coveredUntil[index], offset)
+        replayEnd = max(replayEnd, offset)
+    }
+
+    /// Takes records from `offset` on, no earlier than before: a state that has seen up to
+    /// here skips a partition read again from further back.
+    package func skip(until offset: Int64) {
+        start = max(start, offset)
+        position = max(position, start)
+    }
+
+    /// The most advanced watermark: the largest event time taken, less `outOfOrder`.
+    func maxWatermark(outOfOrder: Int64) -> Int64? { maxEventTime.map { $0 - outOfOrder } }
+}
+
+extension PartitionState {
+    /// This state carried over to `engine`, a later version of the app whose records have the
+    /// same shape (same ``WindowEngine/stateSignature``), through the changelog encoding.
+    package func migrated(to engine: WindowEngine, partition: Int32, now: Int64) throws(SnapshotError) -> PartitionState {
+        let next = PartitionState(engine: engine, start: start)
+        next.position = position
+        next.checkpointed = checkpointed
+        next.maxEventTime = maxEventTime
+        next.coveredUntil = coveredUntil
+        next.replayEnd = replayEnd
+        var bytes: [UInt8] = []
+        if self.engine.encode(partition: partition, into: &bytes) {
+            try bytes.withUnsafeBytes { bytes in Result { () throws(SnapshotError) in try engine.restore(partition: partition, from: bytes) } }.get()
+        }
+        for index in 0..<devices.count {
+            let device = next.devices.intern(devices.name(of: DeviceID(Int32(index))))
+            bytes.removeAll(keepingCapacity: true)
+            guard self.engine.encode(device: DeviceID(Int32(index)), into: &bytes) else { continue }
+            try bytes.withUnsafeBytes { bytes in Result { () throws(SnapshotError) in try engine.restore(device: device, from: bytes, now: now) } }.get()
+        }
+        return next
+    }
+}
+
+extension AppDefinition {
+    /// A fresh engine for this app. Loading an app validates its specs, so it cannot fail.
+    func makeEngine() -> WindowEngine {
+        // A loaded app passed WindowEngine.validate; only a hand-built definition can get here.
+        try! WindowEngine(series: series.map(\.spec), watermark: watermark, fieldCount: numericFields.count)
+    }
+}

@@ -1,0 +1,142 @@
+// `tidemark run` killed with SIGKILL while readings with realistic delays stream in, and
+// several processes sharing one group while one is stopped, one killed and one added: the
+// state carried in the changelogs keeps every window right. After the last start the newest
+// revision of every window equals batch's, a revision emitted again is byte for byte the
+// same, and every too-late reading is in the late topic.
+import EmbeddedKafka
+import Foundation
+import Kafka
+import Testing
+
+extension TidemarkCommandLine {
+    @Suite("crashes and scale-out")
+    struct Crashes {
+        /// A short session, so a killed process's partitions move on within seconds.
+        static let quickSession = ["--property", "session.timeout.ms=6000", "--property", "heartbeat.interval.ms=500"]
+
+        @Test("five kill -9s at random moments: the newest revision of every window equals batch's")
+        func fiveKillsKeepEveryWindowRight() throws {
+            let scratch = try ScratchDirectory("kills")
+            defer { scratch.remove() }
+            let readings = try simulateReadings(into: scratch)
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let broker = try endToEndBroker()
+            defer { broker.stop() }
+            let stream = try ReadingStream(readings, broker: broker)
+
+            var random = SplitMix(seed: 20_261_129)
+            for kill in 1...5 {
+                let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: Self.quickSession)
+                defer { service.tool.kill() }
+                // Killed after reading between 200 and 1,200 records, wherever that falls.
+                let before = 200 + Int(random.next() % 1_000)
+                let sent = stream.sent
+                try waitUntil("kill \(kill): \(before) records read; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(90)) {
+                    let read = service.recordsIn(app: "e2e") ?? 0
+                    try stream.send(whileAhead: stream.sent - sent - read)
+                    return read >= before
+                }
+                service.tool.kill()
+            }
+            let last = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: Self.quickSession)
+            defer { last.tool.kill() }
+            try stream.finish()
+            try waitForEverythingCommitted(group: "g", broker: broker, service: last)
+            #expect(try last.stop() == 0, "\(last.tool.stderr.text.suffix(2000))")
+
+            let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
+            try expectEndToEndOutputs(topics, in: scratch, restarted: true)
+        }
+
+        @Test("three processes in one group: one stopped, one killed, one added; every window still equals batch's")
+        func processesComeAndGoInOneGroup() throws {
+            let scratch = try ScratchDirectory("scale-out")
+            defer { scratch.remove() }
+            let readings = try simulateReadings(into: scratch)
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let broker = try endToEndBroker()
+            defer { broker.stop() }
+            let stream = try ReadingStream(readings, broker: broker)
+
+            func start() throws -> RunningService {
+                try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: Self.quickSession)
+            }
+            func read(_ count: Int, by services: [RunningService]) throws {
+                let from = services.map { $0.recordsIn(app: "e2e") ?? 0 }.reduce(0, +)
+                let sent = stream.sent
+                try waitUntil("\(count) more records read", within: .seconds(90)) {
+                    let read = services.map { $0.recordsIn(app: "e2e") ?? 0 }.reduce(0, +) - from
+                    try stream.send(whileAhead: stream.sent - sent - read)
+                    return read >= count
+                }
+            }
+            let first = try start(), second = try start(), third = try start()
+            defer { for service in [first, second, third] { service.tool.kill() } }
+            try read(2_000, by: [first, second, third])
+            #expect(try first.stop() == 0, "\(first.tool.stderr.text.suffix(2000))")
+            try read(1_500, by: [second, third])
+            second.tool.kill()
+            let fourth = try start()
+            defer { fourth.tool.kill() }
+            try read(1_500, by: [third, fourth])
+            try stream.finish()
+            try waitForEverythingCommitted(group: "g", broker: broker, service: fourth)
+            for service in [third, fourth] { #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))") }
+
+            let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
+            try expectEndToEndOutputs(topics, in: scratch, restarted: true)
+        }
+    }
+}
+
+/// Readings sent a few at a time, just ahead of what the services read, so that they consume
+/// while readings arrive and a service stopped at any moment leaves readings for the next.
+final class ReadingStream {
+    private let readings: [String]
+    private let producer: TestProducer
+    private(set) var sent = 0
+
+    init(_ readings: [String], broker: EmbeddedKafkaBroker) throws {
+        self.readings = readings
+        producer = try TestProducer(bootstrap: broker.bootstrapServers)
+    }
+
+    /// Sends the next 50 readings (none when all are sent), unless `ahead` readings not read
+    /// yet are already out; serves the producer a little either way.
+    func send(whileAhead ahead: Int = 0) throws {
+        if ahead < 300 {
+            let end = min(sent + 50, readings.count)
+            try producer.sendReadings(readings[sent..<end], topic: "readings")
+            sent = end
+        }
+        producer.serve(timeout: .milliseconds(50))
+    }
+
+    /// Sends the rest and waits until every reading is acknowledged.
+    func finish() throws {
+        while sent < readings.count { try send() }
+        try producer.finish(within: .seconds(90))
+    }
+}
+
+/// Waits until `group` has committed the end of every input partition: every reading is
+/// processed and the state covering it is in the changelog.
+func waitForEverythingCommitted(group: String, broker: EmbeddedKafkaBroker, service: RunningService) throws {
+    try waitUntil("every offset committed; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(120)) {
+        let (committed, ends) = try committedAndEndOffsets(group: group, topic: "readings", partitions: 4, bootstrap: broker.bootstrapServers)
+        return committed == ends
+    }
+}
+
+/// A seeded generator: the tests' random moments are the same in every run.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
