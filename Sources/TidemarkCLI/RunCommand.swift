@@ -34,11 +34,18 @@ struct RunCommand: AsyncParsableCommand {
         help: "Shards: threads processing partitions in parallel (default: half the cores; --workers is the old name).")
     var shards: Int = TidemarkRuntime.defaultShards
 
+    @Option(help: "at-least-once (outputs since the last checkpoint sent again, identical, after a crash) or exactly-once (one Kafka transaction per checkpoint).")
+    var guarantee: TidemarkRuntime.Guarantee = .atLeastOnce
+
+    @Option(help: "Seconds between checkpoints of changed state to the changelog topics.")
+    var checkpointInterval: Double = 1
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
     func validate() throws {
         guard shards >= 1 else { throw ValidationError("--shards must be at least 1") }
+        guard checkpointInterval > 0 else { throw ValidationError("--checkpoint-interval must be greater than zero") }
     }
 
     func run() async throws {
@@ -46,7 +53,9 @@ struct RunCommand: AsyncParsableCommand {
         let runtime: TidemarkRuntime
         do throws(ConfigErrors) {
             runtime = try TidemarkRuntime(
-                options: .init(kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics),
+                options: .init(
+                    kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics,
+                    checkpointInterval: .milliseconds(Int64(checkpointInterval * 1000)), guarantee: guarantee),
                 signals: [.sigterm, .sigint])
         } catch {
             printError(error.description)
@@ -60,3 +69,5 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension TidemarkRuntime.Guarantee: ExpressibleByArgument {}

@@ -12,7 +12,7 @@ struct RuntimeFailureTests {
     @Test func aRefusedOutputFailsTheRuntimeWithItsReasonInHealthAndMetrics() async throws {
         let broker = try EmbeddedKafkaBroker()
         defer { broker.stop() }
-        for topic in ["readings", "echo", "echo-late"] { try broker.createTopic(topic, partitions: 1) }
+        for topic in ["readings", "echo", "echo-late", "g-echo-changelog"] { try broker.createTopic(topic, partitions: 1) }
         let apps = FileManager.default.temporaryDirectory.appendingPathComponent("runtime-failure-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: apps, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: apps) }

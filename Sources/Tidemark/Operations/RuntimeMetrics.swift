@@ -24,6 +24,7 @@ package final class RuntimeMetrics: Sendable {
     private let restoringPartitions: CoreMetrics.Gauge
     private let changelogBytes: CoreMetrics.Counter
     private let checkpointDuration: CoreMetrics.Timer
+    private let abortedTransactions: CoreMetrics.Counter
 
     /// Upper bounds of the emit-latency histogram: wall-clock time at emission minus the
     /// window's end, from sub-second (live) to six hours (backfills).
@@ -50,6 +51,7 @@ package final class RuntimeMetrics: Sendable {
         restoringPartitions = CoreMetrics.Gauge(label: "tidemark_restoring_partitions", factory: factory)
         changelogBytes = CoreMetrics.Counter(label: "tidemark_changelog_bytes_total", factory: factory)
         checkpointDuration = CoreMetrics.Timer(label: "tidemark_checkpoint_seconds", factory: factory)
+        abortedTransactions = CoreMetrics.Counter(label: "tidemark_aborted_transactions_total", factory: factory)
     }
 
     /// The metrics of `app`, created on first use.
@@ -100,6 +102,9 @@ package final class RuntimeMetrics: Sendable {
 
     /// Records how long a checkpoint took, from being taken to being acknowledged.
     package func observeCheckpoint(milliseconds: Int64) { checkpointDuration.recordMilliseconds(max(0, milliseconds)) }
+
+    /// Counts a transaction aborted (exactly once), whose partitions start again from their changelogs.
+    package func countAbortedTransaction() { abortedTransactions.increment() }
 
     /// Counts app files a reload refused (each also logged with its file, line and column).
     package func countAppFileErrors(_ count: Int) {

@@ -36,6 +36,8 @@ final class ConsumerLoop {
     /// The offsets this process last committed, per partition.
     private var committed: [CommitTracker.Partition: Int64] = [:]
     private var connection: ConnectionWatch
+    /// Exactly once: transactions aborted in a row; past a few, the cause will not go away.
+    private var abortsInARow = 0
     private var logger: Logger { pipeline.logger }
 
     /// How often idle flushes, `every` periods, commits and metrics are taken care of.
@@ -44,7 +46,7 @@ final class ConsumerLoop {
     init(pipeline: Pipeline) throws {
         self.pipeline = pipeline
         shards = try (0..<pipeline.shardCount).map { (index) throws(KafkaError) in
-            try Shard(index: index, group: pipeline.group, producerConfig: pipeline.producerConfig, logger: pipeline.logger)
+            try Shard(index: index, group: pipeline.group, producerConfig: pipeline.producerConfig(shard: index), logger: pipeline.logger)
         }
         threads = shards.dropFirst().map { ShardThread(shard: $0) }
         positions = Array(repeating: [], count: shards.count)
@@ -58,6 +60,11 @@ final class ConsumerLoop {
             apps.map { ChangelogTopic(app: $0, group: pipeline.group) }, config: pipeline.producerConfig, timeout: .seconds(10))
         guard problems.isEmpty else { throw RuntimeFailure(reason: problems.map(\.description).joined(separator: "\n")) }
         restorer = Restorer(config: pipeline.restoreConfig, clock: pipeline.clock, logger: pipeline.logger) {}
+        // Before any restore: registering the transactional ids aborts what an earlier
+        // instance left open, so the changelogs read to their end hold committed state only.
+        if pipeline.exactlyOnce {
+            for shard in shards { try shard.startTransactions() }
+        }
         // The handler runs inside `poll`/`close` on this thread, while no step is running.
         weak var target: ConsumerLoop?
         // Fair partitions: a quiet app's record is not queued behind a hot topic's backlog.
@@ -88,10 +95,14 @@ final class ConsumerLoop {
             let tick = now - lastTick >= Self.tickMillis
             if tick { lastTick = now }
             step(poll.messages, now: now, tick: tick)
-            if let failure = shards.lazy.compactMap(\.sink.tracker.failure).first {
-                throw fail(failure.reason)
+            if let fatal = shards.lazy.compactMap(\.sink.fatalError).first { throw fail(fatal) }
+            for shard in shards {
+                guard let failure = shard.sink.tracker.failure else { continue }
+                // Exactly once, a delivery that fails dooms its transaction, not the process.
+                guard pipeline.exactlyOnce else { throw fail(failure.reason) }
+                try rewind(shard, because: failure.reason)
             }
-            checkpoint(now)
+            try checkpoint(now)
             for shard in shards {
                 if let duration = shard.takeCheckpointDuration() { pipeline.metrics.observeCheckpoint(milliseconds: duration) }
             }
@@ -131,18 +142,75 @@ final class ConsumerLoop {
 
     /// Every checkpoint interval, each shard takes a checkpoint of its changed states; a
     /// checkpoint taken is written as soon as every output before it is acknowledged.
-    private func checkpoint(_ now: Int64) {
-        if now - lastCheckpoint >= pipeline.checkpointMillis {
-            lastCheckpoint = now
+    /// Exactly once, each shard commits its transaction instead.
+    private func checkpoint(_ now: Int64) throws {
+        let due = now - lastCheckpoint >= pipeline.checkpointMillis
+        if due { lastCheckpoint = now }
+        if pipeline.exactlyOnce {
+            if due { try commitTransactions() }
+            return
+        }
+        if due {
             let restoring = Set(self.restoring.keys)
             for shard in shards { shard.takeCheckpoint(restoring: restoring) }
         }
         for shard in shards { shard.writeCheckpointIfSafe() }
     }
 
+    /// Exactly once: each shard commits its outputs, changed states and input offsets in one
+    /// transaction. An abortable failure rewinds the shard; a fatal one (fenced by another
+    /// instance with the same transactional id) ends the process.
+    private func commitTransactions() throws {
+        let group = consumer.groupMetadata()
+        let restoring = Set(self.restoring.keys)
+        for shard in shards {
+            do {
+                try shard.commitTransaction(group: group, restoring: restoring)
+                abortsInARow = 0
+            } catch where error.isFatal {
+                throw fail("transaction of shard \(shard.index) failed for good: \(error)")
+            } catch where error.isRetriable {
+                logger.warning("transaction commit to be retried", metadata: ["shard": "\(shard.index)", "error": "\(error)"])
+            } catch {
+                try rewind(shard, because: "\(error)")
+            }
+        }
+    }
+
+    /// Exactly once: aborts a shard's transaction and starts its partitions again from their
+    /// changelogs (whose records of the aborted transaction read-committed consumers never see).
+    private func rewind(_ shard: Shard, because reason: String) throws {
+        abortsInARow += 1
+        guard abortsInARow <= 3 else { throw fail("transactions aborted \(abortsInARow) times in a row; the last because \(reason)") }
+        logger.warning("transaction aborted; its partitions start again from their changelogs", metadata: ["shard": "\(shard.index)", "reason": "\(reason)"])
+        do {
+            try shard.abortTransaction()
+        } catch {
+            throw fail("transaction of shard \(shard.index) cannot be aborted: \(error)")
+        }
+        pipeline.metrics.countAbortedTransaction()
+        let partitions = assigned.filter { Int($0.partition) % shards.count == shard.index }
+        for partition in partitions {
+            shard.drop(topic: partition.topic, partition: partition.partition)
+            restoring[partition] = nil
+        }
+        try consumer.pause(partitions.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) })
+        paused.formUnion(partitions)
+        for partition in partitions { requestRestore(partition, apps: shard.apps(reading: partition.topic).map(\.app)) }
+    }
+
     /// Delivers everything sent, writes a last checkpoint of every state, and waits until it
-    /// is acknowledged too: then every offset a state covers is committable.
+    /// is acknowledged too: then every offset a state covers is committable. Exactly once,
+    /// the last transaction is committed.
     private func checkpointEverything() {
+        if pipeline.exactlyOnce {
+            do {
+                try commitTransactions()
+            } catch {
+                logger.error("last transaction not committed; the next owner starts from the one before", metadata: ["error": "\(error)"])
+            }
+            return
+        }
         for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
         for shard in shards { shard.writeCheckpointIfSafe() }
         let restoring = Set(self.restoring.keys)
@@ -398,8 +466,12 @@ final class ConsumerLoop {
         logger.error(
             countsAsDelivery ? "output cannot be delivered; stopping after committing what is safe" : "stopping after committing what is safe",
             metadata: ["reason": "\(reason)"])
-        for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
-        commit(asynchronously: false)
+        if pipeline.exactlyOnce {
+            for shard in shards { try? shard.sink.producer.abortTransaction(timeout: .seconds(10)) }
+        } else {
+            for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
+            commit(asynchronously: false)
+        }
         publishMetrics(pipeline.clock())
         closeConsumer()
         return RuntimeFailure(reason: reason)

@@ -16,6 +16,8 @@ final class Pipeline: Service, Sendable {
     let shardCount: Int
     /// How often changed states are written to the changelogs.
     let checkpointMillis: Int64
+    /// Outputs, changelog writes and input offsets in one transaction per checkpoint.
+    let exactlyOnce: Bool
     let clock: @Sendable () -> Int64
     let metrics: RuntimeMetrics
     let health: HealthState
@@ -29,11 +31,24 @@ final class Pipeline: Service, Sendable {
     /// committed offsets), joining no group.
     var restoreConfig: KafkaConfig { consumerConfig }
 
+    /// The producer settings of one shard: exactly once, each shard's producer has a
+    /// transactional id of its own, `<prefix>-<shard>`, the prefix being `transactional.id`
+    /// as configured or else `<group>-<host name>`: the same process restarted on the same
+    /// host fences its earlier self.
+    func producerConfig(shard: Int) -> KafkaConfig {
+        guard exactlyOnce else { return producerConfig }
+        var config = producerConfig
+        let prefix = producerConfig["transactional.id"] ?? "\(group)-\(ProcessInfo.processInfo.hostName)"
+        config["transactional.id"] = "\(prefix)-\(shard)"
+        return config
+    }
+
     init(
         consumerConfig: KafkaConfig, producerConfig: KafkaConfig, group: String, shards: Int, checkpointInterval: Duration,
-        apps: [AppDefinition], metrics: RuntimeMetrics, health: HealthState, clock: @escaping @Sendable () -> Int64,
-        logger: Logger
+        exactlyOnce: Bool, apps: [AppDefinition], metrics: RuntimeMetrics, health: HealthState,
+        clock: @escaping @Sendable () -> Int64, logger: Logger
     ) {
+        self.exactlyOnce = exactlyOnce
         self.consumerConfig = consumerConfig
         self.producerConfig = producerConfig
         self.group = group

@@ -212,6 +212,43 @@ final class Shard {
 
     /// Whether a checkpoint waits to be written.
     var hasPendingCheckpoint: Bool { pending != nil }
+
+    // MARK: Transactions (exactly once)
+
+    /// Registers the shard's transactional producer (fencing an earlier instance of it) and
+    /// opens the first transaction.
+    func startTransactions() throws(KafkaError) {
+        try sink.producer.initTransactions(timeout: .seconds(60))
+        try sink.producer.beginTransaction()
+    }
+
+    /// Takes a checkpoint of the changed states and commits it in one transaction with every
+    /// output sent since the last one and the input offsets the states cover, then opens the
+    /// next transaction.
+    func commitTransaction(group: KafkaConsumerGroupMetadata, restoring: Set<CommitTracker.Partition>) throws(KafkaError) {
+        takeCheckpoint(restoring: restoring)
+        if let checkpoint = pending {
+            pending = nil
+            sink.sendChangelog(checkpoint.records)
+            let offsets = checkpoint.positions.map {
+                KafkaTopicPartition(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset)
+            }
+            if !offsets.isEmpty { try sink.producer.sendOffsetsToTransaction(offsets, group: group, timeout: .seconds(60)) }
+        }
+        try sink.producer.commitTransaction(timeout: .seconds(60))
+        sink.serveDeliveries()
+        try sink.producer.beginTransaction()
+    }
+
+    /// Aborts the open transaction: its outputs and changelog records are never visible to
+    /// read-committed consumers; the caller drops the states that produced them.
+    func abortTransaction() throws(KafkaError) {
+        pending = nil
+        try sink.producer.abortTransaction(timeout: .seconds(60))
+        sink.serveDeliveries()
+        sink.resetTracker()
+        try sink.producer.beginTransaction()
+    }
 }
 
 /// Calls `body` with the bytes of a message part, or nil when it is absent.

@@ -28,11 +28,15 @@ public final class TidemarkRuntime: Service, Sendable {
         public var reloadInterval: Duration
         /// How often changed state is written to the changelog topics.
         public var checkpointInterval: Duration
+        /// What a crash can do to outputs.
+        public var guarantee: Guarantee
 
         public init(
             kafka: KafkaConfig, apps: String, group: String = "tidemark", shards: Int = TidemarkRuntime.defaultShards,
-            metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2), checkpointInterval: Duration = .seconds(1)
+            metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2), checkpointInterval: Duration = .seconds(1),
+            guarantee: Guarantee = .atLeastOnce
         ) {
+            self.guarantee = guarantee
             self.kafka = kafka
             self.apps = apps
             self.group = group
@@ -41,6 +45,16 @@ public final class TidemarkRuntime: Service, Sendable {
             self.reloadInterval = reloadInterval
             self.checkpointInterval = checkpointInterval
         }
+    }
+
+    /// What a crash can do to outputs.
+    public enum Guarantee: String, Sendable, CaseIterable {
+        /// Outputs since the last checkpoint are sent again after a crash, each identical to
+        /// its first sending (effectively once for consumers that keep the newest revision).
+        case atLeastOnce = "at-least-once"
+        /// Outputs, changelog writes and input offsets of a checkpoint go in one Kafka
+        /// transaction: read-committed consumers see each output once.
+        case exactlyOnce = "exactly-once"
     }
 
     public let options: Options
@@ -62,7 +76,8 @@ public final class TidemarkRuntime: Service, Sendable {
         consumer["group.id"] = options.group
         pipeline = Pipeline(
             consumerConfig: consumer, producerConfig: options.kafka.withDefaults(KafkaClientDefaults.producer),
-            group: options.group, shards: options.shards, checkpointInterval: options.checkpointInterval, apps: apps,
+            group: options.group, shards: options.shards, checkpointInterval: options.checkpointInterval,
+            exactlyOnce: options.guarantee == .exactlyOnce, apps: apps,
             metrics: metrics, health: health, clock: clock, logger: logger)
         logger.info("apps loaded", metadata: ["apps": "\(apps.map(\.name).joined(separator: ","))"])
 

@@ -13,6 +13,9 @@ final class KafkaOutputSink: OutputSink {
     private var latencies: [Int64] = []
     /// Errors the producer reported outside deliveries since the last `takeClientErrors`.
     private var clientErrors = 0
+    /// Why the producer can no longer be used (fenced, or another fatal error): no abort or
+    /// retry helps, the process must stop.
+    private(set) var fatalError: String?
     /// Whether a delivery was acknowledged since the last `takeAcknowledgedAny`.
     private var acknowledgedAny = false
     /// Changelog bytes produced since the last `takeChangelogBytes`.
@@ -116,6 +119,7 @@ final class KafkaOutputSink: OutputSink {
             if error.isFatal {
                 logger.error("producer failed", metadata: ["error": "\(error)"])
                 tracker.fail("producer failed: \(error)")
+                if fatalError == nil { fatalError = "producer failed: \(error)" }
             } else if clientErrors <= 10 || clientErrors % 1000 == 0 {
                 // librdkafka retries these by itself; an outage repeats them many times a second.
                 logger.warning("kafka producer", metadata: ["error": "\(error)", "count": "\(clientErrors)"])
@@ -152,6 +156,12 @@ final class KafkaOutputSink: OutputSink {
     func takeClientErrors() -> Int {
         defer { clientErrors = 0 }
         return clientErrors
+    }
+
+    /// Starts commit bookkeeping afresh after an aborted transaction: what was sent in it,
+    /// delivered or not, is void.
+    func resetTracker() {
+        tracker = CommitTracker()
     }
 
     /// Input positions processed, for the tracker (see ``CommitTracker/processed(_:nextOffset:)``).
