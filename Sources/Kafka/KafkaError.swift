@@ -47,6 +47,14 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         isFatal = rd_kafka_error_is_fatal(error) != 0
     }
 
+    /// Another producer with the same transactional id took over: nothing this producer does
+    /// can succeed any more, whatever librdkafka's flags say (2.0.2 reports a fence met while
+    /// producing as merely abortable, and aborting then blocks).
+    public var isFencing: Bool {
+        [RD_KAFKA_RESP_ERR__FENCED.rawValue, RD_KAFKA_RESP_ERR_PRODUCER_FENCED.rawValue,
+            RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH.rawValue].contains(code)
+    }
+
     /// A textual description: name, code and message.
     public var description: String {
         let what = property.map { " (property \($0))" } ?? ""

@@ -38,6 +38,8 @@ final class ConsumerLoop {
     private var connection: ConnectionWatch
     /// Exactly once: transactions aborted in a row; past a few, the cause will not go away.
     private var abortsInARow = 0
+    /// Set once the loop fails: partitions revoked while closing get no last checkpoint.
+    private var failing = false
     private var logger: Logger { pipeline.logger }
 
     /// How often idle flushes, `every` periods, commits and metrics are taken care of.
@@ -167,8 +169,9 @@ final class ConsumerLoop {
             do {
                 try shard.commitTransaction(group: group, restoring: restoring)
                 abortsInARow = 0
-            } catch where error.isFatal {
-                throw fail("transaction of shard \(shard.index) failed for good: \(error)")
+            } catch where error.isFatal || error.isFencing {
+                // Fenced, the broker has aborted the transaction already: no abort to wait for.
+                throw fail("transaction of shard \(shard.index) failed for good: \(error)", abort: !error.isFencing)
             } catch where error.isRetriable {
                 logger.warning("transaction commit to be retried", metadata: ["shard": "\(shard.index)", "error": "\(error)"])
             } catch {
@@ -343,8 +346,10 @@ final class ConsumerLoop {
                 requestRestore(partition, apps: shards[Int(partition.partition) % shards.count].apps(reading: partition.topic).map(\.app))
             }
         case .revoked(let partitions):
-            checkpointEverything()
-            commit(asynchronously: false)
+            if !failing {
+                checkpointEverything()
+                commit(asynchronously: false)
+            }
             release(partitions)
             logger.info("partitions revoked", metadata: ["partitions": "\(describe(partitions))"])
         case .lost(let partitions):
@@ -460,14 +465,18 @@ final class ConsumerLoop {
     /// only what every output and checkpoint before the failure makes safe, leaves the group,
     /// and returns the error to throw, so the process exits non-zero and a restart reprocesses
     /// from the last checkpoint.
-    private func fail(_ reason: String, countsAsDelivery: Bool = true) -> RuntimeFailure {
+    private func fail(_ reason: String, countsAsDelivery: Bool = true, abort: Bool = true) -> RuntimeFailure {
+        failing = true
         pipeline.health.set(.failing(reason))
         if countsAsDelivery { pipeline.metrics.countDeliveryFailure() }
         logger.error(
             countsAsDelivery ? "output cannot be delivered; stopping after committing what is safe" : "stopping after committing what is safe",
             metadata: ["reason": "\(reason)"])
         if pipeline.exactlyOnce {
-            for shard in shards { try? shard.sink.producer.abortTransaction(timeout: .seconds(10)) }
+            // A fenced producer cannot abort: the broker aborted its transaction already.
+            for shard in shards where abort && shard.sink.fatalError == nil {
+                try? shard.sink.producer.abortTransaction(timeout: .seconds(10))
+            }
         } else {
             for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
             commit(asynchronously: false)

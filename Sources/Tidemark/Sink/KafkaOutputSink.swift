@@ -109,6 +109,7 @@ final class KafkaOutputSink: OutputSink {
                 // The first failure stops the shard; the rest of its batch says nothing new.
                 if tracker.failure == nil { logger.error("delivery failed", metadata: ["error": "\(error)"]) }
                 tracker.settle(report.token, error: "delivery failed: \(error)")
+                if error.isFencing, fatalError == nil { fatalError = "producer fenced: \(error)" }
             } else {
                 acknowledgedAny = true
                 tracker.settle(report.token, error: nil)
@@ -116,7 +117,7 @@ final class KafkaOutputSink: OutputSink {
         }
         for error in producer.takeErrors() {
             clientErrors += 1
-            if error.isFatal {
+            if error.isFatal || error.isFencing {
                 logger.error("producer failed", metadata: ["error": "\(error)"])
                 tracker.fail("producer failed: \(error)")
                 if fatalError == nil { fatalError = "producer failed: \(error)" }
