@@ -12,6 +12,9 @@ public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertib
     /// A hopping window puts each reading in more than ``WindowEngine/maxWindowsPerReading``
     /// windows (size / slide).
     case tooManyWindowsPerReading(series: String)
+    /// A hopping series keeps more than ``WindowEngine/maxPanesPerDevice`` panes of a device
+    /// open or revisable ((size + allowed lateness) / slide).
+    case tooManyPanesPerDevice(series: String)
     /// An aggregate reads a field slot outside `0 ..< fieldCount`, or a percentile is not 1…99.
     case invalidAggregate(series: String, aggregate: String)
 
@@ -23,6 +26,8 @@ public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertib
             "series '\(series)': the window size is not a multiple of its slide"
         case .tooManyWindowsPerReading(let series):
             "series '\(series)': each reading would be in more than \(WindowEngine.maxWindowsPerReading) windows (size / slide)"
+        case .tooManyPanesPerDevice(let series):
+            "series '\(series)': a device would keep more than \(WindowEngine.maxPanesPerDevice) panes ((size + allowed lateness) / slide)"
         case .invalidAggregate(let series, let aggregate):
             "series '\(series)': aggregate '\(aggregate)' reads no field or is not a percentile from 1 to 99"
         }
@@ -59,6 +64,13 @@ public final class WindowEngine {
     /// reading's cost to at most this many results and entries. It admits a day sliding by
     /// 10 s (8,640), an hour by the second (3,600), a day by the minute (1,440).
     public static let maxWindowsPerReading: Int64 = 10_000
+    /// The most panes (one slide of event time each) a hopping series may keep per device:
+    /// its windows stay revisable for size + allowed lateness, and every slide of that span
+    /// holding data is a pane and a window entry (a few hundred bytes). The bound keeps a
+    /// steadily reporting device to tens of megabytes; it admits a day sliding by the minute
+    /// with 68 days of lateness, by 10 s with 10 days, an hour by the second with 26 hours.
+    /// Tumbling windows hold one entry per pane with data, like any state, and are not bounded.
+    public static let maxPanesPerDevice: Int64 = 100_000
 
     /// The watermark before any reading.
     static let noWatermark: Int64 = -(1 << 62)
@@ -108,6 +120,9 @@ public final class WindowEngine {
                 guard valid(size), valid(slide) else { throw .invalidDuration(series: spec.name) }
                 guard size % slide == 0 else { throw .sizeNotMultipleOfSlide(series: spec.name) }
                 guard size / slide <= Self.maxWindowsPerReading else { throw .tooManyWindowsPerReading(series: spec.name) }
+                guard (size + max(spec.allowedLateness, 0)) / slide <= Self.maxPanesPerDevice else {
+                    throw .tooManyPanesPerDevice(series: spec.name)
+                }
             case .session(let gap):
                 guard valid(gap) else { throw .invalidDuration(series: spec.name) }
             }

@@ -124,6 +124,11 @@ import Testing
         #expect(throws: WindowEngineError.tooManyWindowsPerReading(series: "s")) {
             try WindowEngine(series: [countSumMax(window: .hopping(size: 86_400_000, slide: 1))], watermark: .init(), fieldCount: 1)
         }
+        #expect(throws: WindowEngineError.tooManyPanesPerDevice(series: "s")) {
+            try WindowEngine(
+                series: [SeriesSpec(name: "s", window: .hopping(size: 1000, slide: 1), allowedLateness: 604_800_000, aggregates: [])],
+                watermark: .init(), fieldCount: 1)
+        }
         #expect(throws: WindowEngineError.invalidDuration(series: "watermark")) {
             try WindowEngine(series: [countSumMax(window: .tumbling(size: 10))], watermark: .init(outOfOrder: .max), fieldCount: 1)
         }

@@ -313,6 +313,20 @@ func app(series: String = "", triggers: String = "") -> String {
         #expect(configErrors(base + "    window: {size: 10001s, slide: 1s}\n").count == 1)
     }
 
+    @Test func hoppingWindowsKeepAtMostAHundredThousandPanesOfADevice() {
+        let base = "app: t\ninput: {topic: r}\nseries:\n  - name: s\n    aggregate: {c: count()}\n    output: o\n"
+        #expect(
+            configErrors(base + "    window: {size: 1s, slide: 1ms}\n    allowed_lateness: 7d\n") == [
+                "a.yaml:8:23: error: a device would keep 604801000 panes of this window open or revisable; at most 100000 ((size + allowed_lateness) / slide) are allowed, so choose a longer slide or less lateness"
+            ])
+        // A day by the minute with 68 days of lateness; an hour by the second with a day.
+        #expect(configErrors(base + "    window: {size: 1d, slide: 1m}\n    allowed_lateness: 68d\n") == [])
+        #expect(configErrors(base + "    window: {size: 1h, slide: 1s}\n    allowed_lateness: 1d\n") == [])
+        #expect(configErrors(base + "    window: {size: 1d, slide: 1m}\n    allowed_lateness: 70d\n").count == 1)
+        // Tumbling windows are not bounded: one pane per window.
+        #expect(configErrors(base + "    window: {size: 1ms}\n    allowed_lateness: 7d\n") == [])
+    }
+
     @Test func topicNamesFollowKafkasRules() {
         let long = String(repeating: "x", count: 250)
         let yaml = """

@@ -149,7 +149,7 @@ struct AppFileParser: ConfigNodeParser {
         } catch {
             switch error {
             case .invalidDuration(let series), .sizeNotMultipleOfSlide(let series), .tooManyWindowsPerReading(let series),
-                .invalidAggregate(let series, _):
+                .tooManyPanesPerDevice(let series), .invalidAggregate(let series, _):
                 self.error(at: seriesNodes[series] ?? watermarkNode, "this app cannot start: \(error)")
             }
         }
@@ -266,6 +266,13 @@ struct AppFileParser: ConfigNodeParser {
             complete = false
         }
         guard complete, let name, let window, let lateness, let emit, let output else { return nil }
+        if case .hopping(let size, let slide) = window, (size + lateness) / slide > WindowEngine.maxPanesPerDevice {
+            error(
+                at: keys["allowed_lateness"] ?? keys["window"] ?? node,
+                "a device would keep \((size + lateness) / slide) panes of this window open or revisable; at most \(WindowEngine.maxPanesPerDevice) ((size + allowed_lateness) / slide) are allowed, so choose a longer slide or less lateness"
+            )
+            return nil
+        }
         return SeriesDefinition(
             spec: SeriesSpec(name: name, window: window, allowedLateness: lateness, emit: emit, aggregates: aggregates),
             output: output)
