@@ -30,7 +30,7 @@ package struct ChangelogBatch {
 
     /// Appends the record of one device: its state from `engine`, or a tombstone when it
     /// holds nothing.
-    mutating func appendDevice(
+    package mutating func appendDevice(
         _ device: DeviceID, of state: PartitionState, topic: String, partition: Int32, position: Int64
     ) {
         let keyStart = bytes.count
@@ -47,7 +47,7 @@ package struct ChangelogBatch {
 
     /// Appends the partition record: what the whole state covers, and the partition's own
     /// engine state (its watermark, with `per: partition`).
-    mutating func appendPartition(of state: PartitionState, topic: String, partition: Int32, position: Int64) {
+    package mutating func appendPartition(of state: PartitionState, topic: String, partition: Int32, position: Int64) {
         let keyStart = bytes.count
         bytes.append(contentsOf: ChangelogKey.partitionKey)
         scratch.removeAll(keepingCapacity: true)

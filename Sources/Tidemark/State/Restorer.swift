@@ -9,40 +9,53 @@ import Streaming
 import Synchronization
 
 /// One input partition to restore, for the apps that read its topic.
-struct RestoreRequest: Sendable {
-    struct App: Sendable {
-        var definition: AppDefinition
-        var changelog: String
+package struct RestoreRequest: Sendable {
+    package struct App: Sendable {
+        package var definition: AppDefinition
+        package var changelog: String
+
+        package init(definition: AppDefinition, changelog: String) {
+            self.definition = definition
+            self.changelog = changelog
+        }
     }
 
     /// Which assignment of the partition this is for; a later one supersedes it.
-    var generation: Int
-    var topic: String
-    var partition: Int32
-    var apps: [App]
+    package var generation: Int
+    package var topic: String
+    package var partition: Int32
+    package var apps: [App]
     /// Where an app with no state starts: where the partition's other apps stand when they
     /// are reading it already; nil: the group's committed offset (or `auto.offset.reset`).
-    var freshStart: Int64?
+    package var freshStart: Int64?
+
+    package init(generation: Int, topic: String, partition: Int32, apps: [App], freshStart: Int64? = nil) {
+        self.generation = generation
+        self.topic = topic
+        self.partition = partition
+        self.apps = apps
+        self.freshStart = freshStart
+    }
 }
 
 /// The states of one restored input partition (or why it could not be restored).
-struct RestoredPartition: @unchecked Sendable {
+package struct RestoredPartition: @unchecked Sendable {
     // @unchecked Sendable: the states were built by the restorer thread, which keeps no
     // reference to them once it hands this value over; the loop thread owns them after.
-    var generation: Int
-    var topic: String
-    var partition: Int32
+    package var generation: Int
+    package var topic: String
+    package var partition: Int32
     /// Per app name, its state.
-    var states: [String: PartitionState]
-    var records: Int
-    var bytes: Int
-    var devices: Int
-    var seconds: Double
-    var error: String?
+    package var states: [String: PartitionState]
+    package var records: Int
+    package var bytes: Int
+    package var devices: Int
+    package var seconds: Double
+    package var error: String?
 }
 
 /// The thread that restores partitions, one request after another.
-final class Restorer: Sendable {
+package final class Restorer: Sendable {
     private let requests = Mutex<[RestoreRequest]>([])
     private let results = Mutex<[RestoredPartition]>([])
     private let wake = DispatchSemaphore(value: 0)
@@ -53,7 +66,9 @@ final class Restorer: Sendable {
     ///   - config: client properties and `group.id` (to read the group's committed offsets for
     ///     apps with no state yet); no group is joined.
     ///   - onResult: called on the restorer thread when a result is ready (to wake the loop).
-    init(config: KafkaConfig, clock: @escaping @Sendable () -> Int64, logger: Logger, onResult: @escaping @Sendable () -> Void) {
+    package init(
+        config: KafkaConfig, clock: @escaping @Sendable () -> Int64, logger: Logger, onResult: @escaping @Sendable () -> Void
+    ) {
         Thread { [self] in
             defer { finished.signal() }
             let consumer: KafkaConsumer
@@ -91,13 +106,13 @@ final class Restorer: Sendable {
     }
 
     /// Asks for a partition to be restored.
-    func request(_ request: RestoreRequest) {
+    package func request(_ request: RestoreRequest) {
         requests.withLock { $0.append(request) }
         wake.signal()
     }
 
     /// The restores finished since the last call.
-    func takeResults() -> [RestoredPartition] {
+    package func takeResults() -> [RestoredPartition] {
         results.withLock { results in
             defer { results.removeAll() }
             return results
@@ -105,7 +120,7 @@ final class Restorer: Sendable {
     }
 
     /// Stops the thread (after the restore under way) and closes its consumer.
-    func stop() {
+    package func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wake.signal()
         finished.wait()
