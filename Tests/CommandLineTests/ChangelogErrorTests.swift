@@ -65,7 +65,7 @@ extension TidemarkCommandLine {
             let log = service.tool.stderr.text
             #expect(
                 log.contains(
-                    "cannot restore readings/2: changelog g-e2e-changelog[2] of app e2e: format version 9, but this tidemark reads version 1 (written by a newer tidemark?)"),
+                    "cannot restore readings/2: changelog g-e2e-changelog[2] of app e2e: at offset 0: format version 9, but this tidemark reads version 1 (written by a newer tidemark?)"),
                 "\(log.suffix(2000))")
         }
     }

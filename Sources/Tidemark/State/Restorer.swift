@@ -51,6 +51,8 @@ package struct RestoredPartition: @unchecked Sendable {
     package var bytes: Int
     package var devices: Int
     package var seconds: Double
+    /// Of `seconds`, the time spent reading the changelog (the rest is rebuilding state).
+    package var readSeconds: Double
     package var error: String?
 }
 
@@ -76,30 +78,38 @@ package final class Restorer: Sendable {
                 var config = config
                 config["enable.partition.eof"] = "true"
                 config["enable.auto.commit"] = "false"
+                // Restoring is reading to the end: a fetch need not wait for more data.
+                config["fetch.wait.max.ms"] = "10"
                 consumer = try KafkaConsumer(config: config)
             } catch {
                 logger.critical("restorer cannot start", metadata: ["error": "\(error)"])
                 return
             }
             defer { try? consumer.close() }
-            var reader = ChangelogReader(consumer: consumer, clock: clock, autoOffsetReset: config["auto.offset.reset"] ?? "earliest")
+            let reader = ChangelogReader(consumer: consumer, clock: clock, autoOffsetReset: config["auto.offset.reset"] ?? "earliest")
             while true {
                 wake.wait()
                 if stopped.load(ordering: .acquiring) { return }
-                let next = requests.withLock { $0.isEmpty ? nil : $0.removeFirst() }
-                guard let request = next else { continue }
-                let result = reader.restore(request)
-                if let error = result.error {
-                    logger.error("restore failed", metadata: ["partition": "\(request.topic)/\(request.partition)", "error": "\(error)"])
-                } else {
-                    logger.info(
-                        "partition restored",
-                        metadata: [
-                            "partition": "\(request.topic)/\(request.partition)", "devices": "\(result.devices)",
-                            "records": "\(result.records)", "seconds": "\(result.seconds)",
-                        ])
+                // Whatever is queued is read together: one assignment, one stream of fetches.
+                let batch = requests.withLock { requests in
+                    defer { requests.removeAll() }
+                    return requests
                 }
-                results.withLock { $0.append(result) }
+                guard !batch.isEmpty else { continue }
+                for result in reader.restore(batch) {
+                    let partition = "\(result.topic)/\(result.partition)"
+                    if let error = result.error {
+                        logger.error("restore failed", metadata: ["partition": "\(partition)", "error": "\(error)"])
+                    } else {
+                        logger.info(
+                            "partition restored",
+                            metadata: [
+                                "partition": "\(partition)", "devices": "\(result.devices)", "records": "\(result.records)",
+                                "seconds": "\(result.seconds)",
+                            ])
+                    }
+                    results.withLock { $0.append(result) }
+                }
                 onResult()
             }
         }.start()
@@ -132,77 +142,119 @@ private struct ChangelogReader {
     let consumer: KafkaConsumer
     let clock: @Sendable () -> Int64
     let autoOffsetReset: String
-    /// How long a changelog partition may take to read to its end.
+    /// How long the changelog partitions of one round may take to read to their ends.
     static let limit: Duration = .seconds(300)
 
-    func restore(_ request: RestoreRequest) -> RestoredPartition {
+    /// Restores every request: their changelog partitions are read together, then each
+    /// request's states are rebuilt.
+    func restore(_ requests: [RestoreRequest]) -> [RestoredPartition] {
         let started = ContinuousClock.now
-        var result = RestoredPartition(
-            generation: request.generation, topic: request.topic, partition: request.partition, states: [:], records: 0,
-            bytes: 0, devices: 0, seconds: 0, error: nil)
+        var results = requests.map { request in
+            RestoredPartition(
+                generation: request.generation, topic: request.topic, partition: request.partition, states: [:], records: 0,
+                bytes: 0, devices: 0, seconds: 0, readSeconds: 0, error: nil)
+        }
+        let changelogs = requests.flatMap { request in
+            request.apps.map { KafkaTopicPartition(topic: $0.changelog, partition: request.partition) }
+        }
+        let contents: [KafkaTopicPartition: ChangelogContents]
+        let unreadable: [KafkaTopicPartition: String]
+        let starts: [KafkaTopicPartition: Int64]
         do {
-            let freshStart = try request.freshStart ?? freshStart(topic: request.topic, partition: request.partition)
-            for app in request.apps {
-                do {
-                    let contents = try read(topic: app.changelog, partition: request.partition)
-                    result.records += contents.records
-                    result.bytes += contents.bytes
-                    result.devices += contents.devices.count
-                    result.states[app.definition.name] = try contents.restore(
-                        makeEngine: app.definition.makeEngine, partition: request.partition, freshStart: freshStart, now: clock())
-                } catch let error as RestoreFailure {
-                    throw error
-                } catch {
-                    throw RestoreFailure(description: "changelog \(app.changelog)[\(request.partition)] of app \(app.definition.name): \(error)")
-                }
-            }
+            (contents, unreadable) = try read(Array(Set(changelogs)))
+            starts = try freshStarts(
+                requests.filter { $0.freshStart == nil }.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) })
         } catch {
-            result.states = [:]
-            result.error = "\(error)"
+            for index in results.indices { results[index].error = "\(error)" }
+            return results
         }
-        result.seconds = seconds(ContinuousClock.now - started)
-        return result
-    }
-
-    /// Where an app with no state starts reading: the group's committed offset, or where
-    /// `auto.offset.reset` says when the group has none.
-    private func freshStart(topic: String, partition: Int32) throws -> Int64 {
-        let committed = try consumer.committed([KafkaTopicPartition(topic: topic, partition: partition)], timeout: .seconds(30))
-        if let offset = committed.first?.offset, offset >= 0 { return offset }
-        let (low, high) = try consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
-        return autoOffsetReset == "latest" || autoOffsetReset == "end" || autoOffsetReset == "largest" ? high : low
-    }
-
-    /// Every live record of one changelog partition, newest per key.
-    private func read(topic: String, partition: Int32) throws -> ChangelogContents {
-        var contents = ChangelogContents()
-        let (low, high) = try consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
-        guard high > low else { return contents }
-        try consumer.assign([KafkaTopicPartition(topic: topic, partition: partition, offset: KafkaTopicPartition.beginningOffset)])
-        defer { try? consumer.assign([]) }
-        let deadline = ContinuousClock.now + Self.limit
-        var next = low
-        while next < high {
-            guard ContinuousClock.now < deadline else {
-                throw RestoreFailure(description: "changelog \(topic)[\(partition)] not read to its end (\(high)) within \(Self.limit): at \(next)")
-            }
-            let poll = try consumer.poll(timeout: .milliseconds(100), maxMessages: 4096)
-            for message in poll.messages where message.topic == topic && message.partition == partition {
-                let position = message.header(ChangelogValue.positionHeader).flatMap { Int64($0.string) }
-                try withBytes(message.key) { key in
-                    guard let key else { throw ChangelogRestoreError.unknownKey([]) }
-                    try withBytes(message.value) { value in
-                        try contents.add(key: key, value: value, tombstonePosition: position)
-                    }
+        let readSeconds = seconds(ContinuousClock.now - started)
+        for (index, request) in requests.enumerated() {
+            let rebuilding = ContinuousClock.now
+            let freshStart = request.freshStart ?? starts[KafkaTopicPartition(topic: request.topic, partition: request.partition)] ?? 0
+            for app in request.apps {
+                let key = KafkaTopicPartition(topic: app.changelog, partition: request.partition)
+                if let error = unreadable[key] {
+                    results[index].error = "changelog \(app.changelog)[\(request.partition)] of app \(app.definition.name): \(error)"
+                    break
                 }
-                next = message.offset + 1
+                let changelog = contents[key] ?? ChangelogContents()
+                results[index].records += changelog.records
+                results[index].bytes += changelog.bytes
+                results[index].devices += changelog.devices.count
+                do {
+                    results[index].states[app.definition.name] = try changelog.restore(
+                        makeEngine: app.definition.makeEngine, partition: request.partition, freshStart: freshStart, now: clock())
+                } catch {
+                    results[index].states = [:]
+                    results[index].error = "changelog \(app.changelog)[\(request.partition)] of app \(app.definition.name): \(error)"
+                    break
+                }
             }
-            for case .partitionEOF(let end) in poll.events where end.topic == topic && end.partition == partition {
-                // Compaction may leave no record at the last offsets: the end is where reading ends.
-                next = max(next, end.offset)
+            // The read is shared: each partition is charged its share of it.
+            results[index].readSeconds = readSeconds / Double(requests.count)
+            results[index].seconds = results[index].readSeconds + seconds(ContinuousClock.now - rebuilding)
+        }
+        return results
+    }
+
+    /// Where an app with no state starts reading each partition: the group's committed
+    /// offset, or where `auto.offset.reset` says when the group has none.
+    private func freshStarts(_ partitions: [KafkaTopicPartition]) throws -> [KafkaTopicPartition: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        var starts: [KafkaTopicPartition: Int64] = [:]
+        for committed in try consumer.committed(partitions, timeout: .seconds(30)) {
+            let partition = KafkaTopicPartition(topic: committed.topic, partition: committed.partition)
+            if committed.offset >= 0 {
+                starts[partition] = committed.offset
+            } else {
+                let (low, high) = try consumer.watermarks(topic: committed.topic, partition: committed.partition, timeout: .seconds(30))
+                starts[partition] = ["latest", "end", "largest"].contains(autoOffsetReset) ? high : low
             }
         }
-        return contents
+        return starts
+    }
+
+    /// Every live record of the changelog partitions, newest per key: read from their
+    /// beginnings until each signals its end; a partition with a record this version cannot
+    /// read is unreadable (with why), and the others are read on.
+    private func read(
+        _ partitions: [KafkaTopicPartition]
+    ) throws -> (contents: [KafkaTopicPartition: ChangelogContents], unreadable: [KafkaTopicPartition: String]) {
+        var contents: [KafkaTopicPartition: ChangelogContents] = [:]
+        var unreadable: [KafkaTopicPartition: String] = [:]
+        guard !partitions.isEmpty else { return (contents, unreadable) }
+        try consumer.assign(partitions.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition, offset: KafkaTopicPartition.beginningOffset) })
+        defer { try? consumer.assign([]) }
+        var open = Set(partitions)
+        let deadline = ContinuousClock.now + Self.limit
+        while !open.isEmpty {
+            guard ContinuousClock.now < deadline else {
+                throw RestoreFailure(description: "changelog partitions \(open.map(\.description).sorted()) not read to their end within \(Self.limit)")
+            }
+            let poll = try consumer.poll(timeout: .milliseconds(100), maxMessages: 16_384)
+            for message in poll.messages {
+                let partition = KafkaTopicPartition(topic: message.topic, partition: message.partition)
+                guard unreadable[partition] == nil else { continue }
+                let position = message.header(ChangelogValue.positionHeader).flatMap { Int64($0.string) }
+                do {
+                    try withBytes(message.key) { key in
+                        guard let key else { throw ChangelogRestoreError.unknownKey([]) }
+                        try withBytes(message.value) { value in
+                            try contents[partition, default: ChangelogContents()].add(key: key, value: value, tombstonePosition: position)
+                        }
+                    }
+                } catch {
+                    unreadable[partition] = "at offset \(message.offset): \(error)"
+                }
+            }
+            // librdkafka tells the end of a partition once everything before it was returned
+            // (compaction may leave no record at the last offsets).
+            for case .partitionEOF(let end) in poll.events {
+                open.remove(KafkaTopicPartition(topic: end.topic, partition: end.partition))
+            }
+        }
+        return (contents, unreadable)
     }
 
     private func seconds(_ duration: Duration) -> Double {
