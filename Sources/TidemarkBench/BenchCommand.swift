@@ -17,6 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchRunCommand.self,
             BenchTenancyCommand.self,
             BenchRestoreCommand.self,
+            BenchCoalescingCommand.self,
         ]
     )
 

@@ -26,6 +26,17 @@ enum BenchSupport {
         return counter.bytes
     }
 
+    /// A file of the repository (apps/, topics/), found from the current directory up.
+    static func repositoryFile(_ path: String) throws -> String {
+        var directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent(path).path
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        throw ValidationError("no \(path) in the current directory or above: run from the repository")
+    }
+
     /// The `tidemark` executable next to this one, for benchmarks that measure it as a process.
     static func tidemarkExecutable() throws -> String {
         let own = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()

@@ -38,9 +38,11 @@ public enum BatchRun {
     ///   - now: the processing clock (epoch ms) for the whole run, by default the wall clock
     ///     at its start: the data was taken before, so `watermark.max_future` holds as live.
     ///   - onLate: called for each such line with its 1-based number, e.g. to report it.
+    ///   - linesPerBatch: how many lines a batch holds (the default, as `tidemark batch` runs;
+    ///     1 emits every revision, as before revisions were coalesced).
     public static func run(
         app: AppDefinition, input: String, output: String, late: String?,
-        now: Int64 = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)),
+        now: Int64 = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)), linesPerBatch: Int = linesPerBatch,
         onLate: (_ line: Int, _ reason: LateReason) -> Void = { _, _ in }
     ) throws(BatchError) -> BatchSummary {
         let processor: AppProcessor
