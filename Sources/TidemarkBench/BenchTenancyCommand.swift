@@ -35,7 +35,7 @@ struct BenchTenancyCommand: ParsableCommand {
         try writeTopics(to: directory + "/topics.yaml")
         for index in 0..<apps { try writeLowApp(index, to: appsDirectory) }
 
-        let broker = try ChildProcess(executable, ["dev-broker", "--topics", directory + "/topics.yaml"])
+        let broker = try ChildProcess(executable, ["dev-broker", "--topics", directory + "/topics.yaml", "--apps", appsDirectory])
         defer { broker.stop() }
         let bootstrap = try broker.firstLine(within: .seconds(20))
         let run = try ChildProcess(
@@ -73,6 +73,7 @@ struct BenchTenancyCommand: ParsableCommand {
         for topic in 0..<topics { text += "  - {name: low-\(topic), partitions: 1}\n" }
         text += """
               - {name: hot, partitions: 128}
+              - {name: tidemark-hot-changelog, partitions: 128}
               - {name: hot-results, partitions: 8}
               - {name: low-results, partitions: 8}
               - {name: probe-events, partitions: 1}

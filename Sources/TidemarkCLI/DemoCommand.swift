@@ -29,11 +29,14 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Readings per second, all devices together.")
     var rate: Double = 50
 
-    @Option(help: "How far in the past the simulation starts (its backlog is sent at once).")
-    var history = "1h"
+    @Option(help: "How far in the past the simulation starts (its backlog is sent at once; two hours hold a few outages whose backfills revise windows).")
+    var history = "2h"
 
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).")
     var duration: Int?
+
+    /// The demo's consumer group (it names the changelog topics).
+    static let group = "tidemark-demo"
 
     func validate() throws {
         guard TimeArgument.milliseconds("now-\(history)", now: 0) != nil else {
@@ -55,10 +58,23 @@ struct DemoCommand: AsyncParsableCommand {
         for topic in definitions {
             try broker.createTopic(topic.name, partitions: Int32(topic.partitions))
         }
+        // The embedded broker has no admin API: the apps' changelogs are created here.
+        let loaded: [AppDefinition]
+        do throws(ConfigErrors) {
+            loaded = try AppLoader.load(path: apps)
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        let partitions = Dictionary(definitions.map { ($0.name, $0.partitions) }, uniquingKeysWith: { first, _ in first })
+        for app in loaded {
+            let changelog = ChangelogTopic(app: app, group: Self.group)
+            try broker.createTopic(changelog.name, partitions: Int32(partitions[app.input.topic] ?? 4))
+        }
         let runtime: TidemarkRuntime
         do throws(ConfigErrors) {
             runtime = try TidemarkRuntime(
-                options: .init(kafka: ["bootstrap.servers": broker.bootstrapServers, "log_level": "3"], apps: apps, group: "tidemark-demo"))
+                options: .init(kafka: ["bootstrap.servers": broker.bootstrapServers, "log_level": "3"], apps: apps, group: Self.group))
         } catch {
             printError(error.description)
             throw ExitCode.failure
