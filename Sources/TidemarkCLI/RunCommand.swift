@@ -34,11 +34,20 @@ struct RunCommand: AsyncParsableCommand {
         help: "Shards: threads processing partitions in parallel (default: half the cores; --workers is the old name).")
     var shards: Int = TidemarkRuntime.defaultShards
 
+    @Option(
+        help: ArgumentHelp(
+            "Memory for records fetched ahead of processing, across all partitions (e.g. 64MiB, 1GiB; default 256MiB).",
+            valueName: "size"))
+    var prefetchBudget: ByteSize?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
     func validate() throws {
         guard shards >= 1 else { throw ValidationError("--shards must be at least 1") }
+        if let prefetchBudget, prefetchBudget.bytes < 1 << 20 {
+            throw ValidationError("--prefetch-budget must be at least 1MiB")
+        }
     }
 
     func run() async throws {
@@ -46,7 +55,9 @@ struct RunCommand: AsyncParsableCommand {
         let runtime: TidemarkRuntime
         do throws(ConfigErrors) {
             runtime = try TidemarkRuntime(
-                options: .init(kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics),
+                options: .init(
+                    kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics,
+                    prefetchBudget: prefetchBudget?.bytes),
                 signals: [.sigterm, .sigint])
         } catch {
             printError(error.description)

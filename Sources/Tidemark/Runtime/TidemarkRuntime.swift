@@ -26,10 +26,13 @@ public final class TidemarkRuntime: Service, Sendable {
         public var metricsAddress: String?
         /// How often app files are checked for changes.
         public var reloadInterval: Duration
+        /// Bytes of memory the consumer may fill with records fetched ahead of processing,
+        /// across all its partitions; nil: `queued.max.messages.kbytes` in `kafka`, or 256 MiB.
+        public var prefetchBudget: Int?
 
         public init(
             kafka: KafkaConfig, apps: String, group: String = "tidemark", shards: Int = TidemarkRuntime.defaultShards,
-            metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2)
+            metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2), prefetchBudget: Int? = nil
         ) {
             self.kafka = kafka
             self.apps = apps
@@ -37,6 +40,7 @@ public final class TidemarkRuntime: Service, Sendable {
             self.shards = shards
             self.metricsAddress = metricsAddress
             self.reloadInterval = reloadInterval
+            self.prefetchBudget = prefetchBudget
         }
     }
 
@@ -57,6 +61,8 @@ public final class TidemarkRuntime: Service, Sendable {
         let apps = try AppLoader.load(path: options.apps)
         var consumer = options.kafka.withDefaults(KafkaClientDefaults.consumer)
         consumer["group.id"] = options.group
+        // The consumer's own property, so producers are not handed a consumer setting.
+        if let budget = options.prefetchBudget { consumer["queued.max.messages.kbytes"] = String(max(1, budget / 1024)) }
         pipeline = Pipeline(
             consumerConfig: consumer, producerConfig: options.kafka.withDefaults(KafkaClientDefaults.producer),
             shards: options.shards, apps: apps, metrics: metrics, health: health, clock: clock, logger: logger)
