@@ -239,8 +239,9 @@ extension KafkaConsumer {
         let limit = min(maxMessages, batchCount + quota)
         var bytes = 0
         var count = 0
+        var next: Int64 = 0
         defer {
-            if count > 0 { fair.slots[index].consumed(bytes: bytes, messages: count) }
+            if count > 0 { fair.slots[index].consumed(bytes: bytes, messages: count, nextOffset: next) }
         }
         while batchCount < limit {
             guard let message = rd_kafka_consume_queue(queue, 0) else { return false }
@@ -250,6 +251,7 @@ extension KafkaConsumer {
                 batchCount += 1
                 bytes &+= message.pointee.len &+ message.pointee.key_len
                 count &+= 1
+                next = message.pointee.offset &+ 1
             } else if err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let budget = fair.budget {
                 // Everything before it was fetched and the broker had no more: the
                 // partition holds no backlog the budget must reserve room for.

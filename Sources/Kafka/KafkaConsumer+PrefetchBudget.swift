@@ -21,11 +21,21 @@ struct PrefetchSlot {
     var consumedMessages = 0
     /// Bytes read since it last started fetching with a backlog (its turn so far).
     var turnBytes = 0
+    /// The offset after the last record read, -1 before the first.
+    var nextOffset: Int64 = -1
+    /// Where reading starts, when known (asked at assignment): with ``knownEnd``, the backlog.
+    var startOffset: Int64 = -1
+    /// The partition's end, as last known (asked at assignment, then from fetch responses).
+    var knownEnd: Int64 = -1
 
-    mutating func consumed(bytes: Int, messages: Int) {
+    /// The next offset to read, when known.
+    var position: Int64 { nextOffset >= 0 ? nextOffset : startOffset }
+
+    mutating func consumed(bytes: Int, messages: Int, nextOffset: Int64) {
         consumedBytes &+= bytes
         consumedMessages &+= messages
         turnBytes &+= bytes
+        self.nextOffset = nextOffset
     }
 
     func averageSize(otherwise fallback: Int) -> Int {
@@ -87,10 +97,16 @@ extension KafkaConsumer {
                 fair.slots[i].caughtUp = false
                 fair.slots[i].turnBytes = 0
             }
+            // Or the last fetch response's end of the partition is already queued: it has
+            // caught up without waiting for the end-of-partition event, which comes only with
+            // the next (long-polling) fetch response.
+            if !fair.slots[i].caughtUp, fair.slots[i].nextOffset >= 0, hasFetchedAll(i, of: fair) {
+                fair.slots[i].caughtUp = true
+            }
             if fair.slots[i].caughtUp {
                 charges += cost
             } else {
-                charges += max(cost, budget.fullClaim(averageSize: size))
+                charges += max(cost, claim(i, of: fair, size: size))
                 filling += 1
             }
         }
@@ -98,7 +114,7 @@ extension KafkaConsumer {
         // Over budget: the filling partitions that hold least wait (one keeps filling, so
         // that records keep coming whatever the budget).
         while charges > budget.total, filling > 1, let victim = cheapestFilling(fair) {
-            charges -= max(fair.costs[victim], budget.fullClaim(averageSize: fair.slots[victim].averageSize(otherwise: fallbackSize)))
+            charges -= max(fair.costs[victim], claim(victim, of: fair, size: fair.slots[victim].averageSize(otherwise: fallbackSize)))
             filling -= 1
             try pauseForBudget(victim, of: fair, purgeUpTo: maxMessages)
         }
@@ -106,20 +122,70 @@ extension KafkaConsumer {
 
         // A partition that had a long turn yields it to the one that waited longest.
         if let long = longestTurn(fair, over: Self.turnShares * budget.partitionShare) {
-            charges -= max(fair.costs[long], budget.fullClaim(averageSize: fair.slots[long].averageSize(otherwise: fallbackSize)))
+            charges -= max(fair.costs[long], claim(long, of: fair, size: fair.slots[long].averageSize(otherwise: fallbackSize)))
             filling -= 1
             try pauseForBudget(long, of: fair, purgeUpTo: maxMessages)
         }
 
         // Room: the partitions that waited longest fetch again.
         while true {
-            let claim = budget.fullClaim(averageSize: fair.slots[next].averageSize(otherwise: fallbackSize))
+            let claim = claim(next, of: fair, size: fair.slots[next].averageSize(otherwise: fallbackSize))
             guard charges + claim <= budget.total || filling == 0 else { return }
             resumeForBudget(next, of: fair)
             charges += claim
             filling += 1
             guard let following = firstWaiting(fair) else { return }
             next = following
+        }
+    }
+
+    /// True when the partition's end, as of the last fetch response, is already in its queue.
+    private func hasFetchedAll(_ index: Int, of fair: PartitionQueues) -> Bool {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let tp = fair.partitions[index]
+        guard rd_kafka_get_watermark_offsets(handle, tp.topic, tp.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+            high >= 0
+        else { return false }
+        fair.slots[index].knownEnd = max(fair.slots[index].knownEnd, high)
+        // Offsets may skip (compaction, transaction markers): then this only errs on "not yet".
+        return high <= fair.slots[index].nextOffset + Int64(rd_kafka_queue_length(fair.queues[index]))
+    }
+
+    /// What a partition that may fetch can come to hold: its bound, or less when its backlog
+    /// is known to be smaller (plus a fetch response of records arriving meanwhile).
+    private func claim(_ index: Int, of fair: PartitionQueues, size: Int) -> Int {
+        let budget = fair.budget.unsafelyUnwrapped
+        let full = budget.fullClaim(averageSize: size)
+        let slot = fair.slots[index]
+        guard slot.knownEnd >= 0, slot.position >= 0 else { return full }
+        let backlog = Int(clamping: max(0, slot.knownEnd - slot.position))
+        return min(full, budget.cost(messages: backlog + budget.fetchBytes / max(1, size) + 1, averageSize: size))
+    }
+
+    /// Learns the backlog of newly assigned partitions (two requests: their ends, and the
+    /// group's committed offsets), when charging each its whole bound would keep some waiting:
+    /// small backlogs then fetch side by side instead of in turns. Without answers in time
+    /// they are charged their bounds.
+    func learnBacklogs(of partitions: [KafkaTopicPartition]) {
+        guard let fair = fairQueues, let budget = fair.budget, partitions.count > 1,
+            partitions.count * budget.fullClaim(averageSize: PrefetchBudget.assumedRecordSize) > budget.total
+        else { return }
+        let query = partitions.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition, offset: KafkaTopicPartition.endOffset) }
+        guard let ends = try? offsetsForTimes(query, timeout: .seconds(5)) else { return }
+        let unresolved = partitions.filter { $0.offset < 0 }
+        let committed = unresolved.isEmpty ? [] : (try? committed(unresolved, timeout: .seconds(5))) ?? []
+        for (tp, end) in zip(partitions, ends) where end.offset >= 0 {
+            guard let i = fair.partitions.firstIndex(where: { $0.topic == tp.topic && $0.partition == tp.partition }) else { continue }
+            var start = tp.offset
+            if start < 0 {
+                start = committed.first(where: { $0.topic == tp.topic && $0.partition == tp.partition })?.offset ?? -1
+            }
+            // No committed offset: auto.offset.reset decides; from the beginning is charged
+            // as from offset 0, which can only overstate the backlog.
+            if start < 0 { start = budget.startsAtEnd ? end.offset : 0 }
+            fair.slots[i].startOffset = start
+            fair.slots[i].knownEnd = end.offset
         }
     }
 
@@ -231,6 +297,9 @@ extension KafkaConsumer {
 
     /// Partitions the prefetch budget holds back now.
     package var prefetchWaitingPartitions: Int { fairQueues?.slots.filter(\.waiting).count ?? 0 }
+
+    /// Partitions known to have caught up (the budget charges them only what they hold).
+    package var prefetchCaughtUpPartitions: Int { fairQueues?.slots.filter(\.caughtUp).count ?? 0 }
 
     /// Times the prefetch budget paused a partition.
     package var prefetchPauses: Int { fairQueues?.pauses ?? 0 }

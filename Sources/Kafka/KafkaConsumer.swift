@@ -62,7 +62,7 @@ public typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) ->
 /// A fair consumer keeps the meaning `queued.max.messages.kbytes` has for a consumer with
 /// one queue: the memory of everything prefetched, whatever the number of partitions (the
 /// estimate counts keys, values and about 320 bytes of librdkafka's bookkeeping per record;
-/// default 64 MiB). librdkafka is given an eighth of it as each partition's bound, and
+/// default 64 MiB). librdkafka is given a sixth of it as each partition's bound, and
 /// partitions with a backlog take turns at fetching when more of them would fill their
 /// bounds than the budget holds (they are paused meanwhile; caught-up partitions never
 /// are). `queued.min.messages` stays per partition, as documented.
@@ -158,6 +158,7 @@ public final class KafkaConsumer {
         releaseBudgetPauses(held)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { fairQueues?.detachAll() }
         try check(err, "assign \(partitions)")
+        learnBacklogs(of: partitions)
         try balancePrefetch(purgeUpTo: nil)
     }
 
@@ -389,6 +390,7 @@ public final class KafkaConsumer {
                 }
             }
             // Before anything is fetched: the partitions the budget has no room for wait.
+            if let partitions, fair?.budget != nil { learnBacklogs(of: TopicPartitionList.read(partitions)) }
             try? balancePrefetch(purgeUpTo: nil)
             deliver(.assigned(list))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:

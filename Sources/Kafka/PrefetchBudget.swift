@@ -23,10 +23,10 @@ struct PrefetchBudget {
     static let recordOverhead = 320
     /// Partitions that may fill their whole share at once: a larger share lets one busy
     /// partition hold more (librdkafka 2.0.2 refills a full queue only when its broker
-    /// thread wakes, up to a second later), a smaller one lets more busy partitions fetch
-    /// side by side. Eight keeps 2.0.2's refill pauses off a busy partition at the default
-    /// budget (a 32 MiB share) while several partitions (and so shards) have records.
-    static let sharesPerBudget = 8
+    /// thread wakes, up to a second later), a smaller one lets more partitions with unknown
+    /// backlogs fetch side by side. Six gives a busy partition at least the 50,000 records
+    /// `tidemark run` gave each partition before it had a budget (53,773 at 256 MiB).
+    static let sharesPerBudget = 6
     /// Before any record of a partition was read, its records are assumed this large.
     static let assumedRecordSize = 512
 
@@ -42,6 +42,8 @@ struct PrefetchBudget {
     /// Whether the application asked for end-of-partition events; a budgeted consumer
     /// always has librdkafka emit them (they tell it a partition has caught up).
     let reportsEndOfPartition: Bool
+    /// Whether a partition without a committed offset is read from its end (`auto.offset.reset`).
+    let startsAtEnd: Bool
 
     /// The budget `config` sets (librdkafka's default, 64 MiB, when it sets none).
     init(config: KafkaConfig) throws(KafkaError) {
@@ -61,6 +63,7 @@ struct PrefetchBudget {
         let alias = try Self.integer(config, "max.partition.fetch.bytes")
         self.fetchBytes = fetchBytes ?? alias ?? 1_048_576
         reportsEndOfPartition = config["enable.partition.eof"] == "true"
+        startsAtEnd = ["latest", "largest", "end"].contains(config["auto.offset.reset"] ?? "latest")
     }
 
     /// `config` as librdkafka must see it: per-partition bounds, and end-of-partition events on.

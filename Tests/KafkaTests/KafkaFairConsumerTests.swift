@@ -198,9 +198,10 @@ struct KafkaFairConsumerTests {
         let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "idle"), fairPartitions: true)
         try consumer.subscribe(topics: ["idle", "other"])
         try pollUntil([consumer], "the assignment") { try consumer.assignment().count == 8 }
-        // Let the assignment settle (offset lookups, and the prefetch budget letting every
-        // partition fetch in turn) so that nothing but the wait is left.
-        try pollUntil([consumer], "every partition fetching") { consumer.prefetchWaitingPartitions == 0 }
+        // Let the assignment settle (offset lookups, and every partition fetched to its end: the
+        // prefetch budget learns that from librdkafka's end-of-partition events, which wake a
+        // poll like a record does) so that nothing but the wait is left.
+        try pollUntil([consumer], "every partition at its end") { consumer.prefetchCaughtUpPartitions == 8 }
         _ = try consumer.poll(timeout: .milliseconds(500))
 
         let (waits, looks) = (consumer.fairPollWaits, consumer.fairPollLooks)
