@@ -16,6 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchBatchCommand.self,
             BenchRunCommand.self,
             BenchTenancyCommand.self,
+            BenchPrefetchCommand.self,
         ]
     )
 
