@@ -9,7 +9,7 @@ enum KafkaClientDefaults {
         "enable.auto.commit": "false",
         // The prefetch budget: a fair consumer keeps everything it has fetched ahead of
         // processing, across all its partitions, within this (KiB; `--prefetch-budget`). It
-        // gives each partition an eighth as librdkafka's bound, because librdkafka 2.0.2
+        // gives each partition a sixth as librdkafka's bound, because librdkafka 2.0.2
         // refills a full queue only when its broker thread next wakes, up to a second later
         // (librdkafka issue #2879; 2.2 added fetch.queue.backoff.ms), so a busy partition's
         // queue must hold that long of its records; partitions with a backlog take turns.
