@@ -50,10 +50,12 @@ struct PrefetchSlot {
 //   of another partition, 100 ms with `fetch.wait.max.ms=100`, or up to a second later).
 // - So each partition keeps a generous bound (``PrefetchBudget/partitionShare``) and the
 //   consumer limits how many partitions may be filling at once. A partition that may fetch
-//   and has (or may have) a backlog is charged its full bound; a caught-up one (an end of
-//   partition was read) is charged what it holds. Partitions are paused when the charges pass
-//   the budget and resumed, first paused first, when there is room. This holds the budget at
-//   every poll without knowing anything librdkafka has not fetched yet.
+//   and has (or may have) a backlog is charged its full bound, or its backlog when that is
+//   known to be smaller (asked at assignment when the bounds would not all fit); a caught-up
+//   one (its end was fetched) is charged what it holds. Partitions are paused when the charges
+//   pass the budget and resumed, first paused first, when there is room. This holds the
+//   budget at every poll whatever librdkafka fetches meanwhile: only new records arriving on
+//   a caught-up partition can overshoot it, by up to one bound each until the next poll.
 // - Pausing drops what the queue holds (refetched on resume), so the budget pauses the
 //   partitions with a backlog that hold least, never a caught-up one (a quiet app's record is
 //   not held back), and at assignment, before anything was fetched, the highest-numbered
@@ -120,8 +122,9 @@ extension KafkaConsumer {
         }
         guard var next = firstWaiting(fair) else { return }
 
-        // A partition that had a long turn yields it to the one that waited longest.
-        if let long = longestTurn(fair, over: Self.turnShares * budget.partitionShare) {
+        // No room for the one that waited longest: a partition that had a long turn yields it.
+        let nextClaim = claim(next, of: fair, size: fair.slots[next].averageSize(otherwise: fallbackSize))
+        if charges + nextClaim > budget.total, let long = longestTurn(fair, over: Self.turnShares * budget.partitionShare) {
             charges -= max(fair.costs[long], claim(long, of: fair, size: fair.slots[long].averageSize(otherwise: fallbackSize)))
             filling -= 1
             try pauseForBudget(long, of: fair, purgeUpTo: maxMessages)
