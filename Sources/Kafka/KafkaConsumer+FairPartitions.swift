@@ -19,6 +19,11 @@ import CRdKafka
 ///   reader serves it again (every pop, even of an empty queue, re-arms it).
 ///   So: reset the descriptor, look at every queue, then wait; a message that
 ///   arrives after the look writes the descriptor.
+/// - Pause bumps the partition's version at once: what its queue holds is outdated
+///   (dropped, and its memory freed, when the queue is next popped), and resume fetches
+///   again from the application's position. A resume bumps the version too, even of a
+///   partition that is not paused (its queue is fetched a second time), and a partition's
+///   application pause survives its revocation. (Tried against the mock cluster.)
 /// - `rd_kafka_consume_queue` goes through the same path as
 ///   `rd_kafka_consumer_poll` (offset store, app position, max.poll.interval,
 ///   control messages), unlike `rd_kafka_consume_batch_queue`, which is unsafe
@@ -34,6 +39,15 @@ final class PartitionQueues {
     private let wakeupWriter: Int32
     private(set) var partitions: [KafkaTopicPartition] = []
     private(set) var queues: [OpaquePointer] = []
+    /// What the prefetch budget knows of each queue, in the order of `queues`.
+    var slots: [PrefetchSlot] = []
+    /// The budget of all queues together, nil when unlimited (each partition then keeps
+    /// librdkafka's bounds).
+    let budget: PrefetchBudget?
+    /// Scratch for the budget: each queue's estimated cost at the last look.
+    var costs: [Int] = []
+    /// Orders the partitions the budget paused: the one paused first is resumed first.
+    var pauseSequence = 0
     /// Where the next poll's first round starts.
     var cursor = 0
     /// Scratch: indices of queues that filled their quota in the current round.
@@ -46,9 +60,12 @@ final class PartitionQueues {
     var waits = 0
     /// Times a poll looked at all queues.
     var looks = 0
+    /// Times the prefetch budget paused a partition (a test hook).
+    var pauses = 0
 
-    init(handle: OpaquePointer) throws(KafkaError) {
+    init(handle: OpaquePointer, budget: PrefetchBudget?) throws(KafkaError) {
         self.handle = handle
+        self.budget = budget
         var writer: Int32 = -1
         let fd = tdk_wakeup_open(&writer)
         guard fd >= 0 else {
@@ -74,6 +91,8 @@ final class PartitionQueues {
             tdk_queue_wake_on(queue, wakeupWriter)
             partitions.append(KafkaTopicPartition(topic: tp.topic, partition: tp.partition))
             queues.append(queue)
+            slots.append(PrefetchSlot())
+            costs.append(0)
         }
         if queues.count > refillCapacity {
             refill.deallocate()
@@ -92,6 +111,8 @@ final class PartitionQueues {
                 release(queues[i])
                 queues.remove(at: i)
                 partitions.remove(at: i)
+                slots.remove(at: i)
+                costs.remove(at: i)
             } else {
                 i += 1
             }
@@ -103,6 +124,8 @@ final class PartitionQueues {
         for queue in queues { release(queue) }
         queues.removeAll()
         partitions.removeAll()
+        slots.removeAll()
+        costs.removeAll()
         cursor = 0
     }
 
@@ -144,6 +167,8 @@ extension KafkaConsumer {
         var deadline: ContinuousClock.Instant?
         while true {
             fair.looks += 1
+            // The batch is empty here: what a purge of a paused queue returns fits.
+            try balancePrefetch(purgeUpTo: maxMessages)
             while batchCount < maxMessages, let message = rd_kafka_consumer_poll(handle, 0) {
                 try accept(message)
             }
@@ -171,8 +196,7 @@ extension KafkaConsumer {
     /// the cursor, each up to an equal share of the free batch space, then further
     /// rounds over those that still had more, until the batch is full or they are empty.
     private func serveRoundRobin(_ fair: PartitionQueues, maxMessages: Int) throws(KafkaError) {
-        let queues = fair.queues
-        let n = queues.count
+        let n = fair.queues.count
         guard n > 0 else { return }
         let refill = fair.refill
         var refills = 0
@@ -186,7 +210,7 @@ extension KafkaConsumer {
                 fair.cursor = i
                 return
             }
-            if try take(from: queues[i], upTo: quota, maxMessages: maxMessages) {
+            if try take(from: i, of: fair, upTo: quota, maxMessages: maxMessages) {
                 refill[refills] = i
                 refills += 1
             }
@@ -198,7 +222,7 @@ extension KafkaConsumer {
             for j in 0..<refills {
                 if batchCount >= maxMessages { break }
                 let i = refill[j]
-                if try take(from: queues[i], upTo: quota, maxMessages: maxMessages) {
+                if try take(from: i, of: fair, upTo: quota, maxMessages: maxMessages) {
                     refill[kept] = i
                     kept += 1
                 }
@@ -208,19 +232,45 @@ extension KafkaConsumer {
     }
 
     /// Takes up to `quota` messages of one partition queue; true if it may hold more.
+    /// Notes for the budget what the queue's records weigh and when it reached the end.
     @inline(__always)
-    private func take(from queue: OpaquePointer, upTo quota: Int, maxMessages: Int) throws(KafkaError) -> Bool {
+    private func take(from index: Int, of fair: PartitionQueues, upTo quota: Int, maxMessages: Int) throws(KafkaError) -> Bool {
+        let queue = fair.queues[index]
         let limit = min(maxMessages, batchCount + quota)
+        var bytes = 0
+        var count = 0
+        var next: Int64 = 0
+        defer {
+            if count > 0 { fair.slots[index].consumed(bytes: bytes, messages: count, nextOffset: next) }
+        }
         while batchCount < limit {
             guard let message = rd_kafka_consume_queue(queue, 0) else { return false }
-            try accept(message)
+            let err = message.pointee.err
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                batch[batchCount] = message
+                batchCount += 1
+                bytes &+= message.pointee.len &+ message.pointee.key_len
+                count &+= 1
+                next = message.pointee.offset &+ 1
+            } else if err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let budget = fair.budget {
+                // Everything before it was fetched and the broker had no more: the
+                // partition holds no backlog the budget must reserve room for.
+                fair.slots[index].caughtUp = true
+                if budget.reportsEndOfPartition {
+                    try accept(message)
+                } else {
+                    rd_kafka_message_destroy(message)
+                }
+            } else {
+                try accept(message)
+            }
         }
         return true
     }
 
     /// Adds a message to the batch, or turns an error message into an event.
     @inline(__always)
-    private func accept(_ message: UnsafeMutablePointer<rd_kafka_message_t>) throws(KafkaError) {
+    func accept(_ message: UnsafeMutablePointer<rd_kafka_message_t>) throws(KafkaError) {
         if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
             batch[batchCount] = message
             batchCount += 1

@@ -54,10 +54,18 @@ public typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) ->
 /// queue, so a record of a quiet partition waits behind everything already
 /// prefetched for hot ones, and (librdkafka < 2.2) once that shared queue passes
 /// `queued.min.messages` every partition's fetching is backed off for a second.
-/// With `fairPartitions: true` each assigned partition keeps its own queue (the
-/// prefetch thresholds then apply per partition) and ``poll(timeout:maxMessages:)``
-/// takes from them round-robin: a record of any partition that is already
-/// fetched is returned by the next poll, however deep the other partitions' backlogs.
+/// With `fairPartitions: true` each assigned partition keeps its own queue and
+/// ``poll(timeout:maxMessages:)`` takes from them round-robin: a record of any partition
+/// that is already fetched is returned by the next poll, however deep the other
+/// partitions' backlogs.
+///
+/// A fair consumer keeps the meaning `queued.max.messages.kbytes` has for a consumer with
+/// one queue: the memory of everything prefetched, whatever the number of partitions (the
+/// estimate counts keys, values and about 320 bytes of librdkafka's bookkeeping per record;
+/// default 64 MiB). librdkafka is given a sixth of it as each partition's bound, and
+/// partitions with a backlog take turns at fetching when more of them would fill their
+/// bounds than the budget holds (they are paused meanwhile; caught-up partitions never
+/// are). `queued.min.messages` stays per partition, as documented.
 ///
 /// Not thread-safe: use one consumer from one thread (or task) at a time.
 /// Always ``close()`` a consumer that stops, so that it leaves its group at once
@@ -90,7 +98,8 @@ public final class KafkaConsumer {
         guard config["group.id"] != nil else {
             throw KafkaError(code: KafkaError.invalidArgument, message: "a consumer needs 'group.id'", property: "group.id")
         }
-        let conf = try config.makeConf(defaults: ["enable.auto.offset.store": "false"])
+        let budget = fairPartitions ? try PrefetchBudget(config: config) : nil
+        let conf = try (budget?.librdkafkaConfig(config) ?? config).makeConf(defaults: ["enable.auto.offset.store": "false"])
         let context = ConsumerContext(handler: rebalanceHandler)
         // The context outlives the rd_kafka_t: the consumer owns both and destroys
         // the rd_kafka_t (which makes the last callback) before releasing the context.
@@ -102,7 +111,7 @@ public final class KafkaConsumer {
         rd_kafka_poll_set_consumer(handle)
         if fairPartitions {
             do {
-                fairQueues = try PartitionQueues(handle: handle)
+                fairQueues = try PartitionQueues(handle: handle, budget: budget)
             } catch {
                 rd_kafka_destroy(handle)
                 throw error
@@ -141,12 +150,16 @@ public final class KafkaConsumer {
     /// Assigns partitions directly, outside group management (offsets in the list, or stored offsets).
     public func assign(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
         let list = TopicPartitionList(partitions)
+        let held = budgetPaused(among: nil)
         // The queues are split off before fetching starts, so no message takes the shared queue.
         fairQueues?.detachAll()
         fairQueues?.attach(partitions)
         let err = rd_kafka_assign(handle, list.pointer)
+        releaseBudgetPauses(held)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { fairQueues?.detachAll() }
         try check(err, "assign \(partitions)")
+        learnBacklogs(of: partitions)
+        try balancePrefetch(purgeUpTo: nil)
     }
 
     /// The partitions currently assigned.
@@ -275,14 +288,18 @@ public final class KafkaConsumer {
 
     /// Stops fetching from `partitions` (they stay assigned).
     public func pause(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
+        _ = applicationPaused(partitions, true)
         let list = TopicPartitionList(partitions)
         try check(rd_kafka_pause_partitions(handle, list.pointer), "pause")
         if let error = list.firstError("pause") { throw error }
     }
 
-    /// Resumes fetching from paused `partitions`.
+    /// Resumes fetching from paused `partitions` (in fair mode, those the prefetch budget
+    /// holds back resume when there is room).
     public func resume(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
-        let list = TopicPartitionList(partitions)
+        let resumable = applicationPaused(partitions, false)
+        guard !resumable.isEmpty else { return }
+        let list = TopicPartitionList(resumable)
         try check(rd_kafka_resume_partitions(handle, list.pointer), "resume")
         if let error = list.firstError("resume") { throw error }
     }
@@ -372,9 +389,13 @@ public final class KafkaConsumer {
                     context.events.append(.error(KafkaError(e, message: "assign")))
                 }
             }
+            // Before anything is fetched: the partitions the budget has no room for wait.
+            if let partitions, fair?.budget != nil { learnBacklogs(of: TopicPartitionList.read(partitions)) }
+            try? balancePrefetch(purgeUpTo: nil)
             deliver(.assigned(list))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             deliver(rd_kafka_assignment_lost(handle) != 0 ? .lost(list) : .revoked(list))
+            let held = budgetPaused(among: cooperative ? list : nil)
             if cooperative { fair?.detach(list) } else { fair?.detachAll() }
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(handle, partitions) {
@@ -383,10 +404,13 @@ public final class KafkaConsumer {
             } else {
                 _ = rd_kafka_assign(handle, nil)
             }
+            releaseBudgetPauses(held)
         default:
             context.events.append(.error(KafkaError(err, message: "rebalance failed: \(String(cString: rd_kafka_err2str(err)))")))
+            let held = budgetPaused(among: nil)
             fair?.detachAll()
             _ = rd_kafka_assign(handle, nil)
+            releaseBudgetPauses(held)
         }
     }
 

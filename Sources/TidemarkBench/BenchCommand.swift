@@ -18,6 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchTenancyCommand.self,
             BenchRestoreCommand.self,
             BenchCoalescingCommand.self,
+            BenchPrefetchCommand.self,
         ]
     )
 

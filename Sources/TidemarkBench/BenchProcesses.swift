@@ -78,10 +78,19 @@ final class ChildProcess {
 /// Memory and CPU of a process, from /proc.
 enum ProcessStats {
     static func residentMegabytes(pid: Int32) throws -> Double {
+        try statusMegabytes(pid: pid, "VmRSS:")
+    }
+
+    /// The most the process was resident so far.
+    static func peakResidentMegabytes(pid: Int32) throws -> Double {
+        try statusMegabytes(pid: pid, "VmHWM:")
+    }
+
+    private static func statusMegabytes(pid: Int32, _ field: String) throws -> Double {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
             let kilobytes = Double(line.split(separator: " ", omittingEmptySubsequences: true)[1])
-        else { throw ValidationError("no VmRSS for \(pid)") }
+        else { throw ValidationError("no \(field) for \(pid)") }
         return kilobytes / 1024
     }
 

@@ -40,12 +40,21 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds between checkpoints of changed state to the changelog topics.")
     var checkpointInterval: Double = 1
 
+    @Option(
+        help: ArgumentHelp(
+            "Memory for records fetched ahead of processing, across all partitions (e.g. 64MiB, 1GiB; default 256MiB).",
+            valueName: "size"))
+    var prefetchBudget: ByteSize?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
     func validate() throws {
         guard shards >= 1 else { throw ValidationError("--shards must be at least 1") }
         guard checkpointInterval > 0 else { throw ValidationError("--checkpoint-interval must be greater than zero") }
+        if let prefetchBudget, prefetchBudget.bytes < 1 << 20 {
+            throw ValidationError("--prefetch-budget must be at least 1MiB")
+        }
     }
 
     func run() async throws {
@@ -55,7 +64,8 @@ struct RunCommand: AsyncParsableCommand {
             runtime = try TidemarkRuntime(
                 options: .init(
                     kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics,
-                    checkpointInterval: .milliseconds(Int64(checkpointInterval * 1000)), guarantee: guarantee),
+                    checkpointInterval: .milliseconds(Int64(checkpointInterval * 1000)), guarantee: guarantee,
+                    prefetchBudget: prefetchBudget?.bytes),
                 signals: [.sigterm, .sigint])
         } catch {
             printError(error.description)

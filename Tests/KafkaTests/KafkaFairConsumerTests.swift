@@ -137,7 +137,13 @@ struct KafkaFairConsumerTests {
         /// How many polls of 1024 it takes a consumer with a deep prefetched backlog of
         /// the hot topic to return one record of the quiet topic produced after it.
         func pollsUntilTheQuietRecord(fair: Bool, quietTopic: String) throws -> (polls: Int, hotInThatPoll: Int) {
-            let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "fairness-\(fair)"), fairPartitions: fair)
+            // Fair mode: a prefetch budget and per-partition bound that hold the whole backlog at
+            // once (this is about order, not memory).
+            let consumer = try KafkaConsumer(
+                config: consumerConfig(
+                    broker, group: "fairness-\(fair)",
+                    extra: fair ? ["queued.max.messages.kbytes": "1048576", "queued.min.messages": "30000"] : [:]),
+                fairPartitions: fair)
             defer { try? consumer.close() }
             try consumer.subscribe(topics: ["hot", quietTopic])
             var deadline = ContinuousClock.now + .seconds(30)
@@ -192,7 +198,10 @@ struct KafkaFairConsumerTests {
         let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "idle"), fairPartitions: true)
         try consumer.subscribe(topics: ["idle", "other"])
         try pollUntil([consumer], "the assignment") { try consumer.assignment().count == 8 }
-        // Let the assignment settle (offset lookups) so that nothing but the wait is left.
+        // Let the assignment settle (offset lookups, and every partition fetched to its end: the
+        // prefetch budget learns that from librdkafka's end-of-partition events, which wake a
+        // poll like a record does) so that nothing but the wait is left.
+        try pollUntil([consumer], "every partition at its end") { consumer.prefetchCaughtUpPartitions == 8 }
         _ = try consumer.poll(timeout: .milliseconds(500))
 
         let (waits, looks) = (consumer.fairPollWaits, consumer.fairPollLooks)

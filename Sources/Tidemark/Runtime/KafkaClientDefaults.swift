@@ -7,12 +7,13 @@ enum KafkaClientDefaults {
     static let consumer: [String: String] = [
         "auto.offset.reset": "earliest",
         "enable.auto.commit": "false",
-        // Partitions are consumed from their own queues (fair partitions), so these bounds
-        // are per partition. librdkafka 2.0.2 stops fetching a partition for a fixed second
-        // once its queue reaches either bound (librdkafka issue #2879; 2.2 made the pause
-        // configurable), so a busy partition's queue must hold about a second of its records.
-        "queued.min.messages": "50000",
-        "queued.max.messages.kbytes": "8192",
+        // The prefetch budget: a fair consumer keeps everything it has fetched ahead of
+        // processing, across all its partitions, within this (KiB; `--prefetch-budget`). It
+        // gives each partition a sixth as librdkafka's bound, because librdkafka 2.0.2
+        // refills a full queue only when its broker thread next wakes, up to a second later
+        // (librdkafka issue #2879; 2.2 added fetch.queue.backoff.ms), so a busy partition's
+        // queue must hold that long of its records; partitions with a backlog take turns.
+        "queued.max.messages.kbytes": "262144",
         "fetch.wait.max.ms": "100",
         // A changed topic set (an app on a new topic) rejoins the group; librdkafka's mock
         // broker then waits out the session timeout, so keep it at Kafka's former 10 s.

@@ -30,11 +30,14 @@ public final class TidemarkRuntime: Service, Sendable {
         public var checkpointInterval: Duration
         /// What a crash can do to outputs.
         public var guarantee: Guarantee
+        /// Bytes of memory the consumer may fill with records fetched ahead of processing,
+        /// across all its partitions; nil: `queued.max.messages.kbytes` in `kafka`, or 256 MiB.
+        public var prefetchBudget: Int?
 
         public init(
             kafka: KafkaConfig, apps: String, group: String = "tidemark", shards: Int = TidemarkRuntime.defaultShards,
             metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2), checkpointInterval: Duration = .seconds(1),
-            guarantee: Guarantee = .atLeastOnce
+            guarantee: Guarantee = .atLeastOnce, prefetchBudget: Int? = nil
         ) {
             self.guarantee = guarantee
             self.kafka = kafka
@@ -44,6 +47,7 @@ public final class TidemarkRuntime: Service, Sendable {
             self.metricsAddress = metricsAddress
             self.reloadInterval = reloadInterval
             self.checkpointInterval = checkpointInterval
+            self.prefetchBudget = prefetchBudget
         }
     }
 
@@ -74,6 +78,8 @@ public final class TidemarkRuntime: Service, Sendable {
         let apps = try AppLoader.load(path: options.apps)
         var consumer = options.kafka.withDefaults(KafkaClientDefaults.consumer)
         consumer["group.id"] = options.group
+        // The consumer's own property, so producers are not handed a consumer setting.
+        if let budget = options.prefetchBudget { consumer["queued.max.messages.kbytes"] = String(max(1, budget / 1024)) }
         pipeline = Pipeline(
             consumerConfig: consumer, producerConfig: options.kafka.withDefaults(KafkaClientDefaults.producer),
             group: options.group, shards: options.shards, checkpointInterval: options.checkpointInterval,
