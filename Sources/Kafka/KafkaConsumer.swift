@@ -140,6 +140,13 @@ public final class KafkaConsumer {
         batch.deallocate()
     }
 
+    /// Whether the group rebalances incrementally (`cooperative-sticky`): a revocation then
+    /// takes partitions away for good, where an eager rebalance revokes every partition and
+    /// assigns the new set right after.
+    public var rebalancesIncrementally: Bool {
+        String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+    }
+
     /// Subscribes to `topics` (replacing any earlier subscription); partitions
     /// arrive through rebalance events while polling.
     public func subscribe(topics: [String]) throws(KafkaError) {
@@ -359,7 +366,7 @@ public final class KafkaConsumer {
     }
 
     fileprivate func rebalance(_ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        let cooperative = rebalancesIncrementally
         let list = TopicPartitionList.read(partitions)
         // Fair mode: partition queues are split off before their fetching starts (so
         // no message of theirs enters the shared queue), and released before the

@@ -146,3 +146,67 @@ struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+extension TidemarkCommandLine.Crashes {
+    /// One device, one partition: six on-time minutes, a reading that closes them, then a
+    /// backfill of ten readings for the first minute, the partition killed away from its
+    /// first owner half way through.
+    static let backfillApp = """
+        app: backfill
+        input: {topic: readings, device: device, time: ts}
+        watermark: {out_of_order: 0s}
+        series:
+          - name: minute
+            window: {size: 1m}
+            allowed_lateness: 1h
+            aggregate: {count: count(), max: max(temperature)}
+            output: backfill-minute
+        late: {output: backfill-late}
+
+        """
+
+    static func reading(minute: Int, second: Int, temperature: Int) -> String {
+        #"{"device":"d1","ts":\#(1_764_288_000_000 + minute * 60_000 + second * 1_000),"temperature":\#(temperature)}"#
+    }
+
+    @Test("a partition killed away from its owner in the middle of a backfill: the new owner's revisions go on from the old one's")
+    func revisionsContinueOnTheNewOwner() throws {
+        let scratch = try ScratchDirectory("moved-backfill")
+        defer { scratch.remove() }
+        try scratch.write("apps/backfill.yaml", Self.backfillApp)
+        let broker = try EmbeddedKafkaBroker(brokers: 1)
+        defer { broker.stop() }
+        for topic in ["readings", "backfill-minute", "backfill-late"] { try broker.createTopic(topic, partitions: 1) }
+        let onTime = (0..<6).map { Self.reading(minute: $0, second: 30, temperature: 20) } + [Self.reading(minute: 10, second: 0, temperature: 20)]
+        let backfill = (1...10).map { Self.reading(minute: 0, second: $0, temperature: 20 + $0) }
+        let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+        try producer.sendReadings(onTime + backfill[..<5], topic: "readings")
+        try producer.finish()
+
+        let first = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: Self.quickSession)
+        defer { first.tool.kill() }
+        try first.waitForRecordsIn(app: "backfill", 12)
+        // Killed once its state covering the first half of the backfill is in the changelog.
+        try waitUntil("the first half checkpointed", within: .seconds(30)) {
+            try committedAndEndOffsets(group: "g", topic: "readings", partitions: 1, bootstrap: broker.bootstrapServers).committed == [12]
+        }
+        first.tool.kill()
+        try producer.sendReadings(backfill[5...], topic: "readings")
+        try producer.finish()
+        let second = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: Self.quickSession)
+        defer { second.tool.kill() }
+        try second.waitForRecordsIn(app: "backfill", 5)
+        #expect(second.recordsIn(app: "backfill") == 5, "the second owner read only what the first had not checkpointed")
+        #expect(try second.stop() == 0, "\(second.tool.stderr.text.suffix(2000))")
+
+        let results = try readTopics(["backfill-minute"], partitions: 1, bootstrap: broker.bootstrapServers)["backfill-minute", default: []]
+        let firstMinute = results.compactMap(\.valueText).filter { $0.contains(#""start":1764288000000,"#) }
+        // Closed at revision 0 with its one on-time reading; each owner's batch of late readings
+        // coalesced into one revision, the second owner's counting on from the first's.
+        #expect(firstMinute == [
+            #"{"app":"backfill","series":"minute","device":"d1","start":1764288000000,"end":1764288060000,"revision":0,"count":1,"max":20}"#,
+            #"{"app":"backfill","series":"minute","device":"d1","start":1764288000000,"end":1764288060000,"revision":5,"count":6,"max":25}"#,
+            #"{"app":"backfill","series":"minute","device":"d1","start":1764288000000,"end":1764288060000,"revision":10,"count":11,"max":30}"#,
+        ])
+    }
+}

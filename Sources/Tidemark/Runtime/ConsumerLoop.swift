@@ -32,6 +32,10 @@ final class ConsumerLoop {
     private var paused: Set<CommitTracker.Partition> = []
     /// Per partition, the apps whose state is being restored, with the request's generation.
     private var restoring: [CommitTracker.Partition: [String: Int]] = [:]
+    /// States of partitions an eager rebalance revoked, checkpointed and committed, kept until
+    /// the assignment that follows: a partition assigned back takes them up again instead of
+    /// restoring (nobody else can have had it in between); the others are dropped then.
+    private var parked: [CommitTracker.Partition: [String: PartitionState]] = [:]
     private var generation = 0
     /// The offsets this process last committed, per partition.
     private var committed: [CommitTracker.Partition: Int64] = [:]
@@ -335,20 +339,33 @@ final class ConsumerLoop {
             logger.info("partitions assigned", metadata: ["partitions": "\(describe(partitions))"])
             let added = partitions.map { CommitTracker.Partition(topic: $0.topic, partition: $0.partition) }
             assigned.formUnion(added)
-            let held = added.filter { !shards[Int($0.partition) % shards.count].apps(reading: $0.topic).isEmpty }
+            // Per partition, the apps it needs restored (after taking up parked states).
+            var missing: [CommitTracker.Partition: [AppDefinition]] = [:]
+            for partition in added {
+                let parkedStates = parked.removeValue(forKey: partition) ?? [:]
+                for processor in shards[Int(partition.partition) % shards.count].apps(reading: partition.topic) {
+                    if let state = parkedStates[processor.app.name] {
+                        // Read again from the committed offset: what the state saw is skipped.
+                        state.skip(until: state.position)
+                        processor.install(state, partition: partition.partition)
+                    } else {
+                        missing[partition, default: []].append(processor.app)
+                    }
+                }
+            }
+            parked.removeAll()
             do {
-                try consumer.pause(held.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) })
-                paused.formUnion(held)
+                try consumer.pause(missing.keys.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) })
+                paused.formUnion(missing.keys)
             } catch {
                 logger.error("cannot pause partitions to restore them", metadata: ["error": "\(error)"])
             }
-            for partition in held {
-                requestRestore(partition, apps: shards[Int(partition.partition) % shards.count].apps(reading: partition.topic).map(\.app))
-            }
+            for (partition, apps) in missing { requestRestore(partition, apps: apps) }
         case .revoked(let partitions):
             if !failing {
                 checkpointEverything()
                 commit(asynchronously: false)
+                if !consumer.rebalancesIncrementally { park(partitions) }
             }
             release(partitions)
             logger.info("partitions revoked", metadata: ["partitions": "\(describe(partitions))"])
@@ -357,6 +374,19 @@ final class ConsumerLoop {
             logger.warning("partitions lost", metadata: ["partitions": "\(describe(partitions))"])
         }
         connection.assignment(isEmpty: assigned.isEmpty, at: now)
+    }
+
+    /// Keeps the states of revoked partitions, all checkpointed, for the assignment that follows.
+    private func park(_ partitions: [KafkaTopicPartition]) {
+        for p in partitions {
+            let partition = CommitTracker.Partition(topic: p.topic, partition: p.partition)
+            guard restoring[partition] == nil else { continue }
+            var states: [String: PartitionState] = [:]
+            for processor in shards[Int(p.partition) % shards.count].apps(reading: p.topic) {
+                if let state = processor.state(of: p.partition) { states[processor.app.name] = state }
+            }
+            if !states.isEmpty { parked[partition] = states }
+        }
     }
 
     /// Drops the states of partitions taken away, at once.
