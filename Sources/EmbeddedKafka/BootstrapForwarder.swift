@@ -7,13 +7,13 @@ import NIOCore
 import NIOPosix
 
 /// Forwards TCP connections from `127.0.0.1:port` to one target address.
-public final class BootstrapForwarder: Sendable {
+package final class BootstrapForwarder: Sendable {
     /// The port clients connect to.
-    public let port: Int
+    package let port: Int
     private let listener: any Channel
 
     /// Listens on `127.0.0.1:port` and forwards each connection to `target` (`HOST:PORT`).
-    public init(port: Int, target: String) throws(KafkaError) {
+    package init(port: Int, target: String) throws(KafkaError) {
         guard let colon = target.lastIndex(of: ":"), let targetPort = Int(target[target.index(after: colon)...]) else {
             throw KafkaError(code: KafkaError.invalidArgument, message: "bad forwarding target '\(target)'")
         }
@@ -46,7 +46,7 @@ public final class BootstrapForwarder: Sendable {
     }
 
     /// Stops accepting; forwarded connections end when either side closes.
-    public func stop() {
+    package func stop() {
         listener.close(promise: nil)
     }
 }

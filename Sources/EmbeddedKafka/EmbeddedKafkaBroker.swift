@@ -12,7 +12,7 @@ import Synchronization
 /// with ``createTopic(_:partitions:replicationFactor:)``; unknown topics are
 /// auto-created with 4 partitions), plaintext only, random ports.
 /// Broker ids are 1...brokers.
-public final class EmbeddedKafkaBroker: Sendable {
+package final class EmbeddedKafkaBroker: Sendable {
     // @unchecked Sendable: the mock cluster API is thread-safe (each call posts an
     // operation to the cluster's own thread), and the handles are only destroyed
     // under the mutex in stop().
@@ -26,13 +26,13 @@ public final class EmbeddedKafkaBroker: Sendable {
     private let state: Mutex<Cluster>
 
     /// The bootstrap address list, e.g. `127.0.0.1:39215`.
-    public let bootstrapServers: String
+    package let bootstrapServers: String
 
     /// The number of brokers.
-    public let brokerCount: Int
+    package let brokerCount: Int
 
     /// Starts `brokers` mock brokers on loopback.
-    public init(brokers: Int = 1) throws(KafkaError) {
+    package init(brokers: Int = 1) throws(KafkaError) {
         // The mock cluster needs an rd_kafka_t of its own: a producer used for
         // nothing else, destroyed with the cluster.
         let conf = try KafkaConfig(["log_level": "3"]).makeConf()
@@ -49,7 +49,7 @@ public final class EmbeddedKafkaBroker: Sendable {
     deinit { stop() }
 
     /// Stops all brokers; later calls fail with `_STATE`. Idempotent.
-    public func stop() {
+    package func stop() {
         state.withLock { state in
             if let cluster = state.cluster { rd_kafka_mock_cluster_destroy(cluster) }
             if let client = state.client { rd_kafka_destroy(client) }
@@ -65,28 +65,28 @@ public final class EmbeddedKafkaBroker: Sendable {
     }
 
     /// Creates a topic (the mock has no CreateTopics API).
-    public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(KafkaError) {
+    package func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(KafkaError) {
         try withCluster("create topic '\(name)'") { rd_kafka_mock_topic_create($0, name, partitions, replicationFactor) }
     }
 
     /// Takes a broker down: connections are closed and new ones refused.
-    public func setBrokerDown(_ broker: Int32) throws(KafkaError) {
+    package func setBrokerDown(_ broker: Int32) throws(KafkaError) {
         try withCluster("broker \(broker) down") { rd_kafka_mock_broker_set_down($0, broker) }
     }
 
     /// Brings a broker taken down back up.
-    public func setBrokerUp(_ broker: Int32) throws(KafkaError) {
+    package func setBrokerUp(_ broker: Int32) throws(KafkaError) {
         try withCluster("broker \(broker) up") { rd_kafka_mock_broker_set_up($0, broker) }
     }
 
     /// Delays every response of a broker by `roundTripTime`.
-    public func setRoundTripTime(broker: Int32, _ roundTripTime: Duration) throws(KafkaError) {
+    package func setRoundTripTime(broker: Int32, _ roundTripTime: Duration) throws(KafkaError) {
         try withCluster("broker \(broker) rtt") { rd_kafka_mock_broker_set_rtt($0, broker, milliseconds(roundTripTime)) }
     }
 
     /// Makes the next requests with Kafka API key `apiKey` (e.g. 0 Produce, 1 Fetch)
     /// fail with `errors` (librdkafka error codes), one per request, in order.
-    public func pushRequestErrors(apiKey: Int16, errors: [Int32]) throws(KafkaError) {
+    package func pushRequestErrors(apiKey: Int16, errors: [Int32]) throws(KafkaError) {
         let codes = errors.map { rd_kafka_resp_err_t(rawValue: $0) }
         try withCluster("push request errors") { cluster in
             codes.withUnsafeBufferPointer { buffer in
@@ -97,12 +97,12 @@ public final class EmbeddedKafkaBroker: Sendable {
     }
 
     /// Moves the leadership of a partition to `broker`.
-    public func setPartitionLeader(topic: String, partition: Int32, broker: Int32) throws(KafkaError) {
+    package func setPartitionLeader(topic: String, partition: Int32, broker: Int32) throws(KafkaError) {
         try withCluster("leader of \(topic)[\(partition)]") { rd_kafka_mock_partition_set_leader($0, topic, partition, broker) }
     }
 
     /// Makes `broker` the coordinator of a group (`type` "group") or transactional id (`type` "transaction").
-    public func setCoordinator(type: String, key: String, broker: Int32) throws(KafkaError) {
+    package func setCoordinator(type: String, key: String, broker: Int32) throws(KafkaError) {
         try withCluster("coordinator of \(key)") { rd_kafka_mock_coordinator_set($0, type, key, broker) }
     }
 }

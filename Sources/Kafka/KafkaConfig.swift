@@ -8,22 +8,22 @@ import CRdKafka
 /// CONFIGURATION.md), e.g. `security.protocol`, `sasl.mechanisms`, `client.id`,
 /// or consumer tuning such as `fetch.max.bytes` and `queued.max.messages.kbytes`.
 /// A bad name or value is reported as a ``KafkaError`` naming the property.
-public struct KafkaConfig: Sendable, ExpressibleByDictionaryLiteral {
+package struct KafkaConfig: Sendable, ExpressibleByDictionaryLiteral {
     /// The properties, by librdkafka name.
-    public var properties: [String: String]
+    package var properties: [String: String]
 
     /// Creates a configuration from librdkafka properties.
-    public init(_ properties: [String: String] = [:]) {
+    package init(_ properties: [String: String] = [:]) {
         self.properties = properties
     }
 
     /// Creates a configuration from a dictionary literal of librdkafka properties.
-    public init(dictionaryLiteral elements: (String, String)...) {
+    package init(dictionaryLiteral elements: (String, String)...) {
         self.properties = Dictionary(elements, uniquingKeysWith: { _, last in last })
     }
 
     /// Reads or sets one property.
-    public subscript(name: String) -> String? {
+    package subscript(name: String) -> String? {
         get { properties[name] }
         set { properties[name] = newValue }
     }
@@ -32,7 +32,7 @@ public struct KafkaConfig: Sendable, ExpressibleByDictionaryLiteral {
     ///
     /// The one place where defaults meet what users set (`--property`), so every client of
     /// the process merges the same way.
-    public func withDefaults(_ defaults: [String: String]) -> KafkaConfig {
+    package func withDefaults(_ defaults: [String: String]) -> KafkaConfig {
         var merged = defaults
         for (name, value) in properties { merged[name] = value }
         return KafkaConfig(merged)

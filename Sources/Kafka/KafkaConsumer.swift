@@ -3,7 +3,7 @@
 import CRdKafka
 
 /// A change of the partitions assigned to a consumer of a group.
-public enum KafkaRebalanceEvent: Sendable, Equatable {
+package enum KafkaRebalanceEvent: Sendable, Equatable {
     /// These partitions were added to the assignment.
     case assigned([KafkaTopicPartition])
     /// These partitions are about to be taken away; commit their progress now.
@@ -14,7 +14,7 @@ public enum KafkaRebalanceEvent: Sendable, Equatable {
 }
 
 /// Something that happened during a poll besides messages.
-public enum KafkaConsumerEvent: Sendable {
+package enum KafkaConsumerEvent: Sendable {
     /// The group assignment changed (already applied when the poll returns).
     case rebalance(KafkaRebalanceEvent)
     /// A partition reached its end (only with `enable.partition.eof=true`);
@@ -28,18 +28,18 @@ public enum KafkaConsumerEvent: Sendable {
 }
 
 /// The result of one ``KafkaConsumer/poll(timeout:maxMessages:)``.
-public struct KafkaConsumerPoll {
+package struct KafkaConsumerPoll {
     /// The messages read, valid until the next poll or close.
-    public let messages: KafkaMessageBatch
+    package let messages: KafkaMessageBatch
     /// Rebalances, end-of-partition notices and errors seen during the poll, in order.
-    public let events: [KafkaConsumerEvent]
+    package let events: [KafkaConsumerEvent]
 }
 
 /// Called on the polling thread, inside `poll` or `close`, when the assignment
 /// changes: after `assigned` partitions are assigned, and *before* `revoked` or
 /// `lost` partitions are taken away, so the handler may still store and commit
 /// their offsets through the consumer it is given.
-public typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) -> Void
+package typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) -> Void
 
 /// A Kafka consumer in a consumer group.
 ///
@@ -71,10 +71,10 @@ public typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) ->
 /// Always ``close()`` a consumer that stops, so that it leaves its group at once
 /// and its partitions are not locked for `session.timeout.ms`; deinit closes too,
 /// but without calling the rebalance handler.
-public final class KafkaConsumer {
+package final class KafkaConsumer {
     /// Where to start reading a partition as it is assigned; nil (or a nil answer): at
     /// the group's committed offset. Called on the polling thread inside `poll`.
-    public var startOffset: ((_ topic: String, _ partition: Int32) -> Int64?)?
+    package var startOffset: ((_ topic: String, _ partition: Int32) -> Int64?)?
     let handle: OpaquePointer
     private let context: ConsumerContext
     var batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>
@@ -92,7 +92,7 @@ public final class KafkaConsumer {
     ///     round-robin (see "Fair partitions" above). Off by default.
     ///   - rebalanceHandler: see ``KafkaRebalanceHandler``; events are also
     ///     returned by ``poll(timeout:maxMessages:)``.
-    public init(
+    package init(
         config: KafkaConfig, fairPartitions: Bool = false, rebalanceHandler: KafkaRebalanceHandler? = nil
     ) throws(KafkaError) {
         guard config["group.id"] != nil else {
@@ -143,19 +143,19 @@ public final class KafkaConsumer {
     /// Whether the group rebalances incrementally (`cooperative-sticky`): a revocation then
     /// takes partitions away for good, where an eager rebalance revokes every partition and
     /// assigns the new set right after.
-    public var rebalancesIncrementally: Bool {
+    package var rebalancesIncrementally: Bool {
         String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
     }
 
     /// Subscribes to `topics` (replacing any earlier subscription); partitions
     /// arrive through rebalance events while polling.
-    public func subscribe(topics: [String]) throws(KafkaError) {
+    package func subscribe(topics: [String]) throws(KafkaError) {
         let list = TopicPartitionList(topics.map { KafkaTopicPartition(topic: $0, partition: tdk_partition_unassigned()) })
         try check(rd_kafka_subscribe(handle, list.pointer), "subscribe to \(topics)")
     }
 
     /// Assigns partitions directly, outside group management (offsets in the list, or stored offsets).
-    public func assign(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
+    package func assign(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
         let list = TopicPartitionList(partitions)
         let held = budgetPaused(among: nil)
         // The queues are split off before fetching starts, so no message takes the shared queue.
@@ -170,7 +170,7 @@ public final class KafkaConsumer {
     }
 
     /// The partitions currently assigned.
-    public func assignment() throws(KafkaError) -> [KafkaTopicPartition] {
+    package func assignment() throws(KafkaError) -> [KafkaTopicPartition] {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
         try check(rd_kafka_assignment(handle, &list), "read assignment")
         defer { if let list { rd_kafka_topic_partition_list_destroy(list) } }
@@ -187,7 +187,7 @@ public final class KafkaConsumer {
     /// own order is kept), and the call also returns early when only events
     /// (a rebalance, an error, an end of partition) happened.
     /// - Throws: a fatal error of the client (the consumer must be recreated).
-    public func poll(timeout: Duration, maxMessages: Int = 1024) throws(KafkaError) -> KafkaConsumerPoll {
+    package func poll(timeout: Duration, maxMessages: Int = 1024) throws(KafkaError) -> KafkaConsumerPoll {
         precondition(!closed, "poll after close")
         precondition(maxMessages > 0, "maxMessages must be positive")
         releaseBatch()
@@ -260,12 +260,12 @@ public final class KafkaConsumer {
 
     /// Marks `message` done: its offset + 1 will be written by the next commit.
     /// Only for messages of currently assigned partitions.
-    public func store(_ message: KafkaMessage) throws(KafkaError) {
+    package func store(_ message: KafkaMessage) throws(KafkaError) {
         try check(rd_kafka_offset_store(message.raw.pointee.rkt, message.partition, message.offset), "store offset")
     }
 
     /// Stores offsets to commit later; each offset is the *next* offset to read.
-    public func store(offsets: [KafkaTopicPartition]) throws(KafkaError) {
+    package func store(offsets: [KafkaTopicPartition]) throws(KafkaError) {
         let list = TopicPartitionList(offsets)
         try check(rd_kafka_offsets_store(handle, list.pointer), "store offsets")
         if let error = list.firstError("store offset") { throw error }
@@ -273,28 +273,28 @@ public final class KafkaConsumer {
 
     /// Commits explicit offsets (each the *next* offset to read).
     /// Synchronous unless `asynchronously`, in which case errors are reported as events.
-    public func commit(_ offsets: [KafkaTopicPartition], asynchronously: Bool = false) throws(KafkaError) {
+    package func commit(_ offsets: [KafkaTopicPartition], asynchronously: Bool = false) throws(KafkaError) {
         let list = TopicPartitionList(offsets)
         try check(rd_kafka_commit(handle, list.pointer, asynchronously ? 1 : 0), "commit \(offsets)")
         if !asynchronously, let error = list.firstError("commit") { throw error }
     }
 
     /// Commits the offsets stored with ``store(_:)``; nothing stored is not an error.
-    public func commitStored(asynchronously: Bool = false) throws(KafkaError) {
+    package func commitStored(asynchronously: Bool = false) throws(KafkaError) {
         let err = rd_kafka_commit(handle, nil, asynchronously ? 1 : 0)
         if err == RD_KAFKA_RESP_ERR__NO_OFFSET { return }
         try check(err, "commit stored offsets")
     }
 
     /// The group's committed offsets for `partitions`.
-    public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) -> [KafkaTopicPartition] {
+    package func committed(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) -> [KafkaTopicPartition] {
         let list = TopicPartitionList(partitions)
         try check(rd_kafka_committed(handle, list.pointer, milliseconds(timeout)), "read committed offsets")
         return list.partitions
     }
 
     /// Stops fetching from `partitions` (they stay assigned).
-    public func pause(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
+    package func pause(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
         _ = applicationPaused(partitions, true)
         let list = TopicPartitionList(partitions)
         try check(rd_kafka_pause_partitions(handle, list.pointer), "pause")
@@ -303,7 +303,7 @@ public final class KafkaConsumer {
 
     /// Resumes fetching from paused `partitions` (in fair mode, those the prefetch budget
     /// holds back resume when there is room).
-    public func resume(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
+    package func resume(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
         let resumable = applicationPaused(partitions, false)
         guard !resumable.isEmpty else { return }
         let list = TopicPartitionList(resumable)
@@ -312,7 +312,7 @@ public final class KafkaConsumer {
     }
 
     /// Moves the read position of assigned `partitions` to their offsets.
-    public func seek(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) {
+    package func seek(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) {
         let list = TopicPartitionList(partitions)
         try check(rd_kafka_seek_partitions(handle, list.pointer, milliseconds(timeout)))
         if let error = list.firstError("seek") { throw error }
@@ -320,7 +320,7 @@ public final class KafkaConsumer {
 
     /// For each partition whose `offset` holds a timestamp (epoch ms), the earliest
     /// offset whose timestamp is at or after it (or ``KafkaTopicPartition/endOffset``).
-    public func offsetsForTimes(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) -> [KafkaTopicPartition] {
+    package func offsetsForTimes(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) -> [KafkaTopicPartition] {
         let list = TopicPartitionList(partitions)
         try check(rd_kafka_offsets_for_times(handle, list.pointer, milliseconds(timeout)), "offsets for times")
         if let error = list.firstError("offsets for times") { throw error }
@@ -328,7 +328,7 @@ public final class KafkaConsumer {
     }
 
     /// The low and high watermarks (first offset, offset after the last message) of a partition.
-    public func watermarks(topic: String, partition: Int32, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
+    package func watermarks(topic: String, partition: Int32, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
         var low: Int64 = 0
         var high: Int64 = 0
         try check(rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, milliseconds(timeout)), "watermarks")
@@ -337,7 +337,7 @@ public final class KafkaConsumer {
 
     /// The high watermark (offset after the last message) of a partition as of the last
     /// fetch, without asking the broker; nil before the first fetch of the partition.
-    public func cachedHighWatermark(topic: String, partition: Int32) -> Int64? {
+    package func cachedHighWatermark(topic: String, partition: Int32) -> Int64? {
         var low: Int64 = -1
         var high: Int64 = -1
         let err = rd_kafka_get_watermark_offsets(handle, topic, partition, &low, &high)
@@ -345,7 +345,7 @@ public final class KafkaConsumer {
     }
 
     /// The group metadata for ``KafkaProducer/sendOffsetsToTransaction(_:group:timeout:)``.
-    public func groupMetadata() -> KafkaConsumerGroupMetadata {
+    package func groupMetadata() -> KafkaConsumerGroupMetadata {
         KafkaConsumerGroupMetadata(rd_kafka_consumer_group_metadata(handle))
     }
 
@@ -353,7 +353,7 @@ public final class KafkaConsumer {
     /// which may commit) and stops the consumer. Idempotent.
     ///
     /// librdkafka 2.0.2 may assert when closing during a cooperative-sticky rebalance.
-    public func close() throws(KafkaError) {
+    package func close() throws(KafkaError) {
         guard !closed else { return }
         closed = true
         releaseBatch()
@@ -477,7 +477,7 @@ private let consumerCommitCallback: @convention(c) (
 }
 
 /// A consumer's group metadata, passed to a transactional producer.
-public final class KafkaConsumerGroupMetadata: @unchecked Sendable {
+package final class KafkaConsumerGroupMetadata: @unchecked Sendable {
     // @unchecked Sendable: the wrapped rd_kafka_consumer_group_metadata_t is
     // immutable after creation and only read by librdkafka.
     let pointer: OpaquePointer?
@@ -485,7 +485,7 @@ public final class KafkaConsumerGroupMetadata: @unchecked Sendable {
     init(_ pointer: OpaquePointer?) { self.pointer = pointer }
 
     /// Metadata for a group id alone (no generation), e.g. for a consumer in another process.
-    public convenience init(groupID: String) {
+    package convenience init(groupID: String) {
         self.init(rd_kafka_consumer_group_metadata_new(groupID))
     }
 

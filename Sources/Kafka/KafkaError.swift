@@ -6,24 +6,24 @@ import CRdKafka
 ///
 /// `code` is librdkafka's `rd_kafka_resp_err_t` (negative values are
 /// client-side errors such as `_TIMED_OUT`, positive ones come from the broker).
-public struct KafkaError: Error, Sendable, CustomStringConvertible {
+package struct KafkaError: Error, Sendable, CustomStringConvertible {
     /// The librdkafka error code (`rd_kafka_resp_err_t`).
-    public var code: Int32
+    package var code: Int32
     /// The symbolic name of the code, e.g. `"_PARTITION_EOF"` or `"NOT_LEADER_FOR_PARTITION"`.
-    public var name: String
+    package var name: String
     /// A human readable message.
-    public var message: String
+    package var message: String
     /// The configuration property at fault, for configuration errors.
-    public var property: String?
+    package var property: String?
     /// The operation may succeed if retried (transactional API).
-    public var isRetriable: Bool
+    package var isRetriable: Bool
     /// The current transaction must be aborted (transactional API).
-    public var requiresTransactionAbort: Bool
+    package var requiresTransactionAbort: Bool
     /// The client instance is unusable and must be recreated.
-    public var isFatal: Bool
+    package var isFatal: Bool
 
     /// Creates an error for a librdkafka code; the message defaults to librdkafka's description.
-    public init(code: Int32, message: String? = nil, property: String? = nil) {
+    package init(code: Int32, message: String? = nil, property: String? = nil) {
         let err = rd_kafka_resp_err_t(rawValue: code)
         self.code = code
         self.name = String(cString: rd_kafka_err2name(err))
@@ -50,31 +50,31 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     /// Another producer with the same transactional id took over: nothing this producer does
     /// can succeed any more, whatever librdkafka's flags say (2.0.2 reports a fence met while
     /// producing as merely abortable, and aborting then blocks).
-    public var isFencing: Bool {
+    package var isFencing: Bool {
         [RD_KAFKA_RESP_ERR__FENCED.rawValue, RD_KAFKA_RESP_ERR_PRODUCER_FENCED.rawValue,
             RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH.rawValue].contains(code)
     }
 
     /// A textual description: name, code and message.
-    public var description: String {
+    package var description: String {
         let what = property.map { " (property \($0))" } ?? ""
         return "KafkaError \(name) (\(code))\(what): \(message)"
     }
 
     /// The partition has no more messages for now (only with `enable.partition.eof=true`).
-    public static let partitionEOF = RD_KAFKA_RESP_ERR__PARTITION_EOF.rawValue
+    package static let partitionEOF = RD_KAFKA_RESP_ERR__PARTITION_EOF.rawValue
     /// An operation did not finish in time.
-    public static let timedOut = RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue
+    package static let timedOut = RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue
     /// The producer's local queue is full; poll for delivery reports and retry.
-    public static let queueFull = RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue
+    package static let queueFull = RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue
     /// The topic or partition does not exist.
-    public static let unknownTopic = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue
+    package static let unknownTopic = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue
     /// The topic already exists (topic admin).
-    public static let topicAlreadyExists = RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue
+    package static let topicAlreadyExists = RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue
     /// An invalid argument or configuration value.
-    public static let invalidArgument = RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue
+    package static let invalidArgument = RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue
     /// The operation is not valid in the current state (e.g. partition not assigned).
-    public static let invalidState = RD_KAFKA_RESP_ERR__STATE.rawValue
+    package static let invalidState = RD_KAFKA_RESP_ERR__STATE.rawValue
 }
 
 @inline(__always)

@@ -7,10 +7,10 @@ import CRdKafka
 /// Valid only until the next ``KafkaConsumer/poll(timeout:maxMessages:)`` or
 /// ``KafkaConsumer/close()`` of the consumer that returned it; copy what must
 /// outlive that (``array``, ``string``).
-public struct KafkaBytes: RandomAccessCollection {
+package struct KafkaBytes: RandomAccessCollection {
     @usableFromInline let base: UnsafeRawPointer?
     /// The number of bytes.
-    public let count: Int
+    package let count: Int
 
     @usableFromInline init(base: UnsafeRawPointer?, count: Int) {
         self.base = base
@@ -18,31 +18,31 @@ public struct KafkaBytes: RandomAccessCollection {
     }
 
     /// Always 0.
-    public var startIndex: Int { 0 }
+    package var startIndex: Int { 0 }
     /// The number of bytes.
-    public var endIndex: Int { count }
+    package var endIndex: Int { count }
 
     /// The byte at `position`.
-    @inlinable public subscript(position: Int) -> UInt8 {
+    @inlinable package subscript(position: Int) -> UInt8 {
         precondition(position >= 0 && position < count, "KafkaBytes index out of range")
         return base.unsafelyUnwrapped.load(fromByteOffset: position, as: UInt8.self)
     }
 
     /// Calls `body` with the raw bytes; the buffer must not escape.
-    @inlinable public func withUnsafeBytes<Result, Failure: Error>(
+    @inlinable package func withUnsafeBytes<Result, Failure: Error>(
         _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         try body(UnsafeRawBufferPointer(start: count == 0 ? nil : base, count: count))
     }
 
     /// An owned copy of the bytes.
-    public var array: [UInt8] { withUnsafeBytes { Array($0) } }
+    package var array: [UInt8] { withUnsafeBytes { Array($0) } }
 
     /// An owned copy of the bytes decoded as UTF-8 (invalid sequences repaired).
-    public var string: String { withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+    package var string: String { withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
 
     /// True when the bytes equal the UTF-8 of `text`, without allocating.
-    public func elementsEqual(utf8 text: String) -> Bool {
+    package func elementsEqual(utf8 text: String) -> Bool {
         var text = text
         return text.withUTF8 { other in
             withUnsafeBytes { mine in mine.count == other.count && mine.elementsEqual(other) }
@@ -51,58 +51,58 @@ public struct KafkaBytes: RandomAccessCollection {
 }
 
 /// One header of a polled message (borrowed like ``KafkaBytes``).
-public struct KafkaHeader {
+package struct KafkaHeader {
     /// The header name's bytes (UTF-8).
-    public let name: KafkaBytes
+    package let name: KafkaBytes
     /// The header value, or nil for a header with a null value.
-    public let value: KafkaBytes?
+    package let value: KafkaBytes?
 }
 
 /// A message returned by ``KafkaConsumer/poll(timeout:maxMessages:)``.
 ///
 /// A borrowed view: reading any field allocates nothing, and the message with
 /// all bytes read from it is valid only until the next poll or close of its consumer.
-public struct KafkaMessage {
+package struct KafkaMessage {
     let raw: UnsafeMutablePointer<rd_kafka_message_t>
     unowned(unsafe) let topics: TopicNameCache
 
     /// The topic name; cached per topic handle, so no String is created per message.
-    public var topic: String { topics.name(of: raw.pointee.rkt) }
+    package var topic: String { topics.name(of: raw.pointee.rkt) }
 
     /// Equal for messages of the same topic in one batch: telling topics apart this way
     /// costs a pointer comparison, where ``topic`` costs a reference count.
-    @inlinable public var topicIdentity: KafkaTopicIdentity { KafkaTopicIdentity(handle: rawMessage.pointee.rkt) }
+    @inlinable package var topicIdentity: KafkaTopicIdentity { KafkaTopicIdentity(handle: rawMessage.pointee.rkt) }
 
     /// The partition the message was read from.
-    @inlinable public var partition: Int32 { rawMessage.pointee.partition }
+    @inlinable package var partition: Int32 { rawMessage.pointee.partition }
 
     /// The message's offset in its partition.
-    @inlinable public var offset: Int64 { rawMessage.pointee.offset }
+    @inlinable package var offset: Int64 { rawMessage.pointee.offset }
 
     @usableFromInline var rawMessage: UnsafeMutablePointer<rd_kafka_message_t> { raw }
 
     /// The message timestamp (epoch milliseconds; create or log-append time), or nil if absent.
-    public var timestamp: Int64? {
+    package var timestamp: Int64? {
         let ts = rd_kafka_message_timestamp(raw, nil)
         return ts < 0 ? nil : ts
     }
 
     /// The key, or nil when the message has no key.
-    @inlinable public var key: KafkaBytes? {
+    @inlinable package var key: KafkaBytes? {
         let m = rawMessage.pointee
         guard let key = m.key else { return nil }
         return KafkaBytes(base: UnsafeRawPointer(key), count: m.key_len)
     }
 
     /// The value, or nil for a tombstone (a message with a null value).
-    @inlinable public var value: KafkaBytes? {
+    @inlinable package var value: KafkaBytes? {
         let m = rawMessage.pointee
         guard let payload = m.payload else { return nil }
         return KafkaBytes(base: UnsafeRawPointer(payload), count: m.len)
     }
 
     /// The value of the last header named `name`: nil if absent, empty for a null-valued header.
-    public func header(_ name: String) -> KafkaBytes? {
+    package func header(_ name: String) -> KafkaBytes? {
         var headers: OpaquePointer?
         guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else { return nil }
         var value: UnsafeRawPointer?
@@ -113,23 +113,23 @@ public struct KafkaMessage {
     }
 
     /// All headers in order.
-    public var headers: Headers {
+    package var headers: Headers {
         var headers: OpaquePointer?
         guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR else { return Headers(list: nil) }
         return Headers(list: headers)
     }
 
     /// The headers of a message, in order (borrowed like the message).
-    public struct Headers: RandomAccessCollection {
+    package struct Headers: RandomAccessCollection {
         let list: OpaquePointer?
 
         /// Always 0.
-        public var startIndex: Int { 0 }
+        package var startIndex: Int { 0 }
         /// The number of headers.
-        public var endIndex: Int { list.map { rd_kafka_header_cnt($0) } ?? 0 }
+        package var endIndex: Int { list.map { rd_kafka_header_cnt($0) } ?? 0 }
 
         /// The header at `position`.
-        public subscript(position: Int) -> KafkaHeader {
+        package subscript(position: Int) -> KafkaHeader {
             var name: UnsafePointer<CChar>?
             var value: UnsafeRawPointer?
             var size = 0
@@ -143,19 +143,19 @@ public struct KafkaMessage {
 
 /// The messages of one poll, in the order librdkafka returned them.
 /// Borrowed: valid until the next poll or close of the consumer.
-public struct KafkaMessageBatch: RandomAccessCollection {
+package struct KafkaMessageBatch: RandomAccessCollection {
     let storage: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>?
     /// The number of messages.
-    public let count: Int
+    package let count: Int
     unowned(unsafe) let topics: TopicNameCache
 
     /// Always 0.
-    public var startIndex: Int { 0 }
+    package var startIndex: Int { 0 }
     /// The number of messages.
-    public var endIndex: Int { count }
+    package var endIndex: Int { count }
 
     /// The message at `position`.
-    @inlinable public subscript(position: Int) -> KafkaMessage {
+    @inlinable package subscript(position: Int) -> KafkaMessage {
         precondition(position >= 0 && position < count, "batch index out of range")
         return message(at: position)
     }
@@ -166,7 +166,7 @@ public struct KafkaMessageBatch: RandomAccessCollection {
 }
 
 /// See ``KafkaMessage/topicIdentity``; only meaningful among messages of one batch.
-public struct KafkaTopicIdentity: Equatable {
+package struct KafkaTopicIdentity: Equatable {
     @usableFromInline let handle: OpaquePointer?
     @inlinable init(handle: OpaquePointer?) { self.handle = handle }
 }

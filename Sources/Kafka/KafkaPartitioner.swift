@@ -4,9 +4,9 @@
 import CRdKafka
 
 /// Kafka's default partitioner for keyed records.
-public enum KafkaPartitioner {
+package enum KafkaPartitioner {
     /// The partition of `key` among `partitions` (> 0) under Kafka's default murmur2 partitioner.
-    public static func murmur2(_ key: UnsafeRawBufferPointer, partitions: Int32) -> Int32 {
+    package static func murmur2(_ key: UnsafeRawBufferPointer, partitions: Int32) -> Int32 {
         precondition(partitions > 0, "a topic has at least one partition")
         // librdkafka's partitioner function reads only the key and the count.
         return rd_kafka_msg_partitioner_murmur2(nil, key.baseAddress, key.count, partitions, nil, nil)

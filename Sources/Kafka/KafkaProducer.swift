@@ -3,35 +3,35 @@
 import CRdKafka
 
 /// A header to send with a message.
-public struct KafkaOutgoingHeader: Sendable, Hashable {
+package struct KafkaOutgoingHeader: Sendable, Hashable {
     /// The header name.
-    public var name: String
+    package var name: String
     /// The header value, or nil for a null value.
-    public var value: [UInt8]?
+    package var value: [UInt8]?
 
     /// Creates a header with a byte value.
-    public init(name: String, value: [UInt8]?) {
+    package init(name: String, value: [UInt8]?) {
         self.name = name
         self.value = value
     }
 
     /// Creates a header with a UTF-8 text value.
-    public init(name: String, text: String) {
+    package init(name: String, text: String) {
         self.name = name
         self.value = Array(text.utf8)
     }
 }
 
 /// The outcome of one produced message, reported by ``KafkaProducer/poll(timeout:_:)``.
-public struct KafkaDeliveryReport: Sendable {
+package struct KafkaDeliveryReport: Sendable {
     /// The token the caller passed to `send`.
-    public var token: UInt64
+    package var token: UInt64
     /// The partition the message was written to (or meant for).
-    public var partition: Int32
+    package var partition: Int32
     /// The offset of the message, if it was written.
-    public var offset: Int64
+    package var offset: Int64
     /// Nil on success; otherwise why the message was not written.
-    public var error: KafkaError?
+    package var error: KafkaError?
 }
 
 /// A Kafka producer.
@@ -43,13 +43,13 @@ public struct KafkaDeliveryReport: Sendable {
 /// Delivery reports are collected while librdkafka is served (``poll(timeout:_:)``,
 /// ``flush(timeout:)``, and `send` when the queue is full) and handed to the
 /// caller by ``poll(timeout:_:)``. Not thread-safe: use from one thread at a time.
-public final class KafkaProducer {
+package final class KafkaProducer {
     let handle: OpaquePointer
     private let context: ProducerContext
     private var topicHandles: [String: OpaquePointer] = [:]
 
     /// Creates a producer; `config` needs `bootstrap.servers`.
-    public init(config: KafkaConfig) throws(KafkaError) {
+    package init(config: KafkaConfig) throws(KafkaError) {
         let conf = try config.makeConf(defaults: ["enable.idempotence": "true"])
         let context = ProducerContext()
         // The context outlives the rd_kafka_t: both are owned by the producer,
@@ -84,7 +84,7 @@ public final class KafkaProducer {
     ///   - token: returned in this message's ``KafkaDeliveryReport``.
     /// When librdkafka's queue is full this serves delivery reports (collected
     /// for the next ``poll(timeout:_:)``) until there is room.
-    public func send(
+    package func send(
         topic: String, partition: Int32? = nil,
         key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
         headers: [KafkaOutgoingHeader] = [], timestamp: Int64? = nil, token: UInt64
@@ -122,7 +122,7 @@ public final class KafkaProducer {
     }
 
     /// Queues one message with byte key and value (see the raw-buffer overload).
-    public func send(
+    package func send(
         topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8]?,
         headers: [KafkaOutgoingHeader] = [], timestamp: Int64? = nil, token: UInt64
     ) throws(KafkaError) {
@@ -134,7 +134,7 @@ public final class KafkaProducer {
     }
 
     /// Queues one message with UTF-8 text key and value (see the raw-buffer overload).
-    public func send(
+    package func send(
         topic: String, partition: Int32? = nil, key: String?, value: String?,
         headers: [KafkaOutgoingHeader] = [], timestamp: Int64? = nil, token: UInt64
     ) throws(KafkaError) {
@@ -149,7 +149,7 @@ public final class KafkaProducer {
     /// happened), then hands every collected delivery report to `onDelivery`.
     /// - Returns: the number of reports handed over.
     @discardableResult
-    public func poll(
+    package func poll(
         timeout: Duration = .zero, _ onDelivery: (KafkaDeliveryReport) throws -> Void
     ) rethrows -> Int {
         rd_kafka_poll(handle, context.reports.isEmpty ? milliseconds(timeout) : 0)
@@ -168,13 +168,13 @@ public final class KafkaProducer {
 
     /// Waits until every queued message was delivered or failed (reports are
     /// collected for ``poll(timeout:_:)``). Throws `_TIMED_OUT` if some are still in flight.
-    public func flush(timeout: Duration) throws(KafkaError) {
+    package func flush(timeout: Duration) throws(KafkaError) {
         try check(rd_kafka_flush(handle, milliseconds(timeout)), "flush (\(rd_kafka_outq_len(handle)) messages in flight)")
     }
 
     /// The number of partitions of `topic`, from cluster metadata (waiting for a topic the
     /// cluster is still creating); nil if it does not exist within `timeout`.
-    public func partitionCount(of topic: String, timeout: Duration) throws(KafkaError) -> Int32? {
+    package func partitionCount(of topic: String, timeout: Duration) throws(KafkaError) -> Int32? {
         let rkt = try topicHandle(topic)
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -198,7 +198,7 @@ public final class KafkaProducer {
 
     /// Errors librdkafka reported outside delivery reports (e.g. all brokers
     /// down), collected while serving; returns and clears them.
-    public func takeErrors() -> [KafkaError] {
+    package func takeErrors() -> [KafkaError] {
         defer { context.errors.removeAll() }
         return context.errors
     }
@@ -206,17 +206,17 @@ public final class KafkaProducer {
     // MARK: Transactions
 
     /// Registers the `transactional.id` with the cluster, fencing older producers.
-    public func initTransactions(timeout: Duration) throws(KafkaError) {
+    package func initTransactions(timeout: Duration) throws(KafkaError) {
         try check(rd_kafka_init_transactions(handle, milliseconds(timeout)))
     }
 
     /// Starts a transaction.
-    public func beginTransaction() throws(KafkaError) {
+    package func beginTransaction() throws(KafkaError) {
         try check(rd_kafka_begin_transaction(handle))
     }
 
     /// Adds a consumer's offsets (each the next offset to read) to the current transaction.
-    public func sendOffsetsToTransaction(
+    package func sendOffsetsToTransaction(
         _ offsets: [KafkaTopicPartition], group: KafkaConsumerGroupMetadata, timeout: Duration
     ) throws(KafkaError) {
         let list = TopicPartitionList(offsets)
@@ -224,12 +224,12 @@ public final class KafkaProducer {
     }
 
     /// Flushes and commits the current transaction.
-    public func commitTransaction(timeout: Duration) throws(KafkaError) {
+    package func commitTransaction(timeout: Duration) throws(KafkaError) {
         try check(rd_kafka_commit_transaction(handle, milliseconds(timeout)))
     }
 
     /// Aborts the current transaction; its messages are never visible to read_committed consumers.
-    public func abortTransaction(timeout: Duration) throws(KafkaError) {
+    package func abortTransaction(timeout: Duration) throws(KafkaError) {
         try check(rd_kafka_abort_transaction(handle, milliseconds(timeout)))
     }
 }

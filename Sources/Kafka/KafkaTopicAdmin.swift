@@ -3,18 +3,18 @@
 import CRdKafka
 
 /// A topic to create.
-public struct KafkaNewTopic: Sendable, Hashable {
+package struct KafkaNewTopic: Sendable, Hashable {
     /// The topic name.
-    public var name: String
+    package var name: String
     /// The number of partitions.
-    public var partitions: Int32
+    package var partitions: Int32
     /// The number of replicas of each partition.
-    public var replicationFactor: Int32
+    package var replicationFactor: Int32
     /// Topic configs, e.g. `retention.ms`, `cleanup.policy`.
-    public var configs: [String: String]
+    package var configs: [String: String]
 
     /// Creates a topic description.
-    public init(name: String, partitions: Int32, replicationFactor: Int32 = 1, configs: [String: String] = [:]) {
+    package init(name: String, partitions: Int32, replicationFactor: Int32 = 1, configs: [String: String] = [:]) {
         self.name = name
         self.partitions = partitions
         self.replicationFactor = replicationFactor
@@ -23,10 +23,10 @@ public struct KafkaNewTopic: Sendable, Hashable {
 }
 
 /// Topic administration on a Kafka cluster.
-public enum KafkaTopicAdmin {
+package enum KafkaTopicAdmin {
     /// The number of partitions of each of `topics` that exists (from cluster metadata, which
     /// every broker serves; listing all topics never auto-creates one).
-    public static func partitionCounts(
+    package static func partitionCounts(
         of topics: [String], config: KafkaConfig, timeout: Duration
     ) throws(KafkaError) -> [String: Int32] {
         let rk = try makeClient(RD_KAFKA_PRODUCER, conf: try config.makeConf())
@@ -52,7 +52,7 @@ public enum KafkaTopicAdmin {
     ///   - config: client properties (`bootstrap.servers`, security settings, …).
     ///   - ignoreExisting: a topic that already exists is not an error.
     /// - Throws: the first per-topic error, or `_TIMED_OUT`.
-    public static func createTopics(
+    package static func createTopics(
         _ topics: [KafkaNewTopic], config: KafkaConfig, ignoreExisting: Bool = true, timeout: Duration
     ) throws(KafkaError) {
         guard !topics.isEmpty else { return }

@@ -5,32 +5,32 @@ import CRdKafka
 /// A partition of a topic, with an offset whose meaning depends on the call:
 /// the next offset to read (commit, store, seek), a timestamp (offsets-for-times
 /// input) or ``KafkaTopicPartition/unsetOffset`` when irrelevant.
-public struct KafkaTopicPartition: Hashable, Sendable, CustomStringConvertible {
+package struct KafkaTopicPartition: Hashable, Sendable, CustomStringConvertible {
     /// The topic name.
-    public var topic: String
+    package var topic: String
     /// The partition number.
-    public var partition: Int32
+    package var partition: Int32
     /// The offset (see the type's documentation), or a special offset.
-    public var offset: Int64
+    package var offset: Int64
 
     /// Creates a topic partition.
-    public init(topic: String, partition: Int32, offset: Int64 = KafkaTopicPartition.unsetOffset) {
+    package init(topic: String, partition: Int32, offset: Int64 = KafkaTopicPartition.unsetOffset) {
         self.topic = topic
         self.partition = partition
         self.offset = offset
     }
 
     /// No offset (`RD_KAFKA_OFFSET_INVALID`).
-    public static let unsetOffset: Int64 = tdk_offset_invalid()
+    package static let unsetOffset: Int64 = tdk_offset_invalid()
     /// The oldest retained offset (`RD_KAFKA_OFFSET_BEGINNING`).
-    public static let beginningOffset: Int64 = tdk_offset_beginning()
+    package static let beginningOffset: Int64 = tdk_offset_beginning()
     /// The offset after the last message (`RD_KAFKA_OFFSET_END`).
-    public static let endOffset: Int64 = tdk_offset_end()
+    package static let endOffset: Int64 = tdk_offset_end()
     /// The committed offset of the group (`RD_KAFKA_OFFSET_STORED`).
-    public static let storedOffset: Int64 = tdk_offset_stored()
+    package static let storedOffset: Int64 = tdk_offset_stored()
 
     /// `topic[partition]@offset`.
-    public var description: String { "\(topic)[\(partition)]@\(offset)" }
+    package var description: String { "\(topic)[\(partition)]@\(offset)" }
 }
 
 /// An owned rd_kafka_topic_partition_list_t, destroyed with the value.

@@ -106,8 +106,6 @@ struct SeriesState {
         isSliding = !isSession && size > slide
     }
 
-    var entryCapacity: Int { entries.count }
-
     mutating func addDevices(upTo count: Int) {
         let extra = count - head.count
         guard extra > 0 else { return }
@@ -287,12 +285,6 @@ struct SeriesState {
             emitIfChanged(entry, device: device)
             entry = entries[Int(entry)].next
         }
-    }
-
-    /// End of the earliest open window of `device`, or Int64.max.
-    func nextClose(device: Int) -> Int64 {
-        let entry = cursor[device]
-        return entry >= 0 ? entries[Int(entry)].end : .max
     }
 }
 

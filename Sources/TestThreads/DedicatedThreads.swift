@@ -17,10 +17,10 @@ final class ThreadPerJobExecutor: TaskExecutor {
 }
 
 /// See ``Trait/dedicatedThreads``.
-public struct DedicatedThreadsTrait: TestTrait, SuiteTrait, TestScoping {
-    public var isRecursive: Bool { true }
+package struct DedicatedThreadsTrait: TestTrait, SuiteTrait, TestScoping {
+    package var isRecursive: Bool { true }
 
-    public func provideScope(
+    package func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
         if test.isSuite {
@@ -34,5 +34,5 @@ public struct DedicatedThreadsTrait: TestTrait, SuiteTrait, TestScoping {
 extension Trait where Self == DedicatedThreadsTrait {
     /// Each test (of a suite: each of its tests) runs on threads of its own rather
     /// than the cooperative pool, because it blocks.
-    public static var dedicatedThreads: Self { DedicatedThreadsTrait() }
+    package static var dedicatedThreads: Self { DedicatedThreadsTrait() }
 }

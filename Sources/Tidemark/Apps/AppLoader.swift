@@ -3,12 +3,12 @@
 // run through the apps.
 
 /// Reads and validates app files.
-public enum AppLoader {
+package enum AppLoader {
     /// Loads the app file at `path`, or every `*.yaml`/`*.yml` file (sorted by name, not
     /// recursive) if `path` is a directory.
     ///
     /// - Throws: every problem found, each as `file:line:column: error: message`.
-    public static func load(path: String) throws(ConfigErrors) -> [AppDefinition] {
+    package static func load(path: String) throws(ConfigErrors) -> [AppDefinition] {
         let load = loadEach(path: path)
         let checked = AppSetRules.check(load, freshness: { _ in true })
         guard load.errors.isEmpty && checked.errors.isEmpty else {
@@ -20,7 +20,7 @@ public enum AppLoader {
     /// Reads every app file of `path` and checks each on its own, collecting problems instead
     /// of throwing: what `run` reloads from (see ``AppReload``). Names and topic cycles across
     /// files are not checked here.
-    public static func loadEach(path: String) -> AppDirectoryLoad {
+    package static func loadEach(path: String) -> AppDirectoryLoad {
         let files: [String]
         do {
             files = try ConfigSources.files(path: path, kind: "app files")
@@ -42,7 +42,7 @@ public enum AppLoader {
     }
 
     /// Loads one app file.
-    public static func loadFile(_ file: String) throws(ConfigErrors) -> AppDefinition {
+    package static func loadFile(_ file: String) throws(ConfigErrors) -> AppDefinition {
         switch ConfigFile.read(file) {
         case .success(let yaml): return try parse([(file, yaml)])[0]
         case .failure(let error): throw ConfigErrors([error])
@@ -50,7 +50,7 @@ public enum AppLoader {
     }
 
     /// Parses app files already in memory; `file` names each in diagnostics.
-    public static func parse(_ sources: [(file: String, yaml: String)]) throws(ConfigErrors) -> [AppDefinition] {
+    package static func parse(_ sources: [(file: String, yaml: String)]) throws(ConfigErrors) -> [AppDefinition] {
         let load = parseEach(sources)
         let checked = AppSetRules.check(load, freshness: { _ in true })
         guard load.errors.isEmpty && checked.errors.isEmpty else {
@@ -60,7 +60,7 @@ public enum AppLoader {
     }
 
     /// Parses app files already in memory, each on its own (see ``loadEach(path:)``).
-    public static func parseEach(_ sources: [(file: String, yaml: String)]) -> AppDirectoryLoad {
+    package static func parseEach(_ sources: [(file: String, yaml: String)]) -> AppDirectoryLoad {
         var load = AppDirectoryLoad(isListed: true, files: sources.map(\.file), apps: [], errors: [], placements: [])
         for source in sources {
             var parser = AppFileParser(file: source.file)
@@ -76,23 +76,23 @@ public enum AppLoader {
 
 extension AppDefinition {
     /// Parses one app from YAML text; `file` names it in diagnostics.
-    public static func parse(yaml: String, file: String) throws(ConfigErrors) -> AppDefinition {
+    package static func parse(yaml: String, file: String) throws(ConfigErrors) -> AppDefinition {
         try AppLoader.parse([(file, yaml)])[0]
     }
 }
 
 /// An app directory read file by file: each file parsed and checked alone.
-public struct AppDirectoryLoad: Sendable {
+package struct AppDirectoryLoad: Sendable {
     /// False when `path` could not be listed (missing, unreadable, no app file): nothing is
     /// known about any app, and `errors` says why.
-    public var isListed: Bool
+    package var isListed: Bool
     /// Every app file found, sorted by name, whether it loads or not.
-    public var files: [String]
+    package var files: [String]
     /// The apps of the files that load on their own, in file order.
-    public var apps: [AppDefinition]
+    package var apps: [AppDefinition]
     /// Problems of single files, each naming its file; a file with a problem has no app in
     /// `apps`.
-    public var errors: [ConfigError]
+    package var errors: [ConfigError]
     /// Where each app's name and outputs are, parallel to `apps`.
     var placements: [AppPlacement]
 }

@@ -4,18 +4,18 @@
 
 /// The reload rule of `tidemark run`, as a pure function of the running apps and a fresh
 /// read of the directory.
-public enum AppReload {
+package enum AppReload {
     /// The app set to switch to, and why files were not applied.
-    public struct Outcome: Sendable, Equatable {
+    package struct Outcome: Sendable, Equatable {
         /// The apps to run, in file order.
-        public var apps: [AppDefinition]
+        package var apps: [AppDefinition]
         /// One or more errors for each file not applied, each naming its file, line and
         /// column where known: log each, and count them.
-        public var errors: [ConfigError]
+        package var errors: [ConfigError]
         /// The files whose app keeps running its previous version.
-        public var keptPrevious: [String]
+        package var keptPrevious: [String]
 
-        public init(apps: [AppDefinition], errors: [ConfigError], keptPrevious: [String]) {
+        package init(apps: [AppDefinition], errors: [ConfigError], keptPrevious: [String]) {
             self.apps = apps
             self.errors = errors
             self.keptPrevious = keptPrevious
@@ -36,7 +36,7 @@ public enum AppReload {
     /// - Parameters:
     ///   - running: the apps running now.
     ///   - load: a fresh ``AppLoader/loadEach(path:)`` of the directory.
-    public static func next(running: [AppDefinition], load: AppDirectoryLoad) -> Outcome {
+    package static func next(running: [AppDefinition], load: AppDirectoryLoad) -> Outcome {
         guard load.isListed else { return Outcome(apps: running, errors: load.errors, keptPrevious: []) }
         let previousByFile = Dictionary(running.map { ($0.sourceFile, $0) }, uniquingKeysWith: { first, _ in first })
         let freshByFile = Dictionary(

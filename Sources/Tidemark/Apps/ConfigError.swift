@@ -2,18 +2,18 @@
 // a compiler diagnostic, so an editor or CI log can jump to the spot.
 
 /// One problem in a configuration file.
-public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file, as given to the loader.
-    public var file: String
+    package var file: String
     /// 1-based line; nil when the problem concerns the whole file or directory.
-    public var line: Int?
+    package var line: Int?
     /// 1-based column, in Unicode scalars.
-    public var column: Int?
+    package var column: Int?
     /// What is wrong, and what is expected instead.
-    public var message: String
+    package var message: String
 
     /// Creates a diagnostic.
-    public init(file: String, line: Int?, column: Int?, message: String) {
+    package init(file: String, line: Int?, column: Int?, message: String) {
         self.file = file
         self.line = line
         self.column = column
@@ -21,7 +21,7 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `file:line:column: error: message`.
-    public var description: String {
+    package var description: String {
         if let line, let column {
             return "\(file):\(line):\(column): error: \(message)"
         }
@@ -30,22 +30,17 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Every problem found while loading configuration files, in file order, then position order.
-public struct ConfigErrors: Error, Sendable, Equatable, CustomStringConvertible {
+package struct ConfigErrors: Error, Sendable, Equatable, CustomStringConvertible {
     /// The diagnostics.
-    public var errors: [ConfigError]
+    package var errors: [ConfigError]
 
     /// Wraps diagnostics.
-    public init(_ errors: [ConfigError]) {
+    package init(_ errors: [ConfigError]) {
         self.errors = errors
     }
 
     /// One diagnostic a line.
-    public var description: String {
+    package var description: String {
         errors.map(\.description).joined(separator: "\n")
     }
 }
-
-/// The name app-file diagnostics had before topic files shared them.
-public typealias AppConfigError = ConfigError
-/// The name app-file diagnostics had before topic files shared them.
-public typealias AppConfigErrors = ConfigErrors

@@ -4,12 +4,12 @@
 import Foundation
 
 /// A problem that stops a batch run (malformed lines do not).
-public enum BatchError: Error, CustomStringConvertible {
+package enum BatchError: Error, CustomStringConvertible {
     case cannotRead(path: String, reason: String)
     case cannotWrite(path: String, reason: String)
     case invalidApp(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .cannotRead(let path, let reason): "cannot read \(path): \(reason)"
         case .cannotWrite(let path, let reason): "cannot write \(path): \(reason)"
@@ -19,17 +19,17 @@ public enum BatchError: Error, CustomStringConvertible {
 }
 
 /// What a batch run did.
-public struct BatchSummary: Sendable, Equatable {
-    public var lines = 0
-    public var counts = AppCounts()
+package struct BatchSummary: Sendable, Equatable {
+    package var lines = 0
+    package var counts = AppCounts()
 }
 
 /// Runs one app over a JSON-lines file.
-public enum BatchRun {
+package enum BatchRun {
     /// Lines per batch: revisions revised by late lines are emitted every this many lines
     /// (counting blank and malformed ones) and at the end of the input. A constant, so a file
     /// always gives the same output; revision contents do not depend on it anyway.
-    public static let linesPerBatch = 4096
+    package static let linesPerBatch = 4096
 
     /// - Parameters:
     ///   - late: where too-late and malformed lines go, one JSON object a line
@@ -40,7 +40,7 @@ public enum BatchRun {
     ///   - onLate: called for each such line with its 1-based number, e.g. to report it.
     ///   - linesPerBatch: how many lines a batch holds (the default, as `tidemark batch` runs;
     ///     1 emits every revision, as before revisions were coalesced).
-    public static func run(
+    package static func run(
         app: AppDefinition, input: String, output: String, late: String?,
         now: Int64 = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)), linesPerBatch: Int = linesPerBatch,
         onLate: (_ line: Int, _ reason: LateReason) -> Void = { _, _ in }

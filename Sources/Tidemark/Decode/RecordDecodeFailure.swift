@@ -3,7 +3,7 @@
 
 /// The reason a message value is not a usable record. Such records go to the app's late
 /// topic with `tidemark-reason: malformed` and `tidemark-error: <message>`.
-public enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterable {
+package enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterable {
     /// Larger than the decoder's `maxBytes`.
     case oversized
     /// Empty value (a tombstone) or not valid JSON.
@@ -39,7 +39,7 @@ public enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterable
     }
 
     /// A short human-readable reason; the `tidemark-error` header.
-    public var message: String {
+    package var message: String {
         switch self {
         case .oversized: "record too large"
         case .notJSON: "not valid JSON"

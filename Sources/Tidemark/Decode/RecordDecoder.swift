@@ -24,23 +24,23 @@ import Streaming
 /// (a null among them included); a problem with an earlier member's value does not count
 /// when a later member replaces it. A number too large for a double anywhere makes the
 /// record malformed.
-public struct RecordDecoder: Sendable {
-    public let schema: RecordSchema
+package struct RecordDecoder: Sendable {
+    package let schema: RecordSchema
     /// Records larger than this are rejected as `.oversized` (default 1 MiB).
-    public var maxBytes: Int
+    package var maxBytes: Int
 
     /// The record's device id, UTF-8, unescaped.
-    public private(set) var device: [UInt8] = []
+    package private(set) var device: [UInt8] = []
     /// The record's event time, epoch milliseconds.
-    public private(set) var time: Int64 = 0
+    package private(set) var time: Int64 = 0
     /// Numeric field values by slot; NaN for missing, null or (for non-strict slots) non-numbers.
-    public private(set) var numbers: [Double]
+    package private(set) var numbers: [Double]
     /// Byte ranges in the value of every top-level member (`"key":value`) other than the
     /// device and time fields, in record order, for trigger events to copy verbatim.
     /// Always empty unless the decoder was made with `collectsOtherMembers`.
-    public private(set) var otherMembers: [Range<Int>] = []
+    package private(set) var otherMembers: [Range<Int>] = []
     /// Whether `decode` fills `otherMembers` (only record triggers need them).
-    public let collectsOtherMembers: Bool
+    package let collectsOtherMembers: Bool
 
     // String slots: start offset in the value (or in `stringScratch` when unescaped), -1 if absent.
     private var stringStart: [Int]
@@ -84,7 +84,7 @@ public struct RecordDecoder: Sendable {
     ///   - maxBytes: the largest record accepted.
     ///   - collectsOtherMembers: fill `otherMembers` on each decode (for record triggers,
     ///     whose events copy the record's members); off, the member loop skips that work.
-    public init(schema: RecordSchema, maxBytes: Int = 1 << 20, collectsOtherMembers: Bool = false) {
+    package init(schema: RecordSchema, maxBytes: Int = 1 << 20, collectsOtherMembers: Bool = false) {
         self.schema = schema
         self.maxBytes = maxBytes
         self.collectsOtherMembers = collectsOtherMembers
@@ -129,7 +129,7 @@ public struct RecordDecoder: Sendable {
     ///   - timestamp: the message timestamp (epoch ms), the event time when the schema has
     ///     no time field.
     /// - Returns: nil on success, else why the record is malformed.
-    public mutating func decode(
+    package mutating func decode(
         value: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer? = nil, timestamp: Int64? = nil
     ) -> RecordDecodeFailure? {
         guard value.count <= maxBytes else { return .oversized }
@@ -171,19 +171,19 @@ public struct RecordDecoder: Sendable {
 
     /// The id of the last decoded record's device in `table`, interned if new. Inout, like
     /// ``withNumbers(_:)``: an exclusive access lends the buffers without a reference count.
-    public mutating func internDevice(in table: inout DeviceTable) -> DeviceID {
+    package mutating func internDevice(in table: inout DeviceTable) -> DeviceID {
         device.withUnsafeBytes { table.intern($0) }
     }
 
     /// Calls `body` with the numeric slots of the last decoded record.
-    public mutating func withNumbers<R>(_ body: (UnsafeBufferPointer<Double>) -> R) -> R {
+    package mutating func withNumbers<R>(_ body: (UnsafeBufferPointer<Double>) -> R) -> R {
         numbers.withUnsafeBufferPointer(body)
     }
 
     /// Calls `body` with the string slots of the last decoded record: each slot's UTF-8 bytes
     /// (unescaped), or nil when missing, null or not a string. `value` must be the buffer
     /// last passed to `decode`; the pointers are valid only inside `body`.
-    public func withStringFields<R>(
+    package func withStringFields<R>(
         in value: UnsafeRawBufferPointer, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer?>) -> R
     ) -> R {
         let count = stringStart.count

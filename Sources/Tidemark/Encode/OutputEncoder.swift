@@ -3,7 +3,7 @@
 import Streaming
 
 /// The constant parts of one series' result records.
-public struct SeriesResultLayout: Sendable, Equatable {
+package struct SeriesResultLayout: Sendable, Equatable {
     /// `{"app":"…","series":"…","device":"`
     let prefix: [UInt8]
     /// `,"name":` for each aggregate, in config order.
@@ -11,7 +11,7 @@ public struct SeriesResultLayout: Sendable, Equatable {
     /// `"name"` for each aggregate, in config order, for the `overflow` list.
     let aggregateNames: [[UInt8]]
 
-    public init(app: String, series: SeriesSpec) {
+    package init(app: String, series: SeriesSpec) {
         var prefix: [UInt8] = []
         prefix.append(contentsOf: #"{"app":"#.utf8)
         JSONWriter.appendString(app.utf8, to: &prefix)
@@ -34,11 +34,11 @@ public struct SeriesResultLayout: Sendable, Equatable {
 }
 
 /// The constant parts of one trigger's events.
-public struct TriggerEventLayout: Sendable, Equatable {
+package struct TriggerEventLayout: Sendable, Equatable {
     /// `{"app":"…","trigger":"…","device":"`
     let prefix: [UInt8]
 
-    public init(app: String, trigger: String) {
+    package init(app: String, trigger: String) {
         var prefix: [UInt8] = []
         prefix.append(contentsOf: #"{"app":"#.utf8)
         JSONWriter.appendString(app.utf8, to: &prefix)
@@ -56,20 +56,20 @@ public struct TriggerEventLayout: Sendable, Equatable {
 /// `null` (an aggregate with no input). A series result whose aggregates include
 /// ``AggregateValue/overflow`` values ends with `"overflow":["name",…]` naming them, so a
 /// sum past the range of a double never reads as a window without input.
-public struct OutputEncoder: Sendable {
+package struct OutputEncoder: Sendable {
     /// The last encoded record.
-    public private(set) var bytes: [UInt8] = []
+    package private(set) var bytes: [UInt8] = []
     /// The last encoded window key.
-    public private(set) var key: [UInt8] = []
+    package private(set) var key: [UInt8] = []
     private var superseded = SupersededMembers()
 
-    public init() {
+    package init() {
         bytes.reserveCapacity(512)
     }
 
     /// A series result's Kafka key, `{"app":…,"series":…,"device":…,"start":…}`: what
     /// identifies its window, so a compacted results topic keeps each window's newest revision.
-    public mutating func encodeWindowKey(_ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64) {
+    package mutating func encodeWindowKey(_ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64) {
         key.removeAll(keepingCapacity: true)
         key.append(contentsOf: layout.prefix)
         JSONWriter.appendStringBody(device, to: &key)
@@ -82,7 +82,7 @@ public struct OutputEncoder: Sendable {
     /// `{"app":…,"series":…,"device":…,"start":…,"end":…,"revision":…,"<aggregate>":…}`.
     ///
     /// - Parameter values: aggregate values in config order; NaN for no input.
-    public mutating func encodeSeriesResult(
+    package mutating func encodeSeriesResult(
         _ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64, end: Int64, revision: Int,
         values: UnsafeBufferPointer<Double>
     ) {
@@ -93,7 +93,7 @@ public struct OutputEncoder: Sendable {
     /// A trigger event on a record: `value` is the record's members other than the device
     /// and time fields, copied verbatim (`RecordDecoder.otherMembers`); of members sharing a
     /// key, only the last.
-    public mutating func encodeRecordTriggerEvent(
+    package mutating func encodeRecordTriggerEvent(
         _ layout: TriggerEventLayout, device: UnsafeRawBufferPointer, time: Int64,
         record: UnsafeRawBufferPointer, members: [Range<Int>]
     ) {
@@ -112,7 +112,7 @@ public struct OutputEncoder: Sendable {
 
     /// A trigger event on a series result: `time` is the window start and `value` the full
     /// series result record.
-    public mutating func encodeSeriesTriggerEvent(
+    package mutating func encodeSeriesTriggerEvent(
         _ layout: TriggerEventLayout, series: SeriesResultLayout, device: UnsafeRawBufferPointer,
         start: Int64, end: Int64, revision: Int, values: UnsafeBufferPointer<Double>
     ) {

@@ -4,7 +4,7 @@
 import Streaming
 
 /// What happened to one input record.
-public enum RecordOutcome: Sendable, Equatable {
+package enum RecordOutcome: Sendable, Equatable {
     case accepted
     case late(LateReason)
     /// Not this app's to take: its partition's state is not held here, or covers the record.
@@ -14,14 +14,14 @@ public enum RecordOutcome: Sendable, Equatable {
 }
 
 /// Counts since the processor started; pipelines publish them as metrics.
-public struct AppCounts: Sendable, Equatable {
-    public var recordsIn = 0
-    public var resultsOut = 0
-    public var triggersOut = 0
-    public var late = 0
-    public var malformed = 0
+package struct AppCounts: Sendable, Equatable {
+    package var recordsIn = 0
+    package var resultsOut = 0
+    package var triggersOut = 0
+    package var late = 0
+    package var malformed = 0
     /// Readings further ahead of the processing clock than `watermark.max_future`.
-    public var future = 0
+    package var future = 0
 
     mutating func add(_ other: AppCounts) {
         recordsIn += other.recordsIn
@@ -44,9 +44,9 @@ public struct AppCounts: Sendable, Equatable {
 /// its own for each input partition.
 ///
 /// Not thread-safe: one processor belongs to one pipeline thread.
-public final class AppProcessor {
-    public let app: AppDefinition
-    public private(set) var counts = AppCounts()
+package final class AppProcessor {
+    package let app: AppDefinition
+    package private(set) var counts = AppCounts()
 
     private var decoder: RecordDecoder
     private var encoder = OutputEncoder()
@@ -70,7 +70,7 @@ public final class AppProcessor {
 
     /// - Parameter startsPartitions: a record of a partition with no state starts a fresh one
     ///   (`tidemark batch`); otherwise such a record is skipped (`install(_:partition:)` first).
-    public init(app: AppDefinition, startsPartitions: Bool = true) throws(WindowEngineError) {
+    package init(app: AppDefinition, startsPartitions: Bool = true) throws(WindowEngineError) {
         self.app = app
         self.startsPartitions = startsPartitions
         let triggersByRecord = app.triggers.filter { $0.source == .records }
@@ -141,7 +141,7 @@ public final class AppProcessor {
     ///   - offset: the message's offset in its partition (what a state covers is told by it).
     ///   - now: processing time, epoch milliseconds.
     @discardableResult
-    public func process<Sink: OutputSink>(
+    package func process<Sink: OutputSink>(
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64?, partition: Int32,
         offset: Int64, now: Int64, into sink: Sink
     ) -> RecordOutcome {
@@ -189,7 +189,7 @@ public final class AppProcessor {
     /// Ends a batch of records: every window that late records (with `emit: updates`, any
     /// record) revised since the last batch end is emitted once, with its revision now.
     /// Where batches end decides which revisions appear, never what a revision holds.
-    public func endBatch<Sink: OutputSink>(into sink: Sink) {
+    package func endBatch<Sink: OutputSink>(into sink: Sink) {
         for state in batched {
             var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
             state.engine.endBatch(into: &forwarder)
@@ -201,7 +201,7 @@ public final class AppProcessor {
     }
 
     /// Lets processing time pass: idle devices are flushed and `every` periods fire.
-    public func advance<Sink: OutputSink>(now: Int64, into sink: Sink) {
+    package func advance<Sink: OutputSink>(now: Int64, into sink: Sink) {
         for state in partitions.values {
             var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
             state.engine.advance(processingTime: now, into: &forwarder)
@@ -209,7 +209,7 @@ public final class AppProcessor {
     }
 
     /// Closes every window, as at the end of a file.
-    public func closeAll<Sink: OutputSink>(into sink: Sink) {
+    package func closeAll<Sink: OutputSink>(into sink: Sink) {
         for partition in partitions.keys.sorted() {
             let state = partitions[partition]!
             var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
@@ -219,7 +219,7 @@ public final class AppProcessor {
 
     /// The most advanced watermark of any device (or partition), if any record was seen:
     /// the largest event time the engine took, less the out-of-order bound.
-    public var maxWatermark: Int64? {
+    package var maxWatermark: Int64? {
         partitions.values.compactMap { $0.maxWatermark(outOfOrder: app.watermark.outOfOrder) }.max()
     }
 

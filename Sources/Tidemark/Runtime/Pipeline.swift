@@ -83,7 +83,7 @@ final class Pipeline: Service, Sendable {
 }
 
 /// Why `tidemark run` could not go on.
-public struct RuntimeFailure: Error, CustomStringConvertible {
-    public var reason: String
-    public var description: String { reason }
+package struct RuntimeFailure: Error, CustomStringConvertible {
+    package var reason: String
+    package var description: String { reason }
 }

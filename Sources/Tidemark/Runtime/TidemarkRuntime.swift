@@ -10,31 +10,31 @@ import Synchronization
 import UnixSignals
 
 /// Runs a directory of apps against a Kafka cluster until shut down.
-public final class TidemarkRuntime: Service, Sendable {
+package final class TidemarkRuntime: Service, Sendable {
     /// How to run.
-    public struct Options: Sendable {
+    package struct Options: Sendable {
         /// Client properties shared by consumers and producers (`bootstrap.servers`, SASL, …).
-        public var kafka: KafkaConfig
+        package var kafka: KafkaConfig
         /// A directory of app files, or one file.
-        public var apps: String
+        package var apps: String
         /// The consumer group.
-        public var group: String
+        package var group: String
         /// Shards: threads processing partitions in parallel, each with its own producer.
         /// librdkafka's own threads need cores too, so the default is half of them.
-        public var shards: Int
+        package var shards: Int
         /// `HOST:PORT` for `/metrics` and `/health`; nil: not served.
-        public var metricsAddress: String?
+        package var metricsAddress: String?
         /// How often app files are checked for changes.
-        public var reloadInterval: Duration
+        package var reloadInterval: Duration
         /// How often changed state is written to the changelog topics.
-        public var checkpointInterval: Duration
+        package var checkpointInterval: Duration
         /// What a crash can do to outputs.
-        public var guarantee: Guarantee
+        package var guarantee: Guarantee
         /// Bytes of memory the consumer may fill with records fetched ahead of processing,
         /// across all its partitions; nil: `queued.max.messages.kbytes` in `kafka`, or 256 MiB.
-        public var prefetchBudget: Int?
+        package var prefetchBudget: Int?
 
-        public init(
+        package init(
             kafka: KafkaConfig, apps: String, group: String = "tidemark", shards: Int = TidemarkRuntime.defaultShards,
             metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2), checkpointInterval: Duration = .seconds(1),
             guarantee: Guarantee = .atLeastOnce, prefetchBudget: Int? = nil
@@ -52,7 +52,7 @@ public final class TidemarkRuntime: Service, Sendable {
     }
 
     /// What a crash can do to outputs.
-    public enum Guarantee: String, Sendable, CaseIterable {
+    package enum Guarantee: String, Sendable, CaseIterable {
         /// Outputs since the last checkpoint are sent again after a crash, each identical to
         /// its first sending (effectively once for consumers that keep the newest revision).
         case atLeastOnce = "at-least-once"
@@ -61,7 +61,7 @@ public final class TidemarkRuntime: Service, Sendable {
         case exactlyOnce = "exactly-once"
     }
 
-    public let options: Options
+    package let options: Options
     package let metrics = RuntimeMetrics()
     package let health = HealthState()
     private let pipeline: Pipeline
@@ -102,18 +102,18 @@ public final class TidemarkRuntime: Service, Sendable {
     }
 
     /// Half the cores, at least one.
-    public static let defaultShards = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+    package static let defaultShards = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
 
     /// Input messages consumed and processed so far.
-    public var recordsConsumed: Int { pipeline.consumed.load(ordering: .relaxed) }
+    package var recordsConsumed: Int { pipeline.consumed.load(ordering: .relaxed) }
 
     /// Runs until shut down (returns once drained) or until a service fails (throws its error).
-    public func run() async throws {
+    package func run() async throws {
         try await group.run()
     }
 
     /// Drains, commits and leaves the group; ``run()`` returns once done.
-    public func shutdown() async {
+    package func shutdown() async {
         await group.triggerGracefulShutdown()
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 
 
 /// How readings are delayed between being taken and being sent.
-public enum DelayProfile: String, Sendable, CaseIterable {
+package enum DelayProfile: String, Sendable, CaseIterable {
     /// Every reading is sent the moment it is taken.
     case none
     /// A mix of connected, duty-cycled and intermittently connected devices.
@@ -12,19 +12,19 @@ public enum DelayProfile: String, Sendable, CaseIterable {
 }
 
 /// One reading as the simulator sends it.
-public struct SimulatedReading: Sendable, Equatable {
+package struct SimulatedReading: Sendable, Equatable {
     /// Index of the device, `0..<devices`.
-    public var device: Int
+    package var device: Int
     /// When the reading was taken (epoch milliseconds): its event time.
-    public var eventTime: Int64
+    package var eventTime: Int64
     /// When the device sends it (simulated epoch milliseconds).
-    public var sendTime: Int64
+    package var sendTime: Int64
     /// Tenths of a degree Celsius, kept integral so the JSON text is exact.
-    public var temperatureTenths: Int
+    package var temperatureTenths: Int
     /// Tenths of a percent.
-    public var humidityTenths: Int
+    package var humidityTenths: Int
 
-    public init(device: Int, eventTime: Int64, sendTime: Int64, temperatureTenths: Int, humidityTenths: Int) {
+    package init(device: Int, eventTime: Int64, sendTime: Int64, temperatureTenths: Int, humidityTenths: Int) {
         self.device = device
         self.eventTime = eventTime
         self.sendTime = sendTime
@@ -44,10 +44,10 @@ public struct SimulatedReading: Sendable, Equatable {
 ///   every 4 hours; on reconnecting it sends live readings again at once while the
 ///   backlog follows in order, one reading every 50 ms.
 /// About one reading in 500 is faulty: a sensor stuck far out of range.
-public struct ReadingSimulator: Sendable {
-    public let devices: Int
-    public let start: Int64
-    public let delays: DelayProfile
+package struct ReadingSimulator: Sendable {
+    package let devices: Int
+    package let start: Int64
+    package let delays: DelayProfile
     private let seed: UInt64
     private let tickMillis: Double
     private var tick: Int64 = 0
@@ -63,7 +63,7 @@ public struct ReadingSimulator: Sendable {
     /// - Parameters:
     ///   - rate: readings per simulated second, all devices together.
     ///   - start: event time of the first reading (epoch milliseconds).
-    public init(devices: Int, rate: Double, start: Int64, seed: UInt64, delays: DelayProfile) {
+    package init(devices: Int, rate: Double, start: Int64, seed: UInt64, delays: DelayProfile) {
         precondition(devices > 0 && rate > 0)
         self.devices = devices
         self.start = start
@@ -75,13 +75,13 @@ public struct ReadingSimulator: Sendable {
     }
 
     /// The name a device reports itself by.
-    public static func deviceName(_ device: Int) -> String {
+    package static func deviceName(_ device: Int) -> String {
         let digits = String(device)
         return "dev-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
     }
 
     /// The next reading in send order.
-    public mutating func next() -> SimulatedReading {
+    package mutating func next() -> SimulatedReading {
         // A pending reading may go once the generator's clock has passed its send time:
         // every reading taken from now on is sent no earlier than it is taken.
         while pending.isEmpty || pending.earliestSendTime > currentEventTime {
@@ -156,7 +156,7 @@ public struct ReadingSimulator: Sendable {
 
     /// Appends the reading as the JSON object devices send:
     /// `{"device":"dev-000017","ts":1764288012345,"temperature":21.4,"humidity":40.1}`.
-    public static func appendJSON(_ reading: SimulatedReading, to buffer: inout [UInt8]) {
+    package static func appendJSON(_ reading: SimulatedReading, to buffer: inout [UInt8]) {
         buffer.append(contentsOf: #"{"device":""#.utf8)
         buffer.append(contentsOf: deviceName(reading.device).utf8)
         buffer.append(contentsOf: #"","ts":"#.utf8)

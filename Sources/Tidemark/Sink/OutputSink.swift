@@ -2,7 +2,7 @@
 // The processor decides what to send; a sink only delivers.
 
 /// Why an input record went to the late topic instead of a window.
-public enum LateReason: Sendable, Equatable {
+package enum LateReason: Sendable, Equatable {
     /// Too late for every window it belongs to (`tidemark-reason: too-late`).
     case tooLate
     /// It could not be read (`tidemark-reason: malformed`, `tidemark-error: <message>`).
@@ -15,7 +15,7 @@ public enum LateReason: Sendable, Equatable {
     case future(maxFuture: Int64)
 
     /// The `tidemark-reason` header.
-    public var reason: String {
+    package var reason: String {
         switch self {
         case .tooLate: "too-late"
         case .malformed, .timeOutOfRange: "malformed"
@@ -24,7 +24,7 @@ public enum LateReason: Sendable, Equatable {
     }
 
     /// The `tidemark-error` header, nil for too-late records.
-    public var error: String? {
+    package var error: String? {
         switch self {
         case .tooLate: nil
         case .malformed(let failure): failure.message
@@ -36,7 +36,7 @@ public enum LateReason: Sendable, Equatable {
 }
 
 /// Receives the records an `AppProcessor` produces. The buffers are borrowed for the call.
-public protocol OutputSink: AnyObject {
+package protocol OutputSink: AnyObject {
     /// A series result (keyed by its window) or a trigger event (keyed by its device).
     ///
     /// - Parameters:

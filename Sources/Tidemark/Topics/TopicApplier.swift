@@ -3,7 +3,7 @@
 import Kafka
 
 /// What applying one topic definition did.
-public enum TopicApplyOutcome: Sendable, Equatable {
+package enum TopicApplyOutcome: Sendable, Equatable {
     /// The topic did not exist and was created.
     case created
     /// A topic of that name already exists; it was left as it is (partitions and configs
@@ -12,7 +12,7 @@ public enum TopicApplyOutcome: Sendable, Equatable {
 }
 
 /// Creates the topics of `topics/*.yaml` that a cluster lacks.
-public enum TopicApplier {
+package enum TopicApplier {
     /// Creates `topic` unless it exists.
     ///
     /// - Parameters:
@@ -21,7 +21,7 @@ public enum TopicApplier {
     /// - Throws: the cluster's refusal (e.g. `POLICY_VIOLATION`, `INVALID_REPLICATION_FACTOR`,
     ///   `INVALID_CONFIG`), or a client-side error such as `_TIMED_OUT` when no broker answers
     ///   or the cluster has no admin API (the embedded broker).
-    public static func apply(
+    package static func apply(
         _ topic: TopicDefinition, config: KafkaConfig, timeout: Duration
     ) throws(KafkaError) -> TopicApplyOutcome {
         let newTopic = KafkaNewTopic(

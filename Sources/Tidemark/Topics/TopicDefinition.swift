@@ -1,18 +1,18 @@
 // A Kafka topic as declared in topics/*.yaml: what `tidemark topics apply` creates.
 
 /// One topic to create on a cluster.
-public struct TopicDefinition: Sendable, Equatable {
+package struct TopicDefinition: Sendable, Equatable {
     /// The topic name (Kafka's rules: 1 to 249 of `a-z A-Z 0-9 . _ -`, not `.` or `..`).
-    public var name: String
+    package var name: String
     /// The number of partitions, at least 1.
-    public var partitions: Int
+    package var partitions: Int
     /// Replicas per partition; nil leaves it to the cluster's `default.replication.factor`.
-    public var replicationFactor: Int?
+    package var replicationFactor: Int?
     /// Topic configs by Kafka name, e.g. `cleanup.policy: compact`, values as written.
-    public var configs: [String: String]
+    package var configs: [String: String]
 
     /// Creates a topic definition.
-    public init(name: String, partitions: Int, replicationFactor: Int? = nil, configs: [String: String] = [:]) {
+    package init(name: String, partitions: Int, replicationFactor: Int? = nil, configs: [String: String] = [:]) {
         self.name = name
         self.partitions = partitions
         self.replicationFactor = replicationFactor

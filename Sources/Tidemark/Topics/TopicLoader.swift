@@ -6,12 +6,12 @@
 /// A file holds a `topics:` list; each item is
 /// `{name: N, partitions: P, replication: R, configs: {key: value}}`, where `name` and
 /// `partitions` are required.
-public enum TopicLoader {
+package enum TopicLoader {
     /// Loads the topics file at `path`, or every `*.yaml`/`*.yml` file (sorted by name, not
     /// recursive) if `path` is a directory. Topics come in file order, then list order.
     ///
     /// - Throws: every problem found, each as `file:line:column: error: message`.
-    public static func load(path: String) throws(ConfigErrors) -> [TopicDefinition] {
+    package static func load(path: String) throws(ConfigErrors) -> [TopicDefinition] {
         let (sources, readErrors) = try ConfigSources.read(path: path, kind: "topic files")
         let topics: [TopicDefinition]
         do {
@@ -24,7 +24,7 @@ public enum TopicLoader {
     }
 
     /// Parses topic files already in memory; `file` names each in diagnostics.
-    public static func parse(_ sources: [(file: String, yaml: String)]) throws(ConfigErrors) -> [TopicDefinition] {
+    package static func parse(_ sources: [(file: String, yaml: String)]) throws(ConfigErrors) -> [TopicDefinition] {
         var topics: [TopicDefinition] = []
         var errors: [ConfigError] = []
         var firstByName: [String: String] = [:]
