@@ -42,7 +42,7 @@ struct BenchPrefetchCommand: ParsableCommand {
     func run() throws {
         bootstrapLogging(level: .warning)
         let current = try BenchSupport.tidemarkExecutable()
-        var sides: [(name: String, executable: String, extra: [String])] = []
+        var sides: [Side] = []
         if let baseline { sides.append(("baseline", baseline, [])) }
         sides.append(("this build", current, prefetchBudget.map { ["--prefetch-budget", $0] } ?? []))
 
@@ -64,20 +64,7 @@ struct BenchPrefetchCommand: ParsableCommand {
             let apps = directory + "/" + topic
             try writeApp("drain", topic: topic, to: apps)
             print("\(partitions) partitions, \(records) readings backlogged (\(BenchSupport.format(Double(bytes) / 1e6, 1)) MB of values)")
-            var figures: [Figures] = []
-            for side in sides {
-                var best: Figures?
-                for _ in 0..<max(1, rounds) {
-                    group += 1
-                    let f = try measure(
-                        side.executable, extra: side.extra, broker: broker, apps: apps, group: "prefetch-\(group)",
-                        topics: [(topic, Int32(partitions))], records: records)
-                    best = best.map { Figures(peakMB: max($0.peakMB, f.peakMB), seconds: min($0.seconds, f.seconds)) } ?? f
-                }
-                figures.append(best!)
-                print("  \(side.name.padding(toLength: 10, withPad: " ", startingAt: 0)): peak RSS \(BenchSupport.format(best!.peakMB, 1)) MB, drained in \(BenchSupport.format(best!.seconds, 2)) s, \(BenchSupport.format(Double(records) / best!.seconds)) records/s")
-            }
-            printRatios(figures)
+            try compare(sides, broker: broker, apps: apps, topics: [(topic, Int32(partitions))], records: records, group: &group)
         }
 
         try broker.createTopic("busy", partitions: 1)
@@ -87,6 +74,13 @@ struct BenchPrefetchCommand: ParsableCommand {
         try writeApp("busy", topic: "busy", to: apps)
         try writeApp("idle", topic: "idle", to: apps)
         print("1 busy partition (\(busyRecords) readings of ~35 bytes) among \(idlePartitions) idle ones")
+        try compare(sides, broker: broker, apps: apps, topics: [("busy", 1)], records: busyRecords, group: &group)
+    }
+
+    /// Each side's highest peak and best drain over the rounds, one line each, then their ratios.
+    private func compare(
+        _ sides: [Side], broker: EmbeddedKafkaBroker, apps: String, topics: [(String, Int32)], records: Int, group: inout Int
+    ) throws {
         var figures: [Figures] = []
         for side in sides {
             var best: Figures?
@@ -94,14 +88,17 @@ struct BenchPrefetchCommand: ParsableCommand {
                 group += 1
                 let f = try measure(
                     side.executable, extra: side.extra, broker: broker, apps: apps, group: "prefetch-\(group)",
-                    topics: [("busy", 1)], records: busyRecords)
+                    topics: topics, records: records)
                 best = best.map { Figures(peakMB: max($0.peakMB, f.peakMB), seconds: min($0.seconds, f.seconds)) } ?? f
             }
             figures.append(best!)
-            print("  \(side.name.padding(toLength: 10, withPad: " ", startingAt: 0)): peak RSS \(BenchSupport.format(best!.peakMB, 1)) MB, drained in \(BenchSupport.format(best!.seconds, 2)) s, \(BenchSupport.format(Double(busyRecords) / best!.seconds)) records/s")
+            print("  \(side.name.padding(toLength: 10, withPad: " ", startingAt: 0)): peak RSS \(BenchSupport.format(best!.peakMB, 1)) MB, drained in \(BenchSupport.format(best!.seconds, 2)) s, \(BenchSupport.format(Double(records) / best!.seconds)) records/s")
         }
         printRatios(figures)
     }
+
+    /// A tidemark executable measured, with its extra arguments.
+    typealias Side = (name: String, executable: String, extra: [String])
 
     struct Figures {
         var peakMB: Double
