@@ -1,6 +1,7 @@
 // The consumer: group subscription with rebalance events, batched polls of
 // borrowed messages, manual offset store/commit, pause/resume, seek, and a clean close.
 import CRdKafka
+import Glibc
 
 /// A change of the partitions assigned to a consumer of a group.
 package enum KafkaRebalanceEvent: Sendable, Equatable {
@@ -342,6 +343,18 @@ package final class KafkaConsumer {
         var high: Int64 = -1
         let err = rd_kafka_get_watermark_offsets(handle, topic, partition, &low, &high)
         return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
+    }
+
+    /// The number of partitions of `topic`, from cluster metadata; nil if it does not exist
+    /// within `timeout`.
+    package func partitionCount(of topic: String, timeout: Duration) throws(KafkaError) -> Int32? {
+        guard let rkt = rd_kafka_topic_new(handle, topic, nil) else {
+            throw KafkaError(code: KafkaError.invalidArgument, message: "cannot create topic handle for '\(topic)'")
+        }
+        defer { rd_kafka_topic_destroy(rkt) }
+        return try Kafka.partitionCount(handle: handle, rkt: rkt, topic: topic, timeout: timeout) {
+            usleep(100_000)
+        }
     }
 
     /// The group metadata for ``KafkaProducer/sendOffsetsToTransaction(_:group:timeout:)``.

@@ -35,6 +35,15 @@ package struct KafkaBytes: RandomAccessCollection {
         try body(UnsafeRawBufferPointer(start: count == 0 ? nil : base, count: count))
     }
 
+    /// Calls `body` with the raw bytes of `bytes`, or nil when the message has none (no key,
+    /// a tombstone); the buffer must not escape.
+    @inlinable package static func withOptional<Result, Failure: Error>(
+        _ bytes: KafkaBytes?, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        guard let bytes else { return try body(nil) }
+        return try bytes.withUnsafeBytes { (buffer) throws(Failure) in try body(buffer) }
+    }
+
     /// An owned copy of the bytes.
     package var array: [UInt8] { withUnsafeBytes { Array($0) } }
 

@@ -175,23 +175,7 @@ package final class KafkaProducer {
     /// The number of partitions of `topic`, from cluster metadata (waiting for a topic the
     /// cluster is still creating); nil if it does not exist within `timeout`.
     package func partitionCount(of topic: String, timeout: Duration) throws(KafkaError) -> Int32? {
-        let rkt = try topicHandle(topic)
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            var metadata: UnsafePointer<rd_kafka_metadata>?
-            let remaining = max(.milliseconds(1), deadline - ContinuousClock.now)
-            let err = rd_kafka_metadata(handle, 0, rkt, &metadata, milliseconds(remaining))
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata {
-                defer { rd_kafka_metadata_destroy(metadata) }
-                if metadata.pointee.topic_cnt > 0, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR,
-                    metadata.pointee.topics[0].partition_cnt > 0
-                {
-                    return metadata.pointee.topics[0].partition_cnt
-                }
-            } else if err != RD_KAFKA_RESP_ERR__TIMED_OUT {
-                try check(err, "metadata of \(topic)")
-            }
-            guard ContinuousClock.now < deadline else { return nil }
+        try Kafka.partitionCount(handle: handle, rkt: try topicHandle(topic), topic: topic, timeout: timeout) {
             rd_kafka_poll(handle, 100)
         }
     }

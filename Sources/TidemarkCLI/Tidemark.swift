@@ -12,6 +12,7 @@ struct TidemarkCommand: AsyncParsableCommand {
             SimulateCommand.self,
             TopicsCommand.self,
             BatchCommand.self,
+            ReplayCommand.self,
             ValidateCommand.self,
             RunCommand.self,
             DemoCommand.self,

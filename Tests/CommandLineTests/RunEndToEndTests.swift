@@ -76,11 +76,13 @@ func batchReference(app: String, input: String, in scratch: ScratchDirectory) th
 /// - Parameter sessions: the app's windows are sessions, which late data can reopen.
 /// - Parameter exercisesLateness: also require that some window was revised and some
 ///   reading was too late, so the comparison covers lateness.
+/// - Parameter closesEverything: the run closed every window at the end of its input, as
+///   batch does (`tidemark replay`).
 func expectRunOutputs(
     _ topics: [String: [ReadMessage]], outputTopics: [String], lateTopic: String,
     matchBatchOf app: String, over input: String, in scratch: ScratchDirectory,
     outOfOrder: Int64 = 10_000, sessions: Bool = false, exercisesLateness: Bool = true, restarted: Bool = false,
-    sourceLocation: SourceLocation = #_sourceLocation
+    closesEverything: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
     let (batch, batchLate) = try batchReference(app: app, input: input, in: scratch)
     let produced = outputTopics.flatMap { topics[$0, default: []] }
@@ -112,7 +114,8 @@ func expectRunOutputs(
     // batch closes the rest at the end of the input. So the windows run must have closed
     // are those ending at or before the device's latest reading minus out_of_order.
     let latest = try latestEventTimes(in: scratch.lines(input))
-    let closed = Set(batch.ends.filter { window, end in end <= latest[window.device, default: .min] - outOfOrder }.keys)
+    let closed = Set(
+        batch.ends.filter { window, end in closesEverything || end <= latest[window.device, default: .min] - outOfOrder }.keys)
     if exercisesLateness {
         // Revisions are coalesced: a window whose records all came late is emitted once, as a
         // revision above 0, so a revision above 0 is what shows late data applied.

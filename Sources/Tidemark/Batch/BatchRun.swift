@@ -72,7 +72,7 @@ package enum BatchRun {
                 summary.lines += 1
                 // A blank line is no record; skipping it keeps trailing newlines harmless.
                 if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
-                sink.line = summary.lines
+                sink.source = .line(summary.lines)
                 let outcome = processor.process(
                     value: line, key: nil, timestamp: nil, partition: 0, offset: Int64(summary.lines), now: now, into: sink)
                 if case .late(let reason) = outcome { onLate(summary.lines, reason) }
@@ -84,66 +84,5 @@ package enum BatchRun {
         try sink.finish()
         summary.counts = processor.counts
         return summary
-    }
-}
-
-/// Writes results and trigger events to one file, late lines to another.
-private final class JSONLinesSink: OutputSink {
-    private let output: JSONLinesWriter
-    private let late: JSONLinesWriter?
-    /// The input line being processed, for late lines.
-    var line = 0
-    /// The first write error; `OutputSink` calls cannot throw.
-    private(set) var error: BatchError?
-    private var scratch: [UInt8] = []
-
-    init(output: String, late: String?) throws(BatchError) {
-        self.output = try JSONLinesWriter(path: output)
-        self.late = try late.map { (path) throws(BatchError) in try JSONLinesWriter(path: path) }
-    }
-
-    func send(
-        topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, device: UnsafeRawBufferPointer,
-        windowEnd: Int64?
-    ) {
-        output.append(value)
-        record { () throws(BatchError) in try output.endLine() }
-    }
-
-    func sendLate(topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, reason: LateReason) {
-        guard let late else { return }
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: #"{"line":"#.utf8)
-        scratch.append(contentsOf: String(line).utf8)
-        scratch.append(contentsOf: #","reason":"#.utf8)
-        JSONWriter.appendString(reason.reason.utf8, to: &scratch)
-        if let error = reason.error {
-            scratch.append(contentsOf: #","error":"#.utf8)
-            JSONWriter.appendString(error.utf8, to: &scratch)
-        }
-        let bytes = value ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        if String(bytes: bytes, encoding: .utf8) != nil {
-            scratch.append(contentsOf: #","value":"#.utf8)
-            JSONWriter.appendString(bytes, to: &scratch)
-        } else {
-            // A JSON string holds text only: bytes that are not UTF-8 keep every bit in base64.
-            scratch.append(contentsOf: #","value_base64":""#.utf8)
-            scratch.append(contentsOf: Data(bytes).base64EncodedString().utf8)
-            scratch.append(UInt8(ascii: "\""))
-        }
-        scratch.append(UInt8(ascii: "}"))
-        late.append(scratch)
-        record { () throws(BatchError) in try late.endLine() }
-    }
-
-    func finish() throws(BatchError) {
-        if let error { throw error }
-        try output.flush()
-        try late?.flush()
-    }
-
-    private func record(_ write: () throws(BatchError) -> Void) {
-        guard error == nil else { return }
-        do throws(BatchError) { try write() } catch { self.error = error }
     }
 }

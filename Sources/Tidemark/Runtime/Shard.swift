@@ -132,8 +132,8 @@ final class Shard {
                 let timestamp = message.timestamp
                 let partition = message.partition
                 let offset = message.offset
-                withBytes(message.key) { key in
-                    withBytes(message.value) { value in
+                KafkaBytes.withOptional(message.key) { key in
+                    KafkaBytes.withOptional(message.value) { value in
                         for target in targets {
                             target._withUnsafeGuaranteedRef {
                                 _ = $0.process(
@@ -249,13 +249,6 @@ final class Shard {
         sink.resetTracker()
         try sink.producer.beginTransaction()
     }
-}
-
-/// Calls `body` with the bytes of a message part, or nil when it is absent.
-@inline(__always)
-private func withBytes<R>(_ bytes: KafkaBytes?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
-    guard let bytes else { return body(nil) }
-    return bytes.withUnsafeBytes { body($0) }
 }
 
 /// A thread that steps one shard when told to, and says when it is done.

@@ -238,9 +238,9 @@ private struct ChangelogReader {
                 guard unreadable[partition] == nil else { continue }
                 let position = message.header(ChangelogValue.positionHeader).flatMap { Int64($0.string) }
                 do {
-                    try withBytes(message.key) { key in
+                    try KafkaBytes.withOptional(message.key) { key in
                         guard let key else { throw ChangelogRestoreError.unknownKey([]) }
-                        try withBytes(message.value) { value in
+                        try KafkaBytes.withOptional(message.value) { value in
                             try contents[partition, default: ChangelogContents()].add(key: key, value: value, tombstonePosition: position)
                         }
                     }
@@ -266,10 +266,4 @@ private struct ChangelogReader {
 /// A restore that cannot finish.
 struct RestoreFailure: Error, CustomStringConvertible {
     var description: String
-}
-
-@inline(__always)
-private func withBytes<R>(_ bytes: KafkaBytes?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
-    guard let bytes else { return try body(nil) }
-    return try bytes.withUnsafeBytes { try body($0) }
 }
