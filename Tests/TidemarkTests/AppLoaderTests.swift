@@ -12,6 +12,7 @@ let designExample = """
       format: json                  # the value is a JSON object
       device: device                # field with the device id (default: the message key)
       time: ts                      # event-time field (default: the message timestamp)
+      start: -8d                    # where an app with no state yet begins: earliest | latest | -DURATION
     watermark:
       per: device                   # device | partition
       out_of_order: 10s
@@ -67,7 +68,7 @@ func app(series: String = "", triggers: String = "") -> String {
         let app = try AppDefinition.parse(yaml: designExample, file: "thermostat.yaml")
         let expected = AppDefinition(
             name: "thermostat", sourceFile: "thermostat.yaml",
-            input: InputSpec(topic: "readings", format: .json, deviceField: "device", timeField: "ts"),
+            input: InputSpec(topic: "readings", format: .json, deviceField: "device", timeField: "ts", start: .ago(691_200_000)),
             watermark: WatermarkSpec(scope: .device, outOfOrder: 10_000, idle: 120_000),
             numericFields: ["temperature"], stringFields: [],
             series: [
@@ -160,13 +161,30 @@ func app(series: String = "", triggers: String = "") -> String {
         #expect(
             configErrors("app: t\ninput: {topic: r, key: k}\ntrigers: []\n") == [
                 "a.yaml:3:1: error: unknown key 'trigers' in the app file; allowed keys: app, input, watermark, series, triggers, late",
-                "a.yaml:2:19: error: unknown key 'key' in input; allowed keys: topic, format, device, time",
+                "a.yaml:2:19: error: unknown key 'key' in input; allowed keys: topic, format, device, time, start",
                 "a.yaml:1:1: error: an app needs at least one series or trigger",
             ])
         #expect(
             configErrors(app(series: "    colour: red\n")) == [
                 "a.yaml:8:5: error: unknown key 'colour' in a series; allowed keys: name, window, allowed_lateness, emit, aggregate, output"
             ])
+    }
+
+    @Test func inputStartIsEarliestLatestOrADurationBack() throws {
+        func start(_ text: String) throws -> InputStart? {
+            try AppDefinition.parse(yaml: app().replacingOccurrences(of: "{topic: readings}", with: "{topic: readings, start: \(text)}"), file: "a.yaml")
+                .input.start
+        }
+        #expect(try start("earliest") == .earliest)
+        #expect(try start("latest") == .latest)
+        #expect(try start("-36h") == .ago(129_600_000))
+        #expect(try AppDefinition.parse(yaml: app(), file: "a.yaml").input.start == nil)
+        for (text, column) in [("8d", 33), ("-8", 33), ("yesterday", 33), ("-8 d", 33)] {
+            #expect(
+                configErrors(app().replacingOccurrences(of: "{topic: readings}", with: "{topic: readings, start: \(text)}")) == [
+                    "a.yaml:2:\(column): error: start must be earliest, latest or a duration back from now (-8d), found '\(text)'"
+                ])
+        }
     }
 
     @Test func badDurations() {
@@ -271,7 +289,7 @@ func app(series: String = "", triggers: String = "") -> String {
         } catch {
             #expect(
                 error.errors.map(\.description) == [
-                    "\(path)/c.yaml:2:19: error: unknown key 'bogus' in input; allowed keys: topic, format, device, time",
+                    "\(path)/c.yaml:2:19: error: unknown key 'bogus' in input; allowed keys: topic, format, device, time, start",
                     "\(path)/c.yaml:1:1: error: an app needs at least one series or trigger",
                     "\(path)/b.yml:1:6: error: duplicate app name 'thermostat' (also defined at \(path)/a.yaml:1:6)",
                 ].sorted { $0.contains("b.yml") && !$1.contains("b.yml") })

@@ -76,13 +76,29 @@ package struct InputSpec: Sendable, Equatable {
     /// a smaller number is epoch seconds (a fraction gives milliseconds), a JSON string is
     /// RFC 3339 (`2025-11-28T00:00:12.345Z`, or with a `+01:00` offset).
     package var timeField: String?
+    /// Where the app begins reading a partition it has no state for yet; nil: where the
+    /// group stands (the committed offset, or where the other apps on the topic read).
+    package var start: InputStart?
 
-    package init(topic: String, format: Format = .json, deviceField: String? = nil, timeField: String? = nil) {
+    package init(
+        topic: String, format: Format = .json, deviceField: String? = nil, timeField: String? = nil, start: InputStart? = nil
+    ) {
         self.topic = topic
         self.format = format
         self.deviceField = deviceField
         self.timeField = timeField
+        self.start = start
     }
+}
+
+/// `input.start`: where an app with no state yet begins reading its input.
+package enum InputStart: Sendable, Equatable {
+    /// The oldest record each partition retains.
+    case earliest
+    /// The end of each partition: only records that arrive from now on.
+    case latest
+    /// The first record whose timestamp is at or after this long before now (milliseconds).
+    case ago(Int64)
 }
 
 /// One windowed series and the topic its results go to.

@@ -166,7 +166,7 @@ struct AppFileParser: ConfigNodeParser {
     private mutating func parseInput(_ node: Node) -> ParsedInput? {
         guard
             let keys = mapping(
-                node, in: "input", allowed: ["topic", "format", "device", "time"], required: ["topic"])
+                node, in: "input", allowed: ["topic", "format", "device", "time", "start"], required: ["topic"])
         else { return nil }
         var format = InputSpec.Format.json
         if let formatNode = keys["format"], let text = string(formatNode, what: "format") {
@@ -179,8 +179,25 @@ struct AppFileParser: ConfigNodeParser {
         guard let topicNode = keys["topic"], let topic = nonEmptyString(topicNode, what: "topic") else { return nil }
         let device = keys["device"].flatMap { nonEmptyString($0, what: "device") }
         let time = keys["time"].flatMap { nonEmptyString($0, what: "time") }
+        let start = keys["start"].flatMap { parseStart($0) }
         return ParsedInput(
-            spec: InputSpec(topic: topic, format: format, deviceField: device, timeField: time), topicNode: topicNode)
+            spec: InputSpec(topic: topic, format: format, deviceField: device, timeField: time, start: start),
+            topicNode: topicNode)
+    }
+
+    /// `earliest`, `latest` or `-DURATION`.
+    private mutating func parseStart(_ node: Node) -> InputStart? {
+        guard let text = string(node, what: "start") else { return nil }
+        switch text {
+        case "earliest": return .earliest
+        case "latest": return .latest
+        default:
+            guard text.hasPrefix("-"), case .success(let milliseconds) = DurationSyntax.milliseconds(String(text.dropFirst())) else {
+                error(at: node, "start must be earliest, latest or a duration back from now (-8d), found '\(text)'")
+                return nil
+            }
+            return .ago(milliseconds)
+        }
     }
 
     /// The engine's watermark settings, and the app's limit on readings from the future.

@@ -22,6 +22,7 @@ package final class RuntimeMetrics: Sendable {
     private let restoredBytes: CoreMetrics.Counter
     private let restoredDevices: CoreMetrics.Counter
     private let restoringPartitions: CoreMetrics.Gauge
+    private let catchingUpPartitions: CoreMetrics.Gauge
     private let changelogBytes: CoreMetrics.Counter
     private let checkpointDuration: CoreMetrics.Timer
     private let abortedTransactions: CoreMetrics.Counter
@@ -49,6 +50,7 @@ package final class RuntimeMetrics: Sendable {
         restoredBytes = CoreMetrics.Counter(label: "tidemark_restored_bytes_total", factory: factory)
         restoredDevices = CoreMetrics.Counter(label: "tidemark_restored_devices_total", factory: factory)
         restoringPartitions = CoreMetrics.Gauge(label: "tidemark_restoring_partitions", factory: factory)
+        catchingUpPartitions = CoreMetrics.Gauge(label: "tidemark_catching_up_partitions", factory: factory)
         changelogBytes = CoreMetrics.Counter(label: "tidemark_changelog_bytes_total", factory: factory)
         checkpointDuration = CoreMetrics.Timer(label: "tidemark_checkpoint_seconds", factory: factory)
         abortedTransactions = CoreMetrics.Counter(label: "tidemark_aborted_transactions_total", factory: factory)
@@ -94,6 +96,9 @@ package final class RuntimeMetrics: Sendable {
 
     /// Sets the number of partitions waiting for a restore.
     package func setRestoring(partitions: Int) { restoringPartitions.record(partitions) }
+
+    /// Sets the number of partitions some app's state catches up on (`input.start` in the past).
+    package func setCatchingUp(partitions: Int) { catchingUpPartitions.record(partitions) }
 
     /// Counts changelog bytes produced (keys and values).
     package func countChangelogBytes(_ bytes: Int) {

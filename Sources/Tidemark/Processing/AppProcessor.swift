@@ -145,7 +145,45 @@ package final class AppProcessor {
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64?, partition: Int32,
         offset: Int64, now: Int64, into sink: Sink
     ) -> RecordOutcome {
-        guard let state = state(for: partition), offset >= state.start else { return .skipped }
+        guard let state = state(for: partition), offset >= state.start, !state.catchingUp else { return .skipped }
+        return apply(value: value, key: key, timestamp: timestamp, partition: partition, offset: offset, now: now, to: state, into: sink)
+    }
+
+    /// Processes one message a catch-up reader read for the partition's state, if it is
+    /// catching up. The first message at or past `handover` (where the shared stream stands)
+    /// is left to the shared stream: the state hands over and takes records from there on.
+    @discardableResult
+    package func processCatchingUp<Sink: OutputSink>(
+        value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64?, partition: Int32,
+        offset: Int64, handover: Int64, now: Int64, into sink: Sink
+    ) -> RecordOutcome {
+        guard let state = state(for: partition), offset >= state.start, state.catchingUp else { return .skipped }
+        guard offset < handover else {
+            handOver(state, at: offset)
+            return .skipped
+        }
+        return apply(value: value, key: key, timestamp: timestamp, partition: partition, offset: offset, now: now, to: state, into: sink)
+    }
+
+    /// A catch-up reader reached the end of `partition` at `offset`: a state catching up
+    /// there takes the shared stream from there on, if it stands no further.
+    package func caughtUp(partition: Int32, at offset: Int64, handover: Int64) {
+        guard let state = partitions[partition], state.catchingUp, offset >= handover else { return }
+        handOver(state, at: offset)
+    }
+
+    /// Ends a state's catching up: every record before `offset` it has taken, so it skips
+    /// those the shared stream still brings and takes the rest.
+    private func handOver(_ state: PartitionState, at offset: Int64) {
+        state.catchingUp = false
+        state.skip(until: offset)
+    }
+
+    @inline(__always)
+    private func apply<Sink: OutputSink>(
+        value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64?, partition: Int32,
+        offset: Int64, now: Int64, to state: PartitionState, into sink: Sink
+    ) -> RecordOutcome {
         state.position = max(state.position, offset + 1)
         counts.recordsIn += 1
         let bytes = value ?? UnsafeRawBufferPointer(start: nil, count: 0)

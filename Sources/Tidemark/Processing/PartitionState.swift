@@ -22,6 +22,10 @@ package final class PartitionState {
     package var checkpointed: Int64
     /// The largest event time the engine took.
     package var maxEventTime: Int64?
+    /// Whether the state stands behind where the partition is read for the other apps (an
+    /// app that starts in the past): it takes records from a catch-up reader of its own until
+    /// it reaches them, and none from the shared stream.
+    package var catchingUp = false
     /// Per device id, the offset up to which the device's own record covers its readings,
     /// beyond ``start``; empty when no device is ahead.
     private var coveredUntil: [Int64] = []
@@ -72,6 +76,7 @@ extension PartitionState {
         next.position = position
         next.checkpointed = checkpointed
         next.maxEventTime = maxEventTime
+        next.catchingUp = catchingUp
         next.coveredUntil = coveredUntil
         next.replayEnd = replayEnd
         var bytes: [UInt8] = []

@@ -17,6 +17,7 @@ final class ConsumerLoop {
     private let shards: [Shard]
     private let threads: [ShardThread]
     private let restorer: Restorer
+    private let catchUp: CatchUpReader
     /// Per shard, the positions of this batch's messages that belong to it.
     private var positions: [[Int]]
     private var subscribedTopics: [String] = []
@@ -66,6 +67,7 @@ final class ConsumerLoop {
             apps.map { ChangelogTopic(app: $0, group: pipeline.group) }, config: pipeline.producerConfig, timeout: .seconds(10))
         guard problems.isEmpty else { throw RuntimeFailure(reason: problems.map(\.description).joined(separator: "\n")) }
         restorer = Restorer(config: pipeline.restoreConfig, clock: pipeline.clock, logger: pipeline.logger) {}
+        catchUp = CatchUpReader(config: pipeline.consumerConfig)
         // Before any restore: registering the transactional ids aborts what an earlier
         // instance left open, so the changelogs read to their end hold committed state only.
         if pipeline.exactlyOnce {
@@ -88,19 +90,22 @@ final class ConsumerLoop {
         defer {
             for thread in threads { thread.finish() }
             restorer.stop()
+            catchUp.close()
         }
         pipeline.health.set(.ok)
         while !stop.isRequested {
             if let apps = pipeline.pendingApps.withLock({ pending in defer { pending = nil }; return pending }) {
                 try install(apps)
             }
-            let poll = try consumer.poll(timeout: .milliseconds(Self.tickMillis), maxMessages: 4096)
+            // While states catch up, the wait is for whichever consumer has records first.
+            let poll = try consumer.poll(timeout: catchUp.isEmpty ? .milliseconds(Self.tickMillis) : .zero, maxMessages: 4096)
             let now = pipeline.clock()
             observe(poll, at: now)
             try installRestored()
             let tick = now - lastTick >= Self.tickMillis
             if tick { lastTick = now }
             step(poll.messages, now: now, tick: tick)
+            if !catchUp.isEmpty { try stepCatchingUp(now: now, wait: poll.messages.isEmpty) }
             if let fatal = shards.lazy.compactMap(\.sink.fatalError).first { throw fail(fatal) }
             for shard in shards {
                 guard let failure = shard.sink.tracker.failure else { continue }
@@ -125,10 +130,16 @@ final class ConsumerLoop {
     }
 
     /// Splits the batch by shard and steps every shard (in parallel).
-    private func step(_ messages: KafkaMessageBatch, now: Int64, tick: Bool) {
+    ///
+    /// - Parameter catchingUp: the batch was read by the catch-up reader.
+    private func step(_ messages: KafkaMessageBatch, now: Int64, tick: Bool, catchingUp: Bool = false) {
         guard !messages.isEmpty || tick else { return }
         if threads.isEmpty {
-            shards[0].step(messages, positions: messages.indices, now: now, tick: tick)
+            if catchingUp {
+                shards[0].catchUpStep(messages, positions: messages.indices, now: now)
+            } else {
+                shards[0].step(messages, positions: messages.indices, now: now, tick: tick)
+            }
         } else {
             for index in positions.indices { positions[index].removeAll(keepingCapacity: true) }
             for (position, message) in messages.enumerated() {
@@ -136,13 +147,70 @@ final class ConsumerLoop {
             }
             let batch = UnsafeBatch(messages: messages)
             for (offset, thread) in threads.enumerated() {
-                thread.begin(batch, positions: positions[offset + 1], now: now, tick: tick)
+                thread.begin(batch, positions: positions[offset + 1], now: now, tick: tick, catchingUp: catchingUp)
             }
-            shards[0].step(messages, positions: positions[0], now: now, tick: tick)
+            if catchingUp {
+                shards[0].catchUpStep(messages, positions: positions[0], now: now)
+            } else {
+                shards[0].step(messages, positions: positions[0], now: now, tick: tick)
+            }
             for thread in threads { thread.waitUntilDone() }
         }
         pipeline.consumed.add(messages.count, ordering: .relaxed)
     }
+
+    // MARK: Catching up
+
+    /// Processes what the catch-up reader has for the states catching up, and hands each
+    /// over to the shared stream once it reaches it.
+    private func stepCatchingUp(now: Int64, wait: Bool) throws {
+        guard let poll = try catchUp.poll(timeout: wait ? .milliseconds(Self.tickMillis) : .zero) else { return }
+        step(poll.messages, now: now, tick: false, catchingUp: true)
+        for event in poll.events {
+            switch event {
+            case .partitionEOF(let end):
+                shard(of: end.partition).caughtUp(topic: end.topic, partition: end.partition, at: end.offset)
+            case .error(let error):
+                clientError(error)
+            case .rebalance, .committed:
+                break
+            }
+        }
+        try arrangeCatchUp()
+    }
+
+    /// Reads each partition with a state catching up (those read already, and `added`) from
+    /// where the furthest-back one stands, and no other. A partition whose states all catch up
+    /// (the apps that read it for the others are gone) is read by the shared stream again,
+    /// from there.
+    private func arrangeCatchUp(adding added: CommitTracker.Partition? = nil) throws {
+        var reads: [CommitTracker.Partition: Int64] = [:]
+        for partition in Set(catchUp.partitions.keys).union(added.map { [$0] } ?? []) where assigned.contains(partition) {
+            let states = shard(of: partition.partition).states(of: partition.topic, partition: partition.partition)
+            let catching = states.filter(\.catchingUp)
+            guard let from = catching.map(\.position).min() else { continue }
+            // Read again from `from`, a state further on skips what it has taken.
+            for state in catching { state.skip(until: state.position) }
+            if catching.count == states.count {
+                for state in catching { state.catchingUp = false }
+                try consumer.seek([KafkaTopicPartition(topic: partition.topic, partition: partition.partition, offset: from)], timeout: .seconds(30))
+                continue
+            }
+            reads[partition] = from
+        }
+        for partition in reads.keys where catchUp.partitions[partition] == nil {
+            logger.info("catching up", metadata: ["partition": "\(partition.topic)/\(partition.partition)", "from": "\(reads[partition]!)"])
+        }
+        for partition in catchUp.partitions.keys where reads[partition] == nil {
+            logger.info("caught up", metadata: ["partition": "\(partition.topic)/\(partition.partition)"])
+        }
+        // Reassigning drops what was fetched ahead: only when the set of partitions changes,
+        // or a state joins one further back than where it is read.
+        let joined = added.map { catchUp.partitions[$0] != nil } ?? false
+        if joined || Set(reads.keys) != Set(catchUp.partitions.keys) { try catchUp.read(reads) }
+    }
+
+    private func shard(of partition: Int32) -> Shard { shards[Int(partition) % shards.count] }
 
     // MARK: Checkpoints and commits
 
@@ -281,20 +349,29 @@ final class ConsumerLoop {
         }
     }
 
-    /// Reads `partition` again from where its furthest-back state stands: states that were
-    /// there before skip what they have already seen.
+    /// Reads a partition whose states are all installed: from where the furthest-ahead state
+    /// stands when the partition was paused for them, on where it is read already otherwise.
+    /// States behind that catch up through the catch-up reader; states ahead skip what they
+    /// have seen.
     private func resume(_ partition: CommitTracker.Partition, after installed: [PartitionState]) throws {
-        let states = shards[Int(partition.partition) % shards.count].apps(reading: partition.topic)
-            .compactMap { $0.state(of: partition.partition) }
-        for state in states where !installed.contains(where: { $0 === state }) { state.skip(until: state.position) }
+        let states = shard(of: partition.partition).states(of: partition.topic, partition: partition.partition)
+        let reading = states.filter { state in !state.catchingUp && !installed.contains { $0 === state } }
         let tp = KafkaTopicPartition(topic: partition.topic, partition: partition.partition)
-        if let start = states.map(\.start).min() {
-            if paused.contains(partition) || installed.contains(where: { $0.start < states.map(\.position).max() ?? start }) {
-                try consumer.seek([KafkaTopicPartition(topic: partition.topic, partition: partition.partition, offset: start)], timeout: .seconds(30))
-            }
+        let lead: Int64
+        let behind: [PartitionState]
+        if let shared = reading.map(\.position).max(), !paused.contains(partition) {
+            lead = shared
+            behind = installed.filter { $0.start < shared }
+        } else {
+            for state in reading { state.skip(until: state.position) }
+            lead = states.map(\.start).max() ?? 0
+            try consumer.seek([KafkaTopicPartition(topic: partition.topic, partition: partition.partition, offset: lead)], timeout: .seconds(30))
+            behind = states.filter { $0.start < lead }
         }
+        for state in behind { state.catchingUp = true }
         if paused.remove(partition) != nil { try consumer.resume([tp]) }
-        logger.info("partition resumed", metadata: ["partition": "\(partition.topic)/\(partition.partition)", "from": "\(states.map(\.start).min() ?? -1)"])
+        logger.info("partition resumed", metadata: ["partition": "\(partition.topic)/\(partition.partition)", "from": "\(lead)"])
+        try arrangeCatchUp(adding: behind.isEmpty ? nil : partition)
     }
 
     // MARK: Apps
@@ -382,8 +459,9 @@ final class ConsumerLoop {
             let partition = CommitTracker.Partition(topic: p.topic, partition: p.partition)
             guard restoring[partition] == nil else { continue }
             var states: [String: PartitionState] = [:]
+            // A state catching up is restored instead, and catches up from its changelog's position.
             for processor in shards[Int(p.partition) % shards.count].apps(reading: p.topic) {
-                if let state = processor.state(of: p.partition) { states[processor.app.name] = state }
+                if let state = processor.state(of: p.partition), !state.catchingUp { states[processor.app.name] = state }
             }
             if !states.isEmpty { parked[partition] = states }
         }
@@ -461,6 +539,7 @@ final class ConsumerLoop {
             pipeline.metrics.countChangelogBytes(shard.sink.takeChangelogBytes())
         }
         pipeline.metrics.setRestoring(partitions: restoring.count)
+        pipeline.metrics.setCatchingUp(partitions: catchUp.partitions.count)
     }
 
     /// The lag of every partition held: its end minus the position its states stand at (or,

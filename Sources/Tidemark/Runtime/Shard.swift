@@ -152,6 +152,58 @@ final class Shard {
         sink.serveDeliveries()
     }
 
+    // MARK: Catching up
+
+    /// Processes the messages at `positions` of `messages`, read by the catch-up reader, for
+    /// the states catching up on their partitions.
+    func catchUpStep(_ messages: KafkaMessageBatch, positions: some Collection<Int>, now: Int64) {
+        sink.now = now
+        var topic: KafkaTopicIdentity?
+        var partition: Int32 = -1
+        var targets: [AppProcessor] = []
+        var handover: Int64 = .max
+        for position in positions {
+            let message = messages[position]
+            if message.topicIdentity != topic || message.partition != partition {
+                topic = message.topicIdentity
+                partition = message.partition
+                targets = apps(reading: message.topic)
+                // The shared stream does not move during this step.
+                handover = sharedPosition(topic: message.topic, partition: partition) ?? .max
+            }
+            let timestamp = message.timestamp
+            let offset = message.offset
+            KafkaBytes.withOptional(message.key) { key in
+                KafkaBytes.withOptional(message.value) { value in
+                    for target in targets {
+                        target.processCatchingUp(
+                            value: value, key: key, timestamp: timestamp, partition: partition, offset: offset,
+                            handover: handover, now: now, into: sink)
+                    }
+                }
+            }
+        }
+        for processor in processors.values { processor.endBatch(into: sink) }
+        sink.serveDeliveries()
+    }
+
+    /// The catch-up reader reached the end of a partition at `offset`.
+    func caughtUp(topic: String, partition: Int32, at offset: Int64) {
+        guard let handover = sharedPosition(topic: topic, partition: partition) else { return }
+        for app in apps(reading: topic) { app.caughtUp(partition: partition, at: offset, handover: handover) }
+    }
+
+    /// Where the shared stream of a partition stands, at most: the furthest position of the
+    /// states that take it (a state that skips ahead stands ahead of it); nil when none does.
+    func sharedPosition(topic: String, partition: Int32) -> Int64? {
+        states(of: topic, partition: partition).filter { !$0.catchingUp }.map(\.position).max()
+    }
+
+    /// Every app's state of a partition.
+    func states(of topic: String, partition: Int32) -> [PartitionState] {
+        apps(reading: topic).compactMap { $0.state(of: partition) }
+    }
+
     // MARK: Checkpoints
 
     /// Takes a checkpoint of every state that changed or moved since the last one, unless the
@@ -168,7 +220,11 @@ final class Shard {
             for partition in processor.heldPartitions {
                 let state = processor.state(of: partition)!
                 let input = CommitTracker.Partition(topic: processor.app.input.topic, partition: partition)
-                if !restoring.contains(input) { positions[input] = min(positions[input] ?? .max, state.position) }
+                // A state catching up is not where the input is read for the others: what the
+                // group commits is theirs; the state's own position is in its changelog.
+                if !restoring.contains(input) && !state.catchingUp {
+                    positions[input] = min(positions[input] ?? .max, state.position)
+                }
                 changedDevices.removeAll(keepingCapacity: true)
                 changedPartitions.removeAll(keepingCapacity: true)
                 state.engine.takeChangedDevices(into: &changedDevices)
@@ -263,6 +319,7 @@ final class ShardThread: @unchecked Sendable {
     private var positions: [Int] = []
     private var now: Int64 = 0
     private var tick = false
+    private var catchingUp = false
     private var finished = false
 
     init(shard: Shard) {
@@ -271,7 +328,11 @@ final class ShardThread: @unchecked Sendable {
             while true {
                 start.wait()
                 if finished { return }
-                self.shard.step(batch!.messages, positions: positions[...], now: now, tick: tick)
+                if catchingUp {
+                    self.shard.catchUpStep(batch!.messages, positions: positions[...], now: now)
+                } else {
+                    self.shard.step(batch!.messages, positions: positions[...], now: now, tick: tick)
+                }
                 batch = nil
                 done.signal()
             }
@@ -280,11 +341,13 @@ final class ShardThread: @unchecked Sendable {
         thread.start()
     }
 
-    func begin(_ batch: UnsafeBatch, positions: [Int], now: Int64, tick: Bool) {
+    /// Steps the shard over `batch` (read by the catch-up reader when `catchingUp`).
+    func begin(_ batch: UnsafeBatch, positions: [Int], now: Int64, tick: Bool, catchingUp: Bool) {
         self.batch = batch
         self.positions = positions
         self.now = now
         self.tick = tick
+        self.catchingUp = catchingUp
         start.signal()
     }
 

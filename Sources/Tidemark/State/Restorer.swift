@@ -183,8 +183,9 @@ private struct ChangelogReader {
                 results[index].bytes += changelog.bytes
                 results[index].devices += changelog.devices.count
                 do {
+                    let start = try app.definition.input.start.map { try offset(of: $0, topic: request.topic, partition: request.partition) }
                     results[index].states[app.definition.name] = try changelog.restore(
-                        makeEngine: app.definition.makeEngine, partition: request.partition, freshStart: freshStart, now: clock())
+                        makeEngine: app.definition.makeEngine, partition: request.partition, freshStart: start ?? freshStart, now: clock())
                 } catch {
                     results[index].states = [:]
                     results[index].error = "changelog \(app.changelog)[\(request.partition)] of app \(app.definition.name): \(error)"
@@ -213,6 +214,21 @@ private struct ChangelogReader {
             }
         }
         return starts
+    }
+
+    /// The first offset of a partition that `input.start` says an app with no state reads.
+    private func offset(of start: InputStart, topic: String, partition: Int32) throws -> Int64 {
+        let (low, high) = try consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
+        switch start {
+        case .earliest: return low
+        case .latest: return high
+        case .ago(let milliseconds):
+            let (time, overflow) = clock().subtractingReportingOverflow(milliseconds)
+            let asked = KafkaTopicPartition(topic: topic, partition: partition, offset: overflow ? 0 : max(0, time))
+            // No record that recent: the app starts at the end.
+            let found = try consumer.offsetsForTimes([asked], timeout: .seconds(30)).first?.offset ?? -1
+            return found >= 0 ? min(max(found, low), high) : high
+        }
     }
 
     /// Every live record of the changelog partitions, newest per key: read from their

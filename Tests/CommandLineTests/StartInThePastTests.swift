@@ -1,0 +1,71 @@
+// An app added with `input.start: earliest` while another app reads the same topic: it reads
+// the topic's past through a catch-up reader of its own, then takes the shared stream over,
+// with no record missed or taken twice, and the running app never sees the past again.
+import EmbeddedKafka
+import Foundation
+import Testing
+
+extension TidemarkCommandLine {
+    @Suite("apps that start in the past")
+    struct StartInThePast {
+        /// The end-to-end app under another name, with outputs of its own, from the earliest record.
+        static let pastApp = endToEndApp
+            .replacingOccurrences(of: "app: e2e", with: "app: past")
+            .replacingOccurrences(of: "e2e-", with: "past-")
+            .replacingOccurrences(of: "time: ts}", with: "time: ts, start: earliest}")
+        static let pastOutputTopics = endToEndOutputTopics.map { $0.replacingOccurrences(of: "e2e-", with: "past-") }
+
+        @Test("an app added with start: earliest catches up and goes on live without a gap or a repeat; the other app is unaffected")
+        func addedAppCatchesUp() throws {
+            let scratch = try ScratchDirectory("start-earliest")
+            defer { scratch.remove() }
+            let readings = try simulateReadings(into: scratch)
+            let half = readings.count / 2
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            try scratch.write("past.yaml", Self.pastApp)
+
+            let broker = try endToEndBroker(extraTopics: Self.pastOutputTopics + ["past-late"])
+            defer { broker.stop() }
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
+            defer { service.tool.kill() }
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+            try producer.sendReadings(readings[..<half], topic: "readings")
+            try producer.finish()
+            try service.waitForRecordsIn(app: "e2e", half)
+
+            // The new app reads the first half from the past while the second half arrives live.
+            try createChangelogs(on: broker, apps: scratch.path("past.yaml"), group: "g")
+            try FileManager.default.copyItem(atPath: scratch.path("past.yaml"), toPath: scratch.path("apps/.past.yaml"))
+            try FileManager.default.moveItem(atPath: scratch.path("apps/.past.yaml"), toPath: scratch.path("apps/past.yaml"))
+            // In pieces over a few seconds, so that the hand-over meets records arriving.
+            for piece in stride(from: half, to: readings.count, by: 500) {
+                try producer.sendReadings(readings[piece..<min(piece + 500, readings.count)], topic: "readings")
+                try producer.finish()
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            try service.waitForRecordsIn(app: "e2e", readings.count)
+            try service.waitForRecordsIn(app: "past", readings.count)
+            try waitUntil("every partition to be caught up", within: .seconds(30)) {
+                service.sample("tidemark_catching_up_partitions").flatMap(Double.init) == 0
+            }
+            // Every record once: a repeat would count twice.
+            #expect(service.recordsIn(app: "past") == readings.count)
+            #expect(service.recordsIn(app: "e2e") == readings.count)
+            #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
+            #expect(service.problemsLogged.isEmpty, "\(service.problemsLogged.prefix(5))")
+            let log = service.tool.stderr.text
+            #expect(log.contains("catching up"), "the past was not read by the catch-up reader: \(log.suffix(3000))")
+            #expect(log.contains("caught up"))
+            let offsets = try committedAndEndOffsets(group: "g", topic: "readings", partitions: 4, bootstrap: broker.bootstrapServers)
+            #expect(offsets.committed == offsets.ends)
+
+            let topics = try readTopics(
+                endToEndOutputTopics + ["e2e-late"] + Self.pastOutputTopics + ["past-late"], partitions: 4,
+                bootstrap: broker.bootstrapServers)
+            try expectEndToEndOutputs(topics, in: scratch)
+            try expectRunOutputs(
+                topics, outputTopics: Self.pastOutputTopics, lateTopic: "past-late", matchBatchOf: "past.yaml",
+                over: "readings.jsonl", in: scratch)
+        }
+    }
+}
