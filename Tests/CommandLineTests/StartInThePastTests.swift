@@ -67,5 +67,55 @@ extension TidemarkCommandLine {
                 topics, outputTopics: Self.pastOutputTopics, lateTopic: "past-late", matchBatchOf: "past.yaml",
                 over: "readings.jsonl", in: scratch)
         }
+
+        @Test("killed while an app catches up: the restart resumes the catch-up from the app's changelog, and every window equals batch's")
+        func killedWhileCatchingUp() throws {
+            let scratch = try ScratchDirectory("start-earliest-killed")
+            defer { scratch.remove() }
+            // Enough of a past that the catch-up takes seconds.
+            let readings = try simulateReadings(into: scratch, count: 100_000)
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            try scratch.write("past.yaml", Self.pastApp)
+            let broker = try endToEndBroker(extraTopics: Self.pastOutputTopics + ["past-late"])
+            defer { broker.stop() }
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+            try producer.sendReadings(readings, topic: "readings")
+            try producer.finish()
+            try createChangelogs(on: broker, apps: scratch.path("apps"), group: "g")
+            try createChangelogs(on: broker, apps: scratch.path("past.yaml"), group: "g")
+
+            let checkpoints = ["--checkpoint-interval", "0.1"]
+            let first = try RunningService(
+                brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g", extra: Crashes.quickSession + checkpoints)
+            defer { first.tool.kill() }
+            try first.waitForRecordsIn(app: "e2e", readings.count)
+            try FileManager.default.copyItem(atPath: scratch.path("past.yaml"), toPath: scratch.path("apps/.past.yaml"))
+            try FileManager.default.moveItem(atPath: scratch.path("apps/.past.yaml"), toPath: scratch.path("apps/past.yaml"))
+            // Killed a few checkpoints into the catch-up (which takes about a second here).
+            try waitUntil("the new app to catch up", within: .seconds(60)) { first.tool.stderr.text.contains("catching up") }
+            Thread.sleep(forTimeInterval: 0.3)
+            first.tool.kill()
+
+            let second = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g", extra: Crashes.quickSession)
+            defer { second.tool.kill() }
+            // The group's offsets are the other app's: the lag of every partition (its states'
+            // furthest-back position) says when the catching-up app is through.
+            try waitUntil("every partition caught up and read to its end", within: .seconds(120)) {
+                (0..<4).allSatisfy { second.sample(#"tidemark_consumer_lag_records{topic="readings",partition="\#($0)"}"#) == "0.0" }
+                    && second.sample("tidemark_catching_up_partitions").flatMap(Double.init) == 0
+            }
+            #expect(try second.stop() == 0, "\(second.tool.stderr.text.suffix(2000))")
+            // The restart read on from where the app's changelog stood, not from the beginning.
+            let resumed = second.tool.stderr.lines.filter { $0.contains("catching up") && !$0.contains("from=0 ") }
+            #expect(!resumed.isEmpty, "the restart did not resume a catch-up: \(second.tool.stderr.text.suffix(3000))")
+
+            let topics = try readTopics(
+                endToEndOutputTopics + ["e2e-late"] + Self.pastOutputTopics + ["past-late"], partitions: 4,
+                bootstrap: broker.bootstrapServers)
+            try expectEndToEndOutputs(topics, in: scratch, restarted: true)
+            try expectRunOutputs(
+                topics, outputTopics: Self.pastOutputTopics, lateTopic: "past-late", matchBatchOf: "past.yaml",
+                over: "readings.jsonl", in: scratch, restarted: true)
+        }
     }
 }
