@@ -13,11 +13,12 @@ let fuzzTargets = ["FuzzRecordDecoder", "FuzzAppLoader", "FuzzExpression"]
 let package = Package(
     name: "tidemark-fuzz",
     dependencies: [.package(path: root.path)],
-    targets: fuzzTargets.map { name in
-        .executableTarget(
-            name: name,
-            dependencies: [.product(name: "Tidemark", package: root.lastPathComponent)],
-            // libFuzzer supplies main; -sanitize=fuzzer comes from the build command (run.sh).
-            swiftSettings: [.unsafeFlags(["-parse-as-library"])])
-    }
+    targets: [.target(name: "FuzzDriver")]
+        + fuzzTargets.map { name in
+            .executableTarget(
+                name: name,
+                dependencies: ["FuzzDriver", .product(name: "Tidemark", package: root.lastPathComponent)],
+                // libFuzzer supplies main; -sanitize=fuzzer comes from the build command (run.sh).
+                swiftSettings: [.unsafeFlags(["-parse-as-library"])])
+        }
 )

@@ -54,12 +54,9 @@ struct BatchCommand: ParsableCommand {
             throw ExitCode.failure
         }
         if malformed > Self.reportedLines { printError("… and \(malformed - Self.reportedLines) more malformed lines") }
-        let seconds = Date().timeIntervalSince(started)
-        let counts = summary.counts
         printError(
-            "\(summary.lines) lines: \(counts.resultsOut) results, \(counts.triggersOut) trigger events, "
-                + "\(counts.late) too late, \(counts.malformed) malformed"
-                + (counts.future > 0 ? ", \(counts.future) from the future " : " ")
-                + "(\(String(format: "%.2f", seconds)) s, \(Int(Double(summary.lines) / max(seconds, 1e-9))) lines/s)")
+            runSummary(
+                "\(summary.lines) lines", count: summary.lines, unit: "lines", counts: summary.counts,
+                seconds: Date().timeIntervalSince(started)))
     }
 }

@@ -52,3 +52,11 @@ func printError(_ text: String) {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// How `batch` and `replay` end: what came of the input, and how fast it went
+/// (`20000 lines: 16711 results, 215 trigger events, 19 too late, 0 malformed (0.25 s, 80000 lines/s)`).
+func runSummary(_ input: String, count: Int, unit: String, counts: AppCounts, seconds: Double) -> String {
+    "\(input): \(counts.resultsOut) results, \(counts.triggersOut) trigger events, \(counts.late) too late, "
+        + "\(counts.malformed) malformed" + (counts.future > 0 ? ", \(counts.future) from the future " : " ")
+        + "(\(String(format: "%.2f", seconds)) s, \(Int(Double(count) / max(seconds, 1e-9))) \(unit)/s)"
+}

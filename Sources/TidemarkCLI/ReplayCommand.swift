@@ -77,13 +77,11 @@ struct ReplayCommand: ParsableCommand {
             throw ExitCode.failure
         }
         progress.end()
-        let counts = summary.counts
         let done = summary.progress
         printError(
-            "\(done.records) records from \(done.partitions) partitions: \(counts.resultsOut) results, "
-                + "\(counts.triggersOut) trigger events, \(counts.late) too late, \(counts.malformed) malformed"
-                + (counts.future > 0 ? ", \(counts.future) from the future " : " ")
-                + "(\(String(format: "%.2f", done.seconds)) s, \(Int(done.rate)) records/s)")
+            runSummary(
+                "\(done.records) records from \(done.partitions) partitions", count: done.records, unit: "records",
+                counts: summary.counts, seconds: done.seconds))
     }
 }
 

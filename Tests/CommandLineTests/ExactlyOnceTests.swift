@@ -15,15 +15,9 @@ extension TidemarkCommandLine {
 
         @Test("each checkpoint is a transaction, and run's final revisions equal batch's")
         func exactlyOnceEqualsBatch() throws {
-            let scratch = try ScratchDirectory("exactly-once")
-            defer { scratch.remove() }
-            let readings = try simulateReadings(into: scratch)
-            try scratch.write("apps/e2e.yaml", endToEndApp)
-            let broker = try endToEndBroker()
-            defer { broker.stop() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(readings, topic: "readings")
-            try producer.finish()
+            let fixture = try EndToEndFixture("exactly-once")
+            defer { fixture.tearDown() }
+            let (scratch, broker, readings) = (fixture.scratch, fixture.broker, fixture.readings)
 
             let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: Self.exactlyOnce)
             defer { service.tool.kill() }
@@ -36,15 +30,9 @@ extension TidemarkCommandLine {
 
         @Test("a transaction the broker makes abortable is aborted, its partitions start again from their changelogs, and the results still equal batch's")
         func abortedTransactionRewinds() throws {
-            let scratch = try ScratchDirectory("exactly-once-abort")
-            defer { scratch.remove() }
-            let readings = try simulateReadings(into: scratch)
-            try scratch.write("apps/e2e.yaml", endToEndApp)
-            let broker = try endToEndBroker()
-            defer { broker.stop() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(readings, topic: "readings")
-            try producer.finish()
+            let fixture = try EndToEndFixture("exactly-once-abort")
+            defer { fixture.tearDown() }
+            let (scratch, broker, readings) = (fixture.scratch, fixture.broker, fixture.readings)
             // MSG_SIZE_TOO_LARGE for the service's first produce request: in a transaction, a
             // record that cannot be written dooms the transaction.
             try broker.pushRequestErrors(apiKey: 0, errors: [10])
@@ -62,15 +50,9 @@ extension TidemarkCommandLine {
 
         @Test("a producer the broker says is fenced (as a second instance with the same transactional id makes it) stops the process non-zero")
         func fencedProducerStopsTheProcess() throws {
-            let scratch = try ScratchDirectory("exactly-once-fence")
-            defer { scratch.remove() }
-            let readings = try simulateReadings(into: scratch, count: 2_000)
-            try scratch.write("apps/e2e.yaml", endToEndApp)
-            let broker = try endToEndBroker()
-            defer { broker.stop() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(readings, topic: "readings")
-            try producer.finish()
+            let fixture = try EndToEndFixture("exactly-once-fence", count: 2_000)
+            defer { fixture.tearDown() }
+            let (scratch, broker) = (fixture.scratch, fixture.broker)
             // librdkafka 2.0.2's mock does not fence an older producer when a newer one takes its
             // transactional id, so the fence is injected: PRODUCER_FENCED for the first produce
             // request, as a real broker (Tansu, Kafka) answers it.

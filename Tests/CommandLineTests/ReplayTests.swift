@@ -8,23 +8,11 @@ import TidemarkTestSupport
 extension TidemarkCommandLine {
     @Suite("tidemark replay")
     struct Replay {
-        /// The simulated readings on the end-to-end app's input topic, and the app file.
-        private func readingsOnBroker(_ scratch: ScratchDirectory) throws -> (broker: EmbeddedKafkaBroker, readings: [String]) {
-            let readings = try simulateReadings(into: scratch)
-            try scratch.write("apps/e2e.yaml", endToEndApp)
-            let broker = try endToEndBroker()
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(readings, topic: "readings")
-            try producer.finish()
-            return (broker, readings)
-        }
-
         @Test("replay --from earliest --output writes batch's results, and late records with their partition and offset")
         func replayToFiles() throws {
-            let scratch = try ScratchDirectory("replay-files")
-            defer { scratch.remove() }
-            let (broker, readings) = try readingsOnBroker(scratch)
-            defer { broker.stop() }
+            let fixture = try EndToEndFixture("replay-files")
+            defer { fixture.tearDown() }
+            let (scratch, broker, readings) = (fixture.scratch, fixture.broker, fixture.readings)
 
             let replay = try runTool([
                 "replay", "--brokers", broker.bootstrapServers, "--app", scratch.path("apps/e2e.yaml"), "--from", "earliest",
@@ -51,10 +39,9 @@ extension TidemarkCommandLine {
 
         @Test("replay --from earliest --produce sends batch's results to the app's topics, keyed and placed as run does")
         func replayToTopics() throws {
-            let scratch = try ScratchDirectory("replay-topics")
-            defer { scratch.remove() }
-            let (broker, _) = try readingsOnBroker(scratch)
-            defer { broker.stop() }
+            let fixture = try EndToEndFixture("replay-topics")
+            defer { fixture.tearDown() }
+            let (scratch, broker) = (fixture.scratch, fixture.broker)
 
             let replay = try runTool([
                 "replay", "--brokers", broker.bootstrapServers, "--app", scratch.path("apps/e2e.yaml"), "--from", "earliest",

@@ -42,6 +42,30 @@ func endToEndBroker(extraTopics: [String] = []) throws -> EmbeddedKafkaBroker {
     return broker
 }
 
+/// What most end-to-end tests start from: simulated readings, the end-to-end app in
+/// `apps/e2e.yaml` of a scratch directory, and an embedded broker with the app's topics
+/// (and `extraTopics`) holding the first `sent` readings on its input topic.
+struct EndToEndFixture {
+    let scratch: ScratchDirectory
+    let broker: EmbeddedKafkaBroker
+    let readings: [String]
+
+    init(_ name: String, count: Int = 20_000, sent: Int? = nil, extraTopics: [String] = []) throws {
+        scratch = try ScratchDirectory(name)
+        readings = try simulateReadings(into: scratch, count: count)
+        try scratch.write("apps/e2e.yaml", endToEndApp)
+        broker = try endToEndBroker(extraTopics: extraTopics)
+        let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+        try producer.sendReadings(readings.prefix(sent ?? count), topic: "readings")
+        try producer.finish()
+    }
+
+    func tearDown() {
+        broker.stop()
+        scratch.remove()
+    }
+}
+
 /// Simulated readings: 50 devices over about 2.8 hours of event time, so that a few
 /// intermittent devices have an outage and backfill (some of it too late for 2m).
 func simulateReadings(into scratch: ScratchDirectory, count: Int = 20_000) throws -> [String] {
@@ -167,16 +191,9 @@ extension TidemarkCommandLine {
             "the final revision of every window run emits equals batch's over the same readings",
             arguments: [1, 2, 3])
         func runEqualsBatch(shards: Int) throws {
-            let scratch = try ScratchDirectory("run-e2e")
-            defer { scratch.remove() }
-            let readings = try simulateReadings(into: scratch)
-            try scratch.write("apps/e2e.yaml", endToEndApp)
-
-            let broker = try endToEndBroker()
-            defer { broker.stop() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(readings, topic: "readings")
-            try producer.finish()
+            let fixture = try EndToEndFixture("run-e2e")
+            defer { fixture.tearDown() }
+            let (scratch, broker, readings) = (fixture.scratch, fixture.broker, fixture.readings)
 
             // Four partitions over 1, 2 or 3 shards: a device stays on one shard either way.
             let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: ["--shards", "\(shards)"])

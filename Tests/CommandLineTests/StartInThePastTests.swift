@@ -17,21 +17,15 @@ extension TidemarkCommandLine {
 
         @Test("an app added with start: earliest catches up and goes on live without a gap or a repeat; the other app is unaffected")
         func addedAppCatchesUp() throws {
-            let scratch = try ScratchDirectory("start-earliest")
-            defer { scratch.remove() }
-            let readings = try simulateReadings(into: scratch)
-            let half = readings.count / 2
-            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let half = 10_000
+            let fixture = try EndToEndFixture("start-earliest", sent: half, extraTopics: Self.pastOutputTopics + ["past-late"])
+            defer { fixture.tearDown() }
+            let (scratch, broker, readings) = (fixture.scratch, fixture.broker, fixture.readings)
             try scratch.write("past.yaml", Self.pastApp)
-
-            let broker = try endToEndBroker(extraTopics: Self.pastOutputTopics + ["past-late"])
-            defer { broker.stop() }
             let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(readings[..<half], topic: "readings")
-            try producer.finish()
             try service.waitForRecordsIn(app: "e2e", half)
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
 
             // The new app reads the first half from the past while the second half arrives live.
             try createChangelogs(on: broker, apps: scratch.path("past.yaml"), group: "g")
@@ -70,17 +64,11 @@ extension TidemarkCommandLine {
 
         @Test("killed while an app catches up: the restart resumes the catch-up from the app's changelog, and every window equals batch's")
         func killedWhileCatchingUp() throws {
-            let scratch = try ScratchDirectory("start-earliest-killed")
-            defer { scratch.remove() }
-            // Enough of a past that the catch-up takes seconds.
-            let readings = try simulateReadings(into: scratch, count: 100_000)
-            try scratch.write("apps/e2e.yaml", endToEndApp)
+            // Enough of a past that the catch-up takes a second or so.
+            let fixture = try EndToEndFixture("start-earliest-killed", count: 100_000, extraTopics: Self.pastOutputTopics + ["past-late"])
+            defer { fixture.tearDown() }
+            let (scratch, broker, readings) = (fixture.scratch, fixture.broker, fixture.readings)
             try scratch.write("past.yaml", Self.pastApp)
-            let broker = try endToEndBroker(extraTopics: Self.pastOutputTopics + ["past-late"])
-            defer { broker.stop() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(readings, topic: "readings")
-            try producer.finish()
             try createChangelogs(on: broker, apps: scratch.path("apps"), group: "g")
             try createChangelogs(on: broker, apps: scratch.path("past.yaml"), group: "g")
 
