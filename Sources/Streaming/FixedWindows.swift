@@ -44,7 +44,9 @@ extension SeriesState {
             var window = first
             while true {
                 if entries[Int(window)].end <= watermark {
-                    entries[Int(window)].revision += 1
+                    // With `emit: updates` the count gives the revision; a compared series keeps
+                    // this counter for its comparisons' changes alone (see revision(of:count:)).
+                    if !(hasComparisons && emit == .updates) { entries[Int(window)].revision += 1 }
                     markRevised(window, device: device)
                 } else if emit == .updates {
                     markRevised(window, device: device)
@@ -53,6 +55,8 @@ extension SeriesState {
                 window = entries[Int(window)].next
             }
         }
+        // In-order data lands in the newest window, which no comparison reads yet.
+        if hasComparisons && entries[Int(entry)].next >= 0 { reviseReaders(of: entry, device: device, watermark: watermark) }
         return true
     }
 
@@ -117,6 +121,7 @@ extension SeriesState {
                         sketches: sketchCount > 0 ? sketches.baseAddress! + Int(entry) * sketchCount : nil)
                 }
             }
+            if hasComparisons { queueComparisons(of: entry, device: device) }
         } else {
             var latest: UInt64 = 0
             var pane = entry

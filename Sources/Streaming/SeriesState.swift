@@ -68,6 +68,17 @@ struct SeriesState {
     /// Fixed windows, per device: the pane of the device's last record.
     var hotPane: [HotPane] = []
 
+    // Comparisons (tumbling windows; see Comparisons.swift).
+    /// Per comparison, in spec order, how far back it reads.
+    let comparisons: [ComparisonReach]
+    let hasComparisons: Bool
+    /// The windows a window reads: every lag (in windows) from 1 to `mergedLags`, and `offsetLags`.
+    let mergedLags: Int64
+    let offsetLags: [Int64]
+    /// The longest lag read, in windows (0 without comparisons).
+    let longestLag: Int64
+    var history: WindowHistory
+
     // Scratch for combining panes at emission.
     var scratch: [Double]
     var scratchSketches: [PercentileSketch]
@@ -104,6 +115,18 @@ struct SeriesState {
         emptyAccumulator = empty
         scratchSketches = Array(repeating: PercentileSketch(), count: layout.sketchCount)
         isSliding = !isSession && size > slide
+        let size = max(self.size, 1)  // sessions have no size, and no comparisons either
+        comparisons = spec.comparisons.map { comparison in
+            switch comparison.reach {
+            case .offset(let offset): ComparisonReach(windows: offset / size, merges: false)
+            case .over(let span): ComparisonReach(windows: span / size, merges: true)
+            }
+        }
+        hasComparisons = !comparisons.isEmpty
+        mergedLags = comparisons.filter(\.merges).map(\.windows).max() ?? 0
+        offsetLags = Array(Set(comparisons.filter { !$0.merges }.map(\.windows))).sorted()
+        longestLag = comparisons.map(\.windows).max() ?? 0
+        history = WindowHistory(capacity: Int(longestLag), stride: layout.stride, sketchCount: layout.sketchCount)
     }
 
     var entryCapacity: Int { entries.count }
@@ -116,18 +139,19 @@ struct SeriesState {
         cursor.append(contentsOf: repeatElement(-1, count: extra))
         due.append(contentsOf: repeatElement(.max, count: extra))
         if !isSession { hotPane.append(contentsOf: repeatElement(HotPane(), count: extra)) }
+        if hasComparisons { history.addDevices(upTo: count) }
         if isSliding {
             sliding.append(contentsOf: repeatElement(SlidingPanes(), count: extra))
             prefix.append(contentsOf: repeatElement(0, count: extra * stride))
         }
     }
 
-    /// Recomputes ``due`` for a device from its entries.
+    /// Recomputes ``due`` for a device from its entries (and its history, which ages out).
     mutating func refreshDue(device: Int) {
         let open = cursor[device], first = head[device]
         let closes = open >= 0 ? entries[Int(open)].end : .max
         let expires = first >= 0 ? entries[Int(first)].end + lateness + gap : .max
-        due[device] = min(closes, expires)
+        due[device] = min(closes, expires, hasComparisons ? historyExpiry(device: device) : .max)
     }
 
     /// Makes `entry` the device's first open window if it starts before the current one.
@@ -272,10 +296,13 @@ struct SeriesState {
         let reach = lateness + gap
         while head[device] >= 0 && entries[Int(head[device])].end + reach <= watermark {
             let first = head[device]
-            // A revision not yet emitted is emitted now: no later batch end can reach it.
+            // A revision not yet emitted is emitted now: no later batch end can reach it. Its
+            // comparisons may read windows archived earlier in this loop.
             if pendingSlot[Int(first)] >= 0 { emitIfChanged(first, device: device) }
+            if hasComparisons { archive(first, device: device) }
             release(first, device: device)
         }
+        if hasComparisons { expireHistory(device: device, watermark: watermark) }
         refreshDue(device: device)
     }
 

@@ -149,7 +149,9 @@ struct AppFileParser: ConfigNodeParser {
         } catch {
             switch error {
             case .invalidDuration(let series), .sizeNotMultipleOfSlide(let series), .tooManyWindowsPerReading(let series),
-                .tooManyPanesPerDevice(let series), .invalidAggregate(let series, _):
+                .tooManyPanesPerDevice(let series), .invalidAggregate(let series, _),
+                .comparisonNeedsTumblingWindow(let series, _), .comparisonNotMultipleOfWindow(let series, _),
+                .tooManyComparisonWindows(let series, _):
                 self.error(at: seriesNodes[series] ?? watermarkNode, "this app cannot start: \(error)")
             }
         }
