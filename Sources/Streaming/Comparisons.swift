@@ -8,6 +8,8 @@ struct ComparisonReach {
     var windows: Int64
     /// Whether the windows of the span are merged (`over`) rather than one read (`offset`).
     var merges: Bool
+    /// `windows` modulo the history's capacity: how far back in the device's ring it reads.
+    var ringLag: Int = 0
 }
 
 extension SeriesState {
@@ -52,18 +54,33 @@ extension SeriesState {
 
     // MARK: History
 
-    /// Keeps the aggregates of `entry`, past its lateness and about to be released, for the
-    /// comparisons of later windows. Even a window out of reach of every window that can still
-    /// be emitted is kept until the purge ends: a later window purged with it may have a
-    /// revision to emit first. The entry's sketches move to the history (the entry's are reset
-    /// on release anyway).
-    mutating func archive(_ entry: Int32, device: Int) {
+    /// Copies the closed window `entry` into the device's history (exactly: accumulator and
+    /// sketches), where comparisons read it, now and after its entry is released.
+    mutating func mirror(_ entry: Int32, device: Int) {
         let e = Int(entry)
         let slot = history.claim(device: device, window: floorDivide(entries[e].start, size))
-        let stride = self.stride
+        guard slot >= 0 else { return }
+        let stride = self.stride, sketchCount = self.sketchCount
         for k in 0 ..< stride { history.values[slot * stride + k] = accumulators[e * stride + k] }
-        for k in 0 ..< sketchCount {
-            swap(&history.sketches[slot * sketchCount + k], &sketches[e * sketchCount + k])
+        for k in 0 ..< sketchCount { history.sketches[slot * sketchCount + k].assign(sketches[e * sketchCount + k]) }
+    }
+
+    /// `reading` was just counted into the closed window `entry`: counts it into the window's
+    /// copy too (the same operations, so the copy stays exact), or makes the copy if the window
+    /// has none yet (it was made by this record, or has not been through a close).
+    mutating func updateMirror(of entry: Int32, with reading: Reading, device: Int) {
+        let slot = history.slot(device: device, window: floorDivide(entries[Int(entry)].start, size))
+        guard slot >= 0 else { return mirror(entry, device: device) }
+        let fields = reading.fields, time = Double(reading.time), offset = slot * stride
+        layout.fields.withUnsafeBufferPointer { plan in
+            history.values.withUnsafeMutableBufferPointer { values in
+                AccumulatorLayout.add(fields, time: time, into: values.baseAddress! + offset, plan: plan)
+            }
+        }
+        guard sketchCount > 0 else { return }
+        for f in layout.fields where f.sketch >= 0 {
+            let x = f.field < fields.count ? fields[f.field] : .nan
+            if !x.isNaN { history.sketches[slot * sketchCount + f.sketch].add(x) }
         }
     }
 
@@ -82,123 +99,167 @@ extension SeriesState {
 
     // MARK: Emission
 
+    /// Emits the pending revisions of the windows `watermark` puts past their lateness before
+    /// the windows it closes enter the history: a watermark that jumps far would make those
+    /// take the slots of the windows the revisions read.
+    mutating func emitExpiringRevisions(device: Int, watermark: Int64) {
+        var entry = head[device]
+        while entry >= 0 && entries[Int(entry)].end + lateness <= watermark {
+            if pendingSlot[Int(entry)] >= 0 { emitIfChanged(entry, device: device) }
+            entry = entries[Int(entry)].next
+        }
+    }
+
     /// Appends the comparisons of the window whose entry is `entry` to the result just queued
     /// (see ``WindowResult/comparisons``).
+    ///
+    /// Every window before the device's first open one that has data is in the history (it
+    /// closed, or was made closed), so a window emitted as it closes, or revised after, reads
+    /// only there: a slot, or a few adjacent ones. An open window (an early result) may read
+    /// windows still open too, so it also looks in the device's list.
     mutating func queueComparisons(of entry: Int32, device: Int) {
-        let queued = output.values.count
         let start = entries[Int(entry)].start
-        for comparison in comparisons {
+        let window = floorDivide(start, size)
+        let open = cursor[device]
+        let settled = open < 0 || entries[Int(open)].start > start
+        if !settled { collectLive(before: entry, device: device) }
+        // The history's slots: window w is at `base + (ring + w - window) mod capacity`.
+        let block = history.block[device], capacity = history.capacity
+        let base = block >= 0 ? Int(block) * capacity : 0
+        let ring = block >= 0 ? history.ring(window) : 0
+        let kept = block >= 0 ? history.end[device] - Int64(capacity) ..< history.end[device] : 0 ..< 0
+        let width = layout.outputs.count + 1, stride = self.stride, sketchCount = self.sketchCount
+        let queued = output.values.count
+        output.values.append(contentsOf: repeatElement(.nan, count: comparisons.count * width))
+        for c in comparisons.indices {
+            let comparison = comparisons[c]
+            var index = ring - comparison.ringLag
+            if index < 0 { index += capacity }
+            let first = window - comparison.windows
+            let offset = queued + c * width
             if comparison.merges {
-                mergeSpan(before: entry, windows: comparison.windows, device: device)
+                mergeSpan(first ..< window, ring: index, base: base, kept: kept, settled: settled)
                 scratch.withUnsafeBufferPointer { scratch in
                     scratchSketches.withUnsafeBufferPointer { sketches in
-                        appendComparison(scratch.baseAddress!, sketches: sketches.baseAddress)
+                        finishComparison(scratch.baseAddress!, sketches: sketches.baseAddress, at: offset)
                     }
                 }
-                continue
-            }
-            let target = start - comparison.windows * size
-            let live = liveEntry(startingAt: target, before: entry, device: device)
-            if live >= 0 {
-                accumulators.withUnsafeBufferPointer { accumulators in
-                    sketches.withUnsafeBufferPointer { sketches in
-                        appendComparison(
-                            accumulators.baseAddress! + Int(live) * stride,
-                            sketches: sketchCount > 0 ? sketches.baseAddress! + Int(live) * sketchCount : nil)
-                    }
-                }
-                continue
-            }
-            let slot = history.slot(device: device, window: floorDivide(target, size))
-            if slot >= 0 {
+            } else if kept.contains(first) && history.values[(base + index) * stride] > 0 {
+                let slot = base + index
                 history.values.withUnsafeBufferPointer { values in
                     history.sketches.withUnsafeBufferPointer { sketches in
-                        appendComparison(
+                        finishComparison(
                             values.baseAddress! + slot * stride,
-                            sketches: sketchCount > 0 ? sketches.baseAddress! + slot * sketchCount : nil)
+                            sketches: sketchCount > 0 ? sketches.baseAddress! + slot * sketchCount : nil, at: offset)
+                    }
+                }
+            } else if !settled, let live = liveScratch.first(where: { floorDivide(entries[Int($0)].start, size) == first }) {
+                accumulators.withUnsafeBufferPointer { accumulators in
+                    sketches.withUnsafeBufferPointer { sketches in
+                        finishComparison(
+                            accumulators.baseAddress! + Int(live) * stride,
+                            sketches: sketchCount > 0 ? sketches.baseAddress! + Int(live) * sketchCount : nil, at: offset)
                     }
                 }
             } else {
-                output.values.append(0)
-                output.values.append(contentsOf: repeatElement(.nan, count: layout.outputs.count))
+                output.values[offset] = 0
             }
         }
         output.entries[output.entries.count - 1].comparisonCount = output.values.count - queued
     }
 
-    /// The record count, then the aggregates of `accumulator` (all null when it holds none).
-    private func appendComparison(_ accumulator: UnsafePointer<Double>, sketches: UnsafePointer<PercentileSketch>?) {
+    /// Writes at `offset` in the output the record count, then the aggregates of `accumulator`
+    /// (left null when it holds none).
+    private func finishComparison(_ accumulator: UnsafePointer<Double>, sketches: UnsafePointer<PercentileSketch>?, at offset: Int) {
         let count = accumulator[0]
-        output.values.append(count)
-        if count > 0 {
-            layout.finish(accumulator, sketches: sketches, into: &output.values)
-        } else {
-            output.values.append(contentsOf: repeatElement(.nan, count: layout.outputs.count))
+        output.values.withUnsafeMutableBufferPointer { out in
+            out[offset] = count
+            if count > 0 { layout.finish(accumulator, sketches: sketches, to: out.baseAddress! + offset + 1) }
         }
     }
 
-    /// The device's live entry of the window starting at `start`, an earlier one than
-    /// `reader`'s, or -1. Live entries all start after the history's windows.
-    private func liveEntry(startingAt start: Int64, before reader: Int32, device: Int) -> Int32 {
-        let first = head[device]
-        guard first >= 0, entries[Int(first)].start <= start else { return -1 }
+    /// Leaves in ``liveScratch`` the device's entries before `reader` within the longest reach,
+    /// oldest first.
+    private mutating func collectLive(before reader: Int32, device: Int) {
+        liveScratch.removeAll(keepingCapacity: true)
+        let earliest = entries[Int(reader)].start - longestLag * size
         var e = entries[Int(reader)].prev
-        while e >= 0 && entries[Int(e)].start > start { e = entries[Int(e)].prev }
-        return e >= 0 && entries[Int(e)].start == start ? e : -1
-    }
-
-    /// Leaves in `scratch` (and `scratchSketches`) the merge of the device's windows in the
-    /// `windows` windows before `reader`'s, oldest first, so the merge is the same whichever of
-    /// them are still live.
-    private mutating func mergeSpan(before reader: Int32, windows: Int64, device: Int) {
-        let layout = self.layout, stride = self.stride, sketchCount = self.sketchCount
-        let history = self.history, entries = self.entries, accumulators = self.accumulators
-        let spanStart = entries[Int(reader)].start - windows * size
-        var oldestLive: Int32 = -1
-        var e = entries[Int(reader)].prev
-        while e >= 0 && entries[Int(e)].start >= spanStart {
-            oldestLive = e
+        while e >= 0 && entries[Int(e)].start >= earliest {
+            liveScratch.append(e)
             e = entries[Int(e)].prev
         }
-        // The history's windows of the span: they all start before the live ones.
-        var historyWindows: Range<Int64> = 0 ..< 0
-        if history.block[device] >= 0 {
-            let first = head[device]
-            let liveStart = first >= 0 ? entries[Int(first)].start : entries[Int(reader)].start
-            let lower = max(floorDivide(spanStart, size), history.end[device] - Int64(history.capacity))
-            let upper = min(history.end[device], floorDivide(liveStart, size))
-            if lower < upper { historyWindows = lower ..< upper }
+        liveScratch.reverse()
+    }
+
+    /// Leaves in `scratch` (and `scratchSketches`) the merge of the device's windows `windows`,
+    /// oldest first, so the merge is the same wherever each window is read from; `ring` is the
+    /// first window's place in the device's ring at `base`, `kept` the windows the ring holds.
+    /// Unless `settled`, windows the history lacks are looked for among ``liveScratch``.
+    private mutating func mergeSpan(_ windows: Range<Int64>, ring: Int, base: Int, kept: Range<Int64>, settled: Bool) {
+        let stride = self.stride, sketchCount = self.sketchCount, size = self.size, capacity = history.capacity
+        var live = 0
+        /// The entry of `window` among ``liveScratch``, or -1.
+        func liveEntry(_ window: Int64) -> Int {
+            while live < liveScratch.count && floorDivide(entries[Int(liveScratch[live])].start, size) < window { live += 1 }
+            guard live < liveScratch.count, floorDivide(entries[Int(liveScratch[live])].start, size) == window else { return -1 }
+            return Int(liveScratch[live])
         }
         scratch.withUnsafeMutableBufferPointer { scratch in
             let target = scratch.baseAddress!
             layout.reset(target)
             layout.fields.withUnsafeBufferPointer { plan in
                 history.values.withUnsafeBufferPointer { values in
-                    for window in historyWindows {
-                        let slot = history.slot(device: device, window: window)
-                        if slot >= 0 { AccumulatorLayout.merge(values.baseAddress! + slot * stride, into: target, plan: plan) }
+                    var index = ring
+                    if settled {
+                        // Only the history: the windows it holds, a run of slots.
+                        let lower = max(windows.lowerBound, kept.lowerBound), upper = min(windows.upperBound, kept.upperBound)
+                        guard lower < upper else { return }
+                        index += Int(lower - windows.lowerBound)
+                        if index >= capacity { index -= capacity }
+                        for _ in lower ..< upper {
+                            let slot = base + index
+                            if values[slot * stride] > 0 {
+                                AccumulatorLayout.merge(values.baseAddress! + slot * stride, into: target, plan: plan)
+                            }
+                            index += 1
+                            if index == capacity { index = 0 }
+                        }
+                        return
                     }
-                }
-                accumulators.withUnsafeBufferPointer { accumulators in
-                    var live = oldestLive
-                    while live >= 0 && live != reader {
-                        AccumulatorLayout.merge(accumulators.baseAddress! + Int(live) * stride, into: target, plan: plan)
-                        live = entries[Int(live)].next
+                    for window in windows {
+                        let slot = base + index
+                        index += 1
+                        if index == capacity { index = 0 }
+                        if kept.contains(window) && values[slot * stride] > 0 {
+                            AccumulatorLayout.merge(values.baseAddress! + slot * stride, into: target, plan: plan)
+                        } else if !settled {
+                            let e = liveEntry(window)
+                            if e >= 0 {
+                                accumulators.withUnsafeBufferPointer {
+                                    AccumulatorLayout.merge($0.baseAddress! + e * stride, into: target, plan: plan)
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
         guard sketchCount > 0 else { return }
         for k in 0 ..< sketchCount { scratchSketches[k].reset() }
-        for window in historyWindows {
-            let slot = history.slot(device: device, window: window)
-            guard slot >= 0 else { continue }
-            for k in 0 ..< sketchCount { scratchSketches[k].merge(history.sketches[slot * sketchCount + k]) }
-        }
-        var live = oldestLive
-        while live >= 0 && live != reader {
-            for k in 0 ..< sketchCount { scratchSketches[k].merge(sketches[Int(live) * sketchCount + k]) }
-            live = entries[Int(live)].next
+        live = 0
+        var index = ring
+        for window in windows {
+            let slot = base + index
+            index += 1
+            if index == capacity { index = 0 }
+            if kept.contains(window) && history.values[slot * stride] > 0 {
+                for k in 0 ..< sketchCount { scratchSketches[k].merge(history.sketches[slot * sketchCount + k]) }
+            } else if !settled {
+                let e = liveEntry(window)
+                if e >= 0 {
+                    for k in 0 ..< sketchCount { scratchSketches[k].merge(sketches[e * sketchCount + k]) }
+                }
+            }
         }
     }
 }

@@ -23,12 +23,15 @@ extension SeriesState {
         // Most records land in the same pane as the device's previous one: remembering it per
         // device spares reading the entry pool to find it.
         let entry: Int32
+        let newest: Bool
         let hot = hotPane[device]
         if hot.entry >= 0 && hot.start == paneStart {
             entry = hot.entry
+            newest = hot.isNewest
         } else {
             entry = pane(startingAt: paneStart, device: device, alive: alive, watermark: watermark)
-            hotPane[device] = HotPane(start: paneStart, entry: entry)
+            newest = entries[Int(entry)].next < 0
+            hotPane[device] = HotPane(start: paneStart, entry: entry, isNewest: newest)
         }
         add(reading, to: entry)
 
@@ -55,8 +58,12 @@ extension SeriesState {
                 window = entries[Int(window)].next
             }
         }
-        // In-order data lands in the newest window, which no comparison reads yet.
-        if hasComparisons && entries[Int(entry)].next >= 0 { reviseReaders(of: entry, device: device, watermark: watermark) }
+        if hasComparisons {
+            // A closed window's copy in the history follows it.
+            if late { updateMirror(of: entry, with: reading, device: device) }
+            // In-order data lands in the newest window, which no comparison reads yet.
+            if !newest { reviseReaders(of: entry, device: device, watermark: watermark) }
+        }
         return true
     }
 
@@ -294,6 +301,9 @@ struct HotPane {
     var start: Int64 = 0
     /// The pane's entry (it has data), or -1.
     var entry: Int32 = -1
+    /// Whether the entry is the device's newest. Entries after it are only made through
+    /// another pane, which then becomes the hot one, so this stays true while the pane is hot.
+    var isNewest = false
 }
 
 /// Per device, which cached partial merges of a hopping series are current.

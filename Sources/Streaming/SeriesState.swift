@@ -78,6 +78,8 @@ struct SeriesState {
     /// The longest lag read, in windows (0 without comparisons).
     let longestLag: Int64
     var history: WindowHistory
+    /// Scratch for an open window's comparisons: the device's entries it may read.
+    var liveScratch: [Int32] = []
 
     // Scratch for combining panes at emission.
     var scratch: [Double]
@@ -116,17 +118,23 @@ struct SeriesState {
         scratchSketches = Array(repeating: PercentileSketch(), count: layout.sketchCount)
         isSliding = !isSession && size > slide
         let size = max(self.size, 1)  // sessions have no size, and no comparisons either
-        comparisons = spec.comparisons.map { comparison in
+        var reaches = spec.comparisons.map { comparison in
             switch comparison.reach {
             case .offset(let offset): ComparisonReach(windows: offset / size, merges: false)
             case .over(let span): ComparisonReach(windows: span / size, merges: true)
             }
         }
-        hasComparisons = !comparisons.isEmpty
-        mergedLags = comparisons.filter(\.merges).map(\.windows).max() ?? 0
-        offsetLags = Array(Set(comparisons.filter { !$0.merges }.map(\.windows))).sorted()
-        longestLag = comparisons.map(\.windows).max() ?? 0
-        history = WindowHistory(capacity: Int(longestLag), stride: layout.stride, sketchCount: layout.sketchCount)
+        hasComparisons = !reaches.isEmpty
+        mergedLags = reaches.filter(\.merges).map(\.windows).max() ?? 0
+        offsetLags = Array(Set(reaches.filter { !$0.merges }.map(\.windows))).sorted()
+        longestLag = reaches.map(\.windows).max() ?? 0
+        let latenessWindows = (spec.allowedLateness + size - 1) / size
+        history = WindowHistory(
+            capacity: hasComparisons ? Int(longestLag + latenessWindows + 1) : 0, stride: layout.stride,
+            sketchCount: layout.sketchCount)
+        let capacity = Int64(max(history.capacity, 1))
+        for c in reaches.indices { reaches[c].ringLag = Int(reaches[c].windows % capacity) }
+        comparisons = reaches
     }
 
     var entryCapacity: Int { entries.count }
@@ -280,12 +288,21 @@ struct SeriesState {
     /// Closes every window of `device` that ends at or before `watermark`, then purges state
     /// that no late record can reach any more.
     mutating func close(device: Int, watermark: Int64) {
+        let reach = lateness + gap
+        if hasComparisons && !pending.isEmpty { emitExpiringRevisions(device: device, watermark: watermark) }
         var entry = cursor[device]
         while entry >= 0 && entries[Int(entry)].end <= watermark {
             if isSliding {
                 emitClosing(entry, device: device)
             } else {
                 if isSession { sessionFlags[Int(entry)] |= SessionFlags.closed }
+                if hasComparisons {
+                    // Before its emission: a window's comparisons never read itself, but the
+                    // windows after it in this loop read it, and find every window before them
+                    // in the history once the cursor has passed them.
+                    mirror(entry, device: device)
+                    cursor[device] = entries[Int(entry)].next
+                }
                 emitIfChanged(entry, device: device)
             }
             entry = entries[Int(entry)].next
@@ -293,13 +310,10 @@ struct SeriesState {
         cursor[device] = entry
         // A session can still be reached by a record up to one gap before its end (it would
         // merge), hence the extra gap; for fixed windows gap is 0.
-        let reach = lateness + gap
         while head[device] >= 0 && entries[Int(head[device])].end + reach <= watermark {
             let first = head[device]
-            // A revision not yet emitted is emitted now: no later batch end can reach it. Its
-            // comparisons may read windows archived earlier in this loop.
+            // A revision not yet emitted is emitted now: no later batch end can reach it.
             if pendingSlot[Int(first)] >= 0 { emitIfChanged(first, device: device) }
-            if hasComparisons { archive(first, device: device) }
             release(first, device: device)
         }
         if hasComparisons { expireHistory(device: device, watermark: watermark) }

@@ -23,7 +23,8 @@ public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertib
     /// A comparison's offset or span is not a positive multiple of the window size (or is
     /// beyond ``WindowEngine/maxDuration``).
     case comparisonNotMultipleOfWindow(series: String, comparison: String)
-    /// A comparison reaches back more than ``WindowEngine/maxComparisonWindows`` windows.
+    /// A comparison's offset or span plus the allowed lateness is more than
+    /// ``WindowEngine/maxComparisonWindows`` windows: a device's history would keep that many.
     case tooManyComparisonWindows(series: String, comparison: String)
 
     public var description: String {
@@ -43,7 +44,7 @@ public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertib
         case .comparisonNotMultipleOfWindow(let series, let comparison):
             "series '\(series)': the offset or span of comparison '\(comparison)' is not a positive multiple of the window size"
         case .tooManyComparisonWindows(let series, let comparison):
-            "series '\(series)': comparison '\(comparison)' reaches back more than \(WindowEngine.maxComparisonWindows) windows"
+            "series '\(series)': comparison '\(comparison)' would keep more than \(WindowEngine.maxComparisonWindows) windows of history per device ((offset or span + allowed lateness) / window size)"
         }
     }
 }
@@ -87,11 +88,11 @@ public final class WindowEngine {
     /// with 68 days of lateness, by 10 s with 10 days, an hour by the second with 26 hours.
     /// Tumbling windows hold one entry per pane with data, like any state, and are not bounded.
     public static let maxPanesPerDevice: Int64 = 100_000
-    /// The most windows a comparison may reach back (offset or span / window size). A device's
-    /// history keeps one slot of aggregates per window of the longest reach once it has any
-    /// history (see WindowHistory.swift), so the bound keeps a device's history to a few
-    /// megabytes; it admits a minute compared with the same minute 69 days before, an hour
-    /// with the same hour 11 years before.
+    /// The most windows of history a comparison may need ((offset or span + allowed lateness)
+    /// / window size). A device keeps a slot of aggregates for each window of the longest
+    /// once it has closed a window (see WindowHistory.swift), so the bound keeps a device's
+    /// history to a few megabytes; it admits a minute compared with the same minute 69 days
+    /// before, an hour with the same hour 11 years before.
     public static let maxComparisonWindows: Int64 = 100_000
 
     /// The watermark before any reading.
@@ -176,7 +177,7 @@ public final class WindowEngine {
             guard reach > 0, reach <= maxDuration, reach % size == 0 else {
                 throw .comparisonNotMultipleOfWindow(series: spec.name, comparison: comparison.name)
             }
-            guard reach / size <= maxComparisonWindows else {
+            guard (reach + max(spec.allowedLateness, 0)) / size <= maxComparisonWindows else {
                 throw .tooManyComparisonWindows(series: spec.name, comparison: comparison.name)
             }
         }
@@ -245,10 +246,9 @@ public final class WindowEngine {
     /// Readings move it (each restarts its device's idle timeout), so read it after processing.
     public var nextDeadline: Int64? { core.nextDeadline }
 
-    /// Bytes the comparisons' history holds for all devices (pool capacity, free blocks
-    /// included), for benchmarks and diagnostics.
+    /// Bytes the comparisons' history holds for all devices (blocks in use), for benchmarks.
     package var historyBytes: Int {
-        core.states.reduce(0) { $0 + ($1.hasComparisons ? $1.history.poolBytes : 0) }
+        core.states.reduce(0) { $0 + ($1.hasComparisons ? $1.history.bytesInUse : 0) }
     }
 
     /// The watermark a reading of `device` is judged against now.

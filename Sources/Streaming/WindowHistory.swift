@@ -1,18 +1,25 @@
-// The finished windows a series' comparisons still read once the windows are past their
-// lateness (and so final), in flat storage: per device a ring of window slots, taken from a
-// pool of blocks when the device first has history and returned when all of it ages out.
+// A series' closed windows that its comparisons read, in flat storage: per device a ring of
+// window slots, taken from a pool of blocks when the device first closes a window and
+// returned when all of it ages out.
 
 /// Per device, a ring of the series' last ``capacity`` window numbers: slot `n mod capacity`
 /// holds window `n` (start `n * size`) if `end - capacity <= n < end` and its record count is
-/// above 0. Windows enter in increasing order (a window is archived when it is purged, and
-/// purges follow the watermark), so a push only clears the slots of windows it skips.
+/// above 0. A window enters when it closes (or is made by a record after its end), as an exact
+/// copy of its entry that late records keep up to date, and stays after its entry is released
+/// (past its lateness) until no window that can still be emitted reads it.
+///
+/// Windows mostly enter in increasing order, so a push only clears the slots of the windows it
+/// skips; one made late (by a record after its end) enters below the newest, in a slot that
+/// was cleared when the newest passed it.
 ///
 /// A ring rather than a list of the windows present: a comparison finds its window by
-/// arithmetic, and a device that reports every window (the common case this serves) fills
-/// every slot anyway. The price is a full block for a device with a single window of history.
+/// arithmetic and a span is a run of adjacent slots, and a device that reports every window
+/// (the common case this serves) fills every slot anyway. The price is a full block for a
+/// device with a single window closed.
 struct WindowHistory {
-    /// Slots per device: the longest reach of the series' comparisons, in windows. Windows
-    /// further back are never read by a window that can still be emitted.
+    /// Slots per device: the longest reach of the series' comparisons, plus the allowed
+    /// lateness, in windows (and one for rounding): a window that can still be emitted ends
+    /// less than the lateness before the watermark, and reads at most the longest reach back.
     let capacity: Int
     let stride: Int
     let sketchCount: Int
@@ -58,12 +65,15 @@ struct WindowHistory {
         return r < 0 ? r + capacity : r
     }
 
-    /// Makes room for window `window` of the device, the newest so far, and returns its slot
-    /// for the caller to fill; skipped windows are cleared.
+    /// The slot of window `window` of the device, for the caller to fill, made room for if it
+    /// is the newest so far (windows it skips are cleared); -1 if it is older than the ring
+    /// reaches, which a window that can still be emitted never is.
     mutating func claim(device: Int, window: Int64) -> Int {
         if block[device] < 0 {
             block[device] = takeBlock()
             end[device] = window + 1
+        } else if window < end[device] - Int64(capacity) {
+            return -1
         } else if window >= end[device] {
             let base = Int(block[device]) * capacity
             var skipped = max(end[device], window - Int64(capacity) + 1)
@@ -100,9 +110,10 @@ struct WindowHistory {
         end[device] = 0
     }
 
-    /// Bytes held by the pool (blocks in use and free), for benchmarks.
-    var poolBytes: Int {
-        values.capacity * MemoryLayout<Double>.stride + sketches.capacity * MemoryLayout<PercentileSketch>.stride
-            + (block.capacity + freeBlocks.capacity) * MemoryLayout<Int32>.stride + end.capacity * MemoryLayout<Int64>.stride
+    /// Bytes of the blocks in use and the per-device arrays, for benchmarks.
+    var bytesInUse: Int {
+        let blocks = values.count / max(capacity * stride, 1) - freeBlocks.count
+        return blocks * capacity * (stride * MemoryLayout<Double>.stride + sketchCount * MemoryLayout<PercentileSketch>.stride)
+            + block.count * MemoryLayout<Int32>.stride + end.count * MemoryLayout<Int64>.stride
     }
 }

@@ -28,7 +28,7 @@ func batchComparisons(
 }
 
 @Suite struct ComparisonEquivalenceTests {
-    @Test(arguments: 0 ..< 150)
+    @Test(arguments: 0 ..< 200)
     func newestRevisionsWithComparisonsEqualBatchAndRevisionsAreAFunctionOfTheInput(seed: Int) throws {
         var rng = SeededGenerator(seed: UInt64(20_000 + seed))
         let size: Int64 = [10, 20].randomElement(using: &rng)!
@@ -179,6 +179,7 @@ func batchComparisons(
                 }
             }
         }
-        #expect(comparisonsSeen > 0 || batch.count < 8, "seed \(seed): no comparison had a window")
+        // Unless the compared series has few windows, some comparison finds one.
+        #expect(comparisonsSeen > 0 || batch.keys.filter { $0.series == 0 }.count < 12, "seed \(seed): no comparison had a window")
     }
 }

@@ -270,7 +270,7 @@ struct AppFileParser: ConfigNodeParser {
         var comparisons: [ComparisonSpec] = []
         if let compareNode = keys["compare"], let window {
             let parsed = parseComparisons(
-                compareNode, keyNode: key("compare", of: node) ?? compareNode, window: window,
+                compareNode, keyNode: key("compare", of: node) ?? compareNode, window: window, lateness: lateness ?? 0,
                 aggregateNames: aggregates.map(\.name))
             if let parsed { comparisons = parsed } else { complete = false }
         }
@@ -297,7 +297,7 @@ struct AppFileParser: ConfigNodeParser {
     /// `compare: {name: {offset: D} | {over: D}, …}` of a series with `window`; nil (reported)
     /// when anything is wrong.
     private mutating func parseComparisons(
-        _ node: Node, keyNode: Node, window: WindowSpec, aggregateNames: [String]
+        _ node: Node, keyNode: Node, window: WindowSpec, lateness: Int64, aggregateNames: [String]
     ) -> [ComparisonSpec]? {
         let size: Int64
         switch window {
@@ -361,10 +361,10 @@ struct AppFileParser: ConfigNodeParser {
                 complete = false
                 continue
             }
-            guard reach / size <= WindowEngine.maxComparisonWindows else {
+            guard (reach + lateness) / size <= WindowEngine.maxComparisonWindows else {
                 error(
                     at: reachNode,
-                    "\(what) \(scalarText(reachNode)) reaches back \(reach / size) windows; at most \(WindowEngine.maxComparisonWindows) (\(what) / window size) are allowed, since each device keeps that many windows of history")
+                    "a device would keep \((reach + lateness) / size) windows of history for this comparison; at most \(WindowEngine.maxComparisonWindows) ((\(what) + allowed_lateness) / window size) are allowed, since each device keeps that many windows' aggregates")
                 complete = false
                 continue
             }
