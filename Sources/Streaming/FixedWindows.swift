@@ -23,15 +23,12 @@ extension SeriesState {
         // Most records land in the same pane as the device's previous one: remembering it per
         // device spares reading the entry pool to find it.
         let entry: Int32
-        let newest: Bool
         let hot = hotPane[device]
         if hot.entry >= 0 && hot.start == paneStart {
             entry = hot.entry
-            newest = hot.isNewest
         } else {
             entry = pane(startingAt: paneStart, device: device, alive: alive, watermark: watermark)
-            newest = entries[Int(entry)].next < 0
-            hotPane[device] = HotPane(start: paneStart, entry: entry, isNewest: newest)
+            hotPane[device] = HotPane(start: paneStart, entry: entry)
         }
         add(reading, to: entry)
 
@@ -47,9 +44,7 @@ extension SeriesState {
             var window = first
             while true {
                 if entries[Int(window)].end <= watermark {
-                    // With `emit: updates` the count gives the revision; a compared series keeps
-                    // this counter for its comparisons' changes alone (see revision(of:count:)).
-                    if !(hasComparisons && emit == .updates) { entries[Int(window)].revision += 1 }
+                    entries[Int(window)].revision += 1
                     markRevised(window, device: device)
                 } else if emit == .updates {
                     markRevised(window, device: device)
@@ -57,12 +52,6 @@ extension SeriesState {
                 if window == entry { break }
                 window = entries[Int(window)].next
             }
-        }
-        if hasComparisons {
-            // A closed window's copy in the history follows it.
-            if late { updateMirror(of: entry, with: reading, device: device) }
-            // In-order data lands in the newest window, which no comparison reads yet.
-            if !newest { reviseReaders(of: entry, device: device, watermark: watermark) }
         }
         return true
     }
@@ -301,9 +290,6 @@ struct HotPane {
     var start: Int64 = 0
     /// The pane's entry (it has data), or -1.
     var entry: Int32 = -1
-    /// Whether the entry is the device's newest. Entries after it are only made through
-    /// another pane, which then becomes the hot one, so this stays true while the pane is hot.
-    var isNewest = false
 }
 
 /// Per device, which cached partial merges of a hopping series are current.

@@ -33,7 +33,7 @@ struct WindowHistory {
     // Per device.
     /// The device's block, or -1: no history.
     var block: [Int32] = []
-    /// The window number after the newest window archived.
+    /// The window number after the newest window that entered.
     var end: [Int64] = []
 
     init(capacity: Int, stride: Int, sketchCount: Int) {
