@@ -26,7 +26,8 @@ extension SeriesState {
     /// read it have changed. Called by the engine after `addFixed` rather than from it: in its
     /// body, these lines cost every record of a series without comparisons 4%.
     mutating func comparisonsFollow(_ reading: Reading, device: Int, watermark: Int64) {
-        let entry = hotPane[device].entry
+        let hot = hotPane[device]
+        let entry = hot.entry
         guard entry >= 0 else { return }
         if entries[Int(entry)].end <= watermark {
             // With `emit: updates` the count gives the revision: the counter `addFixed` raised
@@ -34,8 +35,16 @@ extension SeriesState {
             if emit == .updates { entries[Int(entry)].revision -= 1 }
             updateMirror(of: entry, with: reading, device: device)
         }
-        // In-order data lands in the newest window, which no comparison reads yet.
-        if entry != tail[device] { reviseReaders(of: entry, device: device, watermark: watermark) }
+        // In-order data lands in the newest window, which no comparison reads yet; asked once
+        // per hot pane, since the entry's link is often on a cache line of its own.
+        let newest: Bool
+        if let known = hot.isNewest {
+            newest = known
+        } else {
+            newest = entries[Int(entry)].next < 0
+            hotPane[device].isNewest = newest
+        }
+        if !newest { reviseReaders(of: entry, device: device, watermark: watermark) }
     }
 
     /// A record was applied to `entry`, which is not the device's newest window: every later
