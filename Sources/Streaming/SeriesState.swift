@@ -288,7 +288,6 @@ struct SeriesState {
     /// Closes every window of `device` that ends at or before `watermark`, then purges state
     /// that no late record can reach any more.
     mutating func close(device: Int, watermark: Int64) {
-        let reach = lateness + gap
         if hasComparisons && !pending.isEmpty { emitExpiringRevisions(device: device, watermark: watermark) }
         var entry = cursor[device]
         while entry >= 0 && entries[Int(entry)].end <= watermark {
@@ -310,6 +309,7 @@ struct SeriesState {
         cursor[device] = entry
         // A session can still be reached by a record up to one gap before its end (it would
         // merge), hence the extra gap; for fixed windows gap is 0.
+        let reach = lateness + gap
         while head[device] >= 0 && entries[Int(head[device])].end + reach <= watermark {
             let first = head[device]
             // A revision not yet emitted is emitted now: no later batch end can reach it.
