@@ -213,62 +213,60 @@ struct AccumulatorLayout {
         _ p: UnsafePointer<Double>, sketches: UnsafePointer<PercentileSketch>?, into out: inout [Double]
     ) {
         for (function, index) in outputs {
-            guard index >= 0 else {
-                out.append(p[0])
-                continue
-            }
-            let f = fields[index]
-            let n = p[f.n]
-            switch function {
-            case .count:
-                out.append(p[0])
-            case .sum:
-                guard n > 0 else {
-                    out.append(.nan)
-                    continue
-                }
-                let sum = DoubleDouble(p[f.sum], p[f.sum + 1]).value
-                out.append(sum.isFinite ? sum : AggregateValue.overflow)
-            case .mean:
-                guard n > 0 else {
-                    out.append(.nan)
-                    continue
-                }
-                guard p[f.sum].isFinite else {
-                    out.append(AggregateValue.overflow)
-                    continue
-                }
-                out.append((DoubleDouble(p[f.sum], p[f.sum + 1]).normalized / n).value)
-            case .min:
-                out.append(n > 0 ? p[f.min] : .nan)
-            case .max:
-                out.append(n > 0 ? p[f.max] : .nan)
-            case .first:
-                out.append(n > 0 ? p[f.first + 1] : .nan)
-            case .last:
-                out.append(n > 0 ? p[f.last + 1] : .nan)
-            case .stddev:
-                guard n >= 2 else {
-                    out.append(.nan)
-                    continue
-                }
-                let sum = DoubleDouble(p[f.sum], p[f.sum + 1]).normalized
-                let squares = DoubleDouble(p[f.squares], p[f.squares + 1]).normalized
-                let square = sum * sum
-                // Σx² and (Σx)² overflow from about 1.3e154; the difference would be
-                // inf − inf, which must not read as a deviation of 0.
-                guard squares.hi.isFinite, square.hi.isFinite else {
-                    out.append(AggregateValue.overflow)
-                    continue
-                }
-                // (Σx² − (Σx)²/n) / (n − 1), in double-double so the cancellation is harmless.
-                let deviation = squares + (-(square / n))
-                let variance = (deviation / (n - 1)).value
-                out.append(variance > 0 ? variance.squareRoot() : 0)
-            case .percentile(let q):
-                let sketch = sketches![f.sketch]
-                out.append(n > 0 ? (sketch.quantile(Double(q) / 100) ?? .nan) : .nan)
-            }
+            out.append(Self.value(function, field: index >= 0 ? fields[index] : nil, of: p, sketches: sketches))
+        }
+    }
+
+    /// ``finish(_:sketches:into:)`` into `outputs.count` doubles at `out`.
+    @inlinable
+    func finish(_ p: UnsafePointer<Double>, sketches: UnsafePointer<PercentileSketch>?, to out: UnsafeMutablePointer<Double>) {
+        for (slot, (function, index)) in outputs.enumerated() {
+            out[slot] = Self.value(function, field: index >= 0 ? fields[index] : nil, of: p, sketches: sketches)
+        }
+    }
+
+    /// One aggregate of the accumulator at `p`; `field` is nil for `count()`.
+    @inlinable @inline(__always)
+    static func value(
+        _ function: AggregateFunction, field f: FieldAccumulator?, of p: UnsafePointer<Double>,
+        sketches: UnsafePointer<PercentileSketch>?
+    ) -> Double {
+        guard let f else { return p[0] }
+        let n = p[f.n]
+        switch function {
+        case .count:
+            return p[0]
+        case .sum:
+            guard n > 0 else { return .nan }
+            let sum = DoubleDouble(p[f.sum], p[f.sum + 1]).value
+            return sum.isFinite ? sum : AggregateValue.overflow
+        case .mean:
+            guard n > 0 else { return .nan }
+            guard p[f.sum].isFinite else { return AggregateValue.overflow }
+            return (DoubleDouble(p[f.sum], p[f.sum + 1]).normalized / n).value
+        case .min:
+            return n > 0 ? p[f.min] : .nan
+        case .max:
+            return n > 0 ? p[f.max] : .nan
+        case .first:
+            return n > 0 ? p[f.first + 1] : .nan
+        case .last:
+            return n > 0 ? p[f.last + 1] : .nan
+        case .stddev:
+            guard n >= 2 else { return .nan }
+            let sum = DoubleDouble(p[f.sum], p[f.sum + 1]).normalized
+            let squares = DoubleDouble(p[f.squares], p[f.squares + 1]).normalized
+            let square = sum * sum
+            // Σx² and (Σx)² overflow from about 1.3e154; the difference would be
+            // inf − inf, which must not read as a deviation of 0.
+            guard squares.hi.isFinite, square.hi.isFinite else { return AggregateValue.overflow }
+            // (Σx² − (Σx)²/n) / (n − 1), in double-double so the cancellation is harmless.
+            let deviation = squares + (-(square / n))
+            let variance = (deviation / (n - 1)).value
+            return variance > 0 ? variance.squareRoot() : 0
+        case .percentile(let q):
+            guard n > 0 else { return .nan }
+            return sketches![f.sketch].quantile(Double(q) / 100) ?? .nan
         }
     }
 }

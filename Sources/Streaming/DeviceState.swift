@@ -67,7 +67,7 @@ extension WindowEngine {
     }
 
     /// A hash of what device records depend on (series windows, emission policies, aggregates,
-    /// watermark scope): records are only meaningful to an engine with the same signature. An
+    /// comparisons, watermark scope): records are only meaningful to an engine with the same signature. An
     /// app whose definition changes this way starts from empty state.
     public var stateSignature: UInt64 {
         var values: [Int64] = [watermarkSpec.scope == .device ? 0 : 1, Int64(series.count)]
@@ -97,6 +97,18 @@ extension WindowEngine {
                     case .percentile(let p): 100 + Int64(p)
                     }
                 values += [function, Int64(aggregate.field ?? -1)]
+            }
+            // Only a series that compares adds to the hash, so the signatures of the others, and
+            // the state their changelogs hold, stay what they were. 3 is no window kind: the
+            // values cannot read as the next series'.
+            if !spec.comparisons.isEmpty {
+                values += [3, Int64(spec.comparisons.count)]
+                for comparison in spec.comparisons {
+                    switch comparison.reach {
+                    case .offset(let offset): values += [0, offset]
+                    case .over(let span): values += [1, span]
+                    }
+                }
             }
         }
         // FNV-1a over the values' bytes: stable across processes and builds, unlike Hasher.

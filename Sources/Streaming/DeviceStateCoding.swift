@@ -2,7 +2,7 @@
 // decides future outputs is written; caches (hopping suffixes and prefixes, hot panes, due
 // times, the idle list, `every` timers) are rebuilt or start afresh after a restore.
 
-/// Layout of a device record, format version 1 (integers are LEB128 varints, "signed" ones
+/// Layout of a device record, format version 2 (integers are LEB128 varints, "signed" ones
 /// zigzagged):
 ///
 /// ```
@@ -23,13 +23,24 @@
 ///     slot kinds                2 bits per accumulator slot: 0 empty, 1 integer, 2 float, 3 double
 ///     slot values               signed varint, 4 or 8 little-endian bytes, by kind
 ///     per percentile sketch     zero count; per sign: buckets, then if any: first key (signed), counts
+///   history                     series with comparisons only: 0 (none), or the windows kept past their
+///                               lateness + 1 (closed windows within it are copied from the entries), then:
+///     end                       the window number after the newest in the history, signed from the
+///                               watermark's window
+///     per window, oldest first:
+///       gap                     windows since the previous one (the first: since end - capacity - 1)
+///       slot kinds, slot values, sketches   as for an entry
 /// ```
+///
+/// Version 1 is version 2 without history sections (it predates comparisons); it is still read.
 ///
 /// Change counters are per series and engine-wide, but only their order within one device
 /// matters (a window changed since its emission when one of its panes was updated after it),
 /// so ranks keep them small and let a restore rebase them onto the restoring engine's counter.
 enum DeviceRecordFormat {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+    /// The oldest device record version still read.
+    static let oldestVersion: UInt8 = 1
     static let partitionVersion: UInt8 = 1
     /// Bounds on restored times, so window arithmetic on them cannot overflow.
     static let timeLimit: Int64 = 1 << 61
@@ -45,7 +56,7 @@ extension EngineCore {
     /// ``WindowEngine/encode(device:into:)``.
     func holdsState(_ d: Int) -> Bool {
         guard d < deviceWatermark.count else { return false }
-        if states.contains(where: { $0.head[d] >= 0 }) { return true }
+        if states.contains(where: { $0.head[d] >= 0 || $0.holdsHistory(device: d) }) { return true }
         let own = deviceWatermark[d]
         guard watermarkSpec.scope == .partition else { return own != WindowEngine.noWatermark }
         // Without windows, only an own watermark above the partition's still judges lateness.
@@ -62,7 +73,10 @@ extension EngineCore {
         bytes.appendVarint(UInt64(states.count) << 2 | (partitionScope ? 2 : 0) | (hasWatermark ? 1 : 0))
         if hasWatermark { bytes.appendSignedVarint(watermark) }
         if partitionScope { bytes.appendVarint(UInt64(max(0, devicePartition[d]))) }
-        for s in states.indices { states[s].encode(device: d, watermark: hasWatermark ? watermark : 0, into: &bytes) }
+        for s in states.indices {
+            states[s].encode(device: d, watermark: hasWatermark ? watermark : 0, into: &bytes)
+            if states[s].hasComparisons { states[s].encodeHistory(device: d, watermark: hasWatermark ? watermark : 0, into: &bytes) }
+        }
         return true
     }
 
@@ -70,14 +84,16 @@ extension EngineCore {
     func isUnseen(_ d: Int) -> Bool {
         guard d < deviceWatermark.count else { return true }
         return deviceWatermark[d] == WindowEngine.noWatermark && devicePartition[d] < 0
-            && !states.contains(where: { $0.head[d] >= 0 })
+            && !states.contains(where: { $0.head[d] >= 0 || $0.holdsHistory(device: d) })
     }
 
     mutating func restoreDevice(_ d: Int, from bytes: UnsafeRawBufferPointer, now: Int64) throws(SnapshotError) {
         guard isUnseen(d) else { throw .alreadyHasState }
         var reader = StateReader(bytes)
         let version = try reader.byte()
-        guard version == DeviceRecordFormat.version else { throw .unsupportedVersion(Int(version)) }
+        guard (DeviceRecordFormat.oldestVersion ... DeviceRecordFormat.version).contains(version) else {
+            throw .unsupportedVersion(Int(version))
+        }
         let header = try reader.varint()
         let hasWatermark = header & 1 != 0, hasPartition = header & 2 != 0
         guard header >> 2 == UInt64(states.count), hasPartition == (watermarkSpec.scope == .partition) else {
@@ -91,6 +107,10 @@ extension EngineCore {
         do throws(SnapshotError) {
             for s in states.indices {
                 try states[s].decode(device: d, watermark: hasWatermark ? watermark : 0, from: &reader)
+                if states[s].hasComparisons {
+                    try states[s].decodeHistory(
+                        device: d, watermark: hasWatermark ? watermark : 0, written: version >= 2, from: &reader)
+                }
             }
             guard reader.isAtEnd else { throw .corrupt }
         } catch {
@@ -178,7 +198,7 @@ extension SeriesState {
             var flags: UInt64 = pendingSlot[Int(e)] >= 0 ? 1 : 0
             if isSession { flags |= UInt64(sessionFlags[Int(e)] & 3) << 1 }
             bytes.appendVarint(UInt64(entry.revision) &<< 3 | flags)
-            encodeAccumulator(of: e, into: &bytes)
+            encodeAccumulator(accumulators, at: Int(e) * stride, into: &bytes)
             for k in 0 ..< sketchCount { sketches[Int(e) * sketchCount + k].encode(into: &bytes) }
             previous = e
             e = entry.next
@@ -196,8 +216,7 @@ extension SeriesState {
         return UInt64(low + 1)
     }
 
-    private func encodeAccumulator(of entry: Int32, into bytes: inout [UInt8]) {
-        let base = Int(entry) * stride
+    func encodeAccumulator(_ accumulators: [Double], at base: Int, into bytes: inout [UInt8]) {
         let kinds = bytes.count
         bytes.append(contentsOf: repeatElement(0, count: (stride + 3) / 4))
         for k in 0 ..< stride {
@@ -273,9 +292,9 @@ extension SeriesState {
             entries[e].emittedAt = emitted == 0 ? 0 : base + UInt64(emitted)
             entries[e].revision = Int64(word >> 3)
             if isSession { sessionFlags[e] = UInt8(flags >> 1) }
-            try decodeAccumulator(of: entry, from: &reader)
+            try Self.decodeAccumulator(into: &accumulators, at: e * stride, stride: stride, from: &reader)
             for k in 0 ..< sketchCount { try sketches[e * sketchCount + k].decode(from: &reader) }
-            guard accumulatorIsConsistent(entry) else { throw .corrupt }
+            guard accumulatorIsConsistent(accumulators, at: e * stride, sketches: sketches, at: e * sketchCount) else { throw .corrupt }
             if flags & 1 != 0 { markRevised(entry, device: device) }
             if i == firstOpen { cursor[device] = entry }
             previous = entry
@@ -284,8 +303,9 @@ extension SeriesState {
         refreshDue(device: device)
     }
 
-    private mutating func decodeAccumulator(of entry: Int32, from reader: inout StateReader) throws(SnapshotError) {
-        let base = Int(entry) * stride
+    static func decodeAccumulator(
+        into accumulators: inout [Double], at base: Int, stride: Int, from reader: inout StateReader
+    ) throws(SnapshotError) {
         let kindBytes = (stride + 3) / 4
         guard reader.remaining >= kindBytes else { throw .corrupt }
         let kinds = reader.position
@@ -302,22 +322,24 @@ extension SeriesState {
 
     /// Counts are whole and agree with each other and the sketches, so nothing computed from
     /// them later (revisions, quantile ranks) can trap.
-    private func accumulatorIsConsistent(_ entry: Int32) -> Bool {
-        let base = Int(entry) * stride
+    func accumulatorIsConsistent(
+        _ accumulators: [Double], at base: Int, sketches: [PercentileSketch], at sketchBase: Int
+    ) -> Bool {
         func isCount(_ x: Double, atMost bound: Double) -> Bool { x >= 0 && x <= bound && x == x.rounded() }
         let count = accumulators[base]
         guard isCount(count, atMost: 0x1p53) else { return false }
         for f in layout.fields {
             let n = accumulators[base + f.n]
             guard isCount(n, atMost: count) else { return false }
-            if f.sketch >= 0 && Double(sketches[Int(entry) * sketchCount + f.sketch].count) != n { return false }
+            if f.sketch >= 0 && Double(sketches[sketchBase + f.sketch].count) != n { return false }
         }
         return true
     }
 
-    /// Releases every entry of the device (a restore that failed half-way).
+    /// Releases every entry of the device, and its history (a restore that failed half-way).
     mutating func discard(device: Int) {
         while head[device] >= 0 { release(head[device], device: device) }
+        if hasComparisons { history.release(device: device) }
         cursor[device] = -1
         due[device] = .max
     }

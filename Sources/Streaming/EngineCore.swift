@@ -114,7 +114,10 @@ struct EngineCore {
                 states[s].isSession
                 ? states[s].addSession(reading, device: d, watermark: before)
                 : states[s].addFixed(reading, device: d, watermark: before)
-            if counted { accepted = true }
+            if counted {
+                accepted = true
+                if states[s].hasComparisons { states[s].comparisonsFollow(reading, device: d, watermark: before) }
+            }
         }
 
         let candidate = t - watermarkSpec.outOfOrder

@@ -117,6 +117,7 @@ extension SeriesState {
                         sketches: sketchCount > 0 ? sketches.baseAddress! + Int(entry) * sketchCount : nil)
                 }
             }
+            if hasComparisons { queueComparisons(of: entry, device: device) }
         } else {
             var latest: UInt64 = 0
             var pane = entry
@@ -289,6 +290,10 @@ struct HotPane {
     var start: Int64 = 0
     /// The pane's entry (it has data), or -1.
     var entry: Int32 = -1
+    /// Series with comparisons: whether the entry is the device's newest, nil until asked.
+    /// Entries after it are only made through another pane, which then becomes the hot one,
+    /// so the answer holds while the pane is hot.
+    var isNewest: Bool? = nil
 }
 
 /// Per device, which cached partial merges of a hopping series are current.

@@ -44,6 +44,14 @@ public struct PercentileSketch: Sendable, Equatable {
         negative.merge(other.negative)
     }
 
+    /// Makes this sketch an exact copy of `other` (the same buckets, not only the same
+    /// counts), reusing its own bucket storage.
+    mutating func assign(_ other: PercentileSketch) {
+        zeroCount = other.zeroCount
+        positive.assign(other.positive)
+        negative.assign(other.negative)
+    }
+
     /// Empties the sketch but keeps its bucket storage for reuse.
     public mutating func reset() {
         zeroCount = 0
@@ -101,6 +109,14 @@ public struct PercentileSketch: Sendable, Equatable {
         var maxKey: Int32 = Int32.min
         var counts: [UInt32] = []
         var total: UInt64 = 0
+
+        mutating func assign(_ other: Store) {
+            minKey = other.minKey
+            maxKey = other.maxKey
+            total = other.total
+            counts.removeAll(keepingCapacity: true)
+            counts.append(contentsOf: other.counts)
+        }
 
         mutating func reset() {
             minKey = 0

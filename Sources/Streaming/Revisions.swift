@@ -46,8 +46,16 @@ extension SeriesState {
     ///   moved by a record before the start, is retracted at once, if it was ever emitted, with
     ///   its start and end at that moment and its last revision + 1. So per key revisions never
     ///   decrease, and one (key, revision) always has the same values.
+    /// - Comparisons (see Comparisons.swift): a window also changes when a window its
+    ///   comparisons read does, and each such change is a revision too. With `emit: final` and
+    ///   `{every}`, revision k of a window is the window with k records applied, after it
+    ///   closed, to it or to any window its comparisons read (those end earlier, so the records
+    ///   are late for them too); a record counts once however many comparisons read its window.
+    ///   With `emit: updates`, revision = records applied to the window - 1 + records applied
+    ///   to the windows its comparisons read since the window's first record.
     func revision(of entry: Int32, count: Double) -> Int64 {
-        emit == .updates ? Int64(count) - 1 : entries[Int(entry)].revision
+        guard emit == .updates else { return entries[Int(entry)].revision }
+        return Int64(count) - 1 + (hasComparisons ? entries[Int(entry)].revision : 0)
     }
 
     /// Marks the window whose first pane (or session) is `entry` for emission when the batch ends.

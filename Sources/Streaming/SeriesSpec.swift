@@ -36,7 +36,8 @@ public struct WatermarkSpec: Sendable, Equatable {
 /// When a window's result is emitted.
 public enum EmitPolicy: Sendable, Equatable {
     /// When the window closes (revision 0), then once per batch that brings late records
-    /// (revision: the late records applied).
+    /// (revision: the late records applied, to the window or, after it closed, to the windows
+    /// its comparisons read).
     case final
     /// After every change, once per batch (revision: the records applied - 1).
     case updates
@@ -77,6 +78,36 @@ public struct AggregateSpec: Sendable, Equatable {
     }
 }
 
+/// One comparison of a tumbling series' windows with the same device's earlier windows,
+/// e.g. `yesterday: {offset: 1d}`. Each result then carries the series' aggregates over the
+/// earlier window(s) it names, or null where the device has none.
+public struct ComparisonSpec: Sendable, Equatable {
+    /// Which earlier windows a window is compared with; durations are positive multiples of
+    /// the window size.
+    public enum Reach: Sendable, Equatable {
+        /// The window that started this long before.
+        case offset(Int64)
+        /// The windows in `[start - span, start)`, merged as one window over the span would be.
+        case over(Int64)
+
+        /// The offset or span, in milliseconds.
+        public var duration: Int64 {
+            switch self {
+            case .offset(let duration), .over(let duration): duration
+            }
+        }
+    }
+
+    /// The result field holding the comparison.
+    public var name: String
+    public var reach: Reach
+
+    public init(name: String, reach: Reach) {
+        self.name = name
+        self.reach = reach
+    }
+}
+
 /// One windowed series of an app.
 public struct SeriesSpec: Sendable, Equatable {
     public var name: String
@@ -85,15 +116,18 @@ public struct SeriesSpec: Sendable, Equatable {
     public var allowedLateness: Int64
     public var emit: EmitPolicy
     public var aggregates: [AggregateSpec]
+    /// Comparisons with the device's earlier windows (tumbling windows only), in result order.
+    public var comparisons: [ComparisonSpec]
 
     public init(
         name: String, window: WindowSpec, allowedLateness: Int64 = 0, emit: EmitPolicy = .final,
-        aggregates: [AggregateSpec]
+        aggregates: [AggregateSpec], comparisons: [ComparisonSpec] = []
     ) {
         self.name = name
         self.window = window
         self.allowedLateness = allowedLateness
         self.emit = emit
         self.aggregates = aggregates
+        self.comparisons = comparisons
     }
 }

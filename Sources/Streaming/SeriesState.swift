@@ -68,6 +68,19 @@ struct SeriesState {
     /// Fixed windows, per device: the pane of the device's last record.
     var hotPane: [HotPane] = []
 
+    // Comparisons (tumbling windows; see Comparisons.swift).
+    /// Per comparison, in spec order, how far back it reads.
+    let comparisons: [ComparisonReach]
+    let hasComparisons: Bool
+    /// The windows a window reads: every lag (in windows) from 1 to `mergedLags`, and `offsetLags`.
+    let mergedLags: Int64
+    let offsetLags: [Int64]
+    /// The longest lag read, in windows (0 without comparisons).
+    let longestLag: Int64
+    var history: WindowHistory
+    /// Scratch for an open window's comparisons: the device's entries it may read.
+    var liveScratch: [Int32] = []
+
     // Scratch for combining panes at emission.
     var scratch: [Double]
     var scratchSketches: [PercentileSketch]
@@ -104,6 +117,24 @@ struct SeriesState {
         emptyAccumulator = empty
         scratchSketches = Array(repeating: PercentileSketch(), count: layout.sketchCount)
         isSliding = !isSession && size > slide
+        let size = max(self.size, 1)  // sessions have no size, and no comparisons either
+        var reaches = spec.comparisons.map { comparison in
+            switch comparison.reach {
+            case .offset(let offset): ComparisonReach(windows: offset / size, merges: false)
+            case .over(let span): ComparisonReach(windows: span / size, merges: true)
+            }
+        }
+        hasComparisons = !reaches.isEmpty
+        mergedLags = reaches.filter(\.merges).map(\.windows).max() ?? 0
+        offsetLags = Array(Set(reaches.filter { !$0.merges }.map(\.windows))).sorted()
+        longestLag = reaches.map(\.windows).max() ?? 0
+        let latenessWindows = (spec.allowedLateness + size - 1) / size
+        history = WindowHistory(
+            capacity: hasComparisons ? Int(longestLag + latenessWindows + 1) : 0, stride: layout.stride,
+            sketchCount: layout.sketchCount)
+        let capacity = Int64(max(history.capacity, 1))
+        for c in reaches.indices { reaches[c].ringLag = Int(reaches[c].windows % capacity) }
+        comparisons = reaches
     }
 
     mutating func addDevices(upTo count: Int) {
@@ -114,18 +145,19 @@ struct SeriesState {
         cursor.append(contentsOf: repeatElement(-1, count: extra))
         due.append(contentsOf: repeatElement(.max, count: extra))
         if !isSession { hotPane.append(contentsOf: repeatElement(HotPane(), count: extra)) }
+        if hasComparisons { history.addDevices(upTo: count) }
         if isSliding {
             sliding.append(contentsOf: repeatElement(SlidingPanes(), count: extra))
             prefix.append(contentsOf: repeatElement(0, count: extra * stride))
         }
     }
 
-    /// Recomputes ``due`` for a device from its entries.
+    /// Recomputes ``due`` for a device from its entries (and its history, which ages out).
     mutating func refreshDue(device: Int) {
         let open = cursor[device], first = head[device]
         let closes = open >= 0 ? entries[Int(open)].end : .max
         let expires = first >= 0 ? entries[Int(first)].end + lateness + gap : .max
-        due[device] = min(closes, expires)
+        due[device] = min(closes, expires, hasComparisons ? historyExpiry(device: device) : .max)
     }
 
     /// Makes `entry` the device's first open window if it starts before the current one.
@@ -254,12 +286,20 @@ struct SeriesState {
     /// Closes every window of `device` that ends at or before `watermark`, then purges state
     /// that no late record can reach any more.
     mutating func close(device: Int, watermark: Int64) {
+        if hasComparisons && !pending.isEmpty { emitExpiringRevisions(device: device, watermark: watermark) }
         var entry = cursor[device]
         while entry >= 0 && entries[Int(entry)].end <= watermark {
             if isSliding {
                 emitClosing(entry, device: device)
             } else {
                 if isSession { sessionFlags[Int(entry)] |= SessionFlags.closed }
+                if hasComparisons {
+                    // Before its emission: a window's comparisons never read itself, but the
+                    // windows after it in this loop read it, and find every window before them
+                    // in the history once the cursor has passed them.
+                    mirror(entry, device: device)
+                    cursor[device] = entries[Int(entry)].next
+                }
                 emitIfChanged(entry, device: device)
             }
             entry = entries[Int(entry)].next
@@ -274,6 +314,7 @@ struct SeriesState {
             if pendingSlot[Int(first)] >= 0 { emitIfChanged(first, device: device) }
             release(first, device: device)
         }
+        if hasComparisons { expireHistory(device: device, watermark: watermark) }
         refreshDue(device: device)
     }
 

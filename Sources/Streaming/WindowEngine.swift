@@ -17,6 +17,15 @@ public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertib
     case tooManyPanesPerDevice(series: String)
     /// An aggregate reads a field slot outside `0 ..< fieldCount`, or a percentile is not 1…99.
     case invalidAggregate(series: String, aggregate: String)
+    /// A comparison on a hopping or session series: only tumbling windows line up with the
+    /// windows an offset or span names.
+    case comparisonNeedsTumblingWindow(series: String, comparison: String)
+    /// A comparison's offset or span is not a positive multiple of the window size (or is
+    /// beyond ``WindowEngine/maxDuration``).
+    case comparisonNotMultipleOfWindow(series: String, comparison: String)
+    /// A comparison's offset or span plus the allowed lateness is more than
+    /// ``WindowEngine/maxComparisonWindows`` windows: a device's history would keep that many.
+    case tooManyComparisonWindows(series: String, comparison: String)
 
     public var description: String {
         switch self {
@@ -30,6 +39,12 @@ public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertib
             "series '\(series)': a device would keep more than \(WindowEngine.maxPanesPerDevice) panes ((size + allowed lateness) / slide)"
         case .invalidAggregate(let series, let aggregate):
             "series '\(series)': aggregate '\(aggregate)' reads no field or is not a percentile from 1 to 99"
+        case .comparisonNeedsTumblingWindow(let series, let comparison):
+            "series '\(series)': comparison '\(comparison)' needs a tumbling window"
+        case .comparisonNotMultipleOfWindow(let series, let comparison):
+            "series '\(series)': the offset or span of comparison '\(comparison)' is not a positive multiple of the window size"
+        case .tooManyComparisonWindows(let series, let comparison):
+            "series '\(series)': comparison '\(comparison)' would keep more than \(WindowEngine.maxComparisonWindows) windows of history per device ((offset or span + allowed lateness) / window size)"
         }
     }
 }
@@ -42,7 +57,9 @@ public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertib
 /// (and, with `emit: updates`, every record) revise it, and the revised windows are emitted
 /// once each when the batch ends. Revision k of a window is the window with k late records
 /// applied (with `emit: updates`, k + 1 records), so revisions are a function of the input:
-/// where batches end only decides which revisions are emitted.
+/// where batches end only decides which revisions are emitted. A series with comparisons reads
+/// the device's earlier windows; a record applied to one of them after a window that reads it
+/// has closed revises that window too (see Revisions.swift).
 /// Emissions go to a caller-supplied ``WindowResultSink`` in a deterministic order: within one
 /// call, series in spec order and, within a series, windows by end (devices by first
 /// appearance on a partition, or by id for ``advance(processingTime:into:)`` and
@@ -71,6 +88,12 @@ public final class WindowEngine {
     /// with 68 days of lateness, by 10 s with 10 days, an hour by the second with 26 hours.
     /// Tumbling windows hold one entry per pane with data, like any state, and are not bounded.
     public static let maxPanesPerDevice: Int64 = 100_000
+    /// The most windows of history a comparison may need ((offset or span + allowed lateness)
+    /// / window size). A device keeps a slot of aggregates for each window of the longest
+    /// once it has closed a window (see WindowHistory.swift), so the bound keeps a device's
+    /// history to a few megabytes; it admits a minute compared with the same minute 69 days
+    /// before, an hour with the same hour 11 years before.
+    public static let maxComparisonWindows: Int64 = 100_000
 
     /// The watermark before any reading.
     static let noWatermark: Int64 = -(1 << 62)
@@ -128,6 +151,7 @@ public final class WindowEngine {
             }
             guard valid(spec.allowedLateness, allowZero: true) else { throw .invalidDuration(series: spec.name) }
             if case .every(let period) = spec.emit, !valid(period) { throw .invalidDuration(series: spec.name) }
+            try validateComparisons(of: spec)
             for aggregate in spec.aggregates {
                 if aggregate.function != .count {
                     guard let field = aggregate.field, field >= 0, field < fieldCount else {
@@ -141,6 +165,21 @@ public final class WindowEngine {
         }
         guard valid(watermark.outOfOrder, allowZero: true), watermark.idle.map({ valid($0) }) ?? true else {
             throw .invalidDuration(series: "watermark")
+        }
+    }
+
+    private static func validateComparisons(of spec: SeriesSpec) throws(WindowEngineError) {
+        for comparison in spec.comparisons {
+            guard case .tumbling(let size) = spec.window else {
+                throw .comparisonNeedsTumblingWindow(series: spec.name, comparison: comparison.name)
+            }
+            let reach = comparison.reach.duration
+            guard reach > 0, reach <= maxDuration, reach % size == 0 else {
+                throw .comparisonNotMultipleOfWindow(series: spec.name, comparison: comparison.name)
+            }
+            guard (reach + max(spec.allowedLateness, 0)) / size <= maxComparisonWindows else {
+                throw .tooManyComparisonWindows(series: spec.name, comparison: comparison.name)
+            }
         }
     }
 
@@ -206,6 +245,11 @@ public final class WindowEngine {
     /// period has not started (the first `advance` starts it); nil when nothing is pending.
     /// Readings move it (each restarts its device's idle timeout), so read it after processing.
     public var nextDeadline: Int64? { core.nextDeadline }
+
+    /// Bytes the comparisons' history holds for all devices (blocks in use), for benchmarks.
+    package var historyBytes: Int {
+        core.states.reduce(0) { $0 + ($1.hasComparisons ? $1.history.bytesInUse : 0) }
+    }
 
     /// The watermark a reading of `device` is judged against now.
     public func watermark(of device: DeviceID) -> Int64? {

@@ -6,8 +6,10 @@
 /// `(series, device, start)` identifies the window; a higher `revision` supersedes a lower
 /// one, and a later emission with the same revision supersedes an early (provisional) one.
 /// The revision is a function of the input: the same `(series, device, start, revision)`
-/// always has the same values, however batches end and whatever restarts happen. `values` holds the aggregates in the order of the series' ``AggregateSpec``s, NaN
-/// meaning null; it is only valid during ``WindowResultSink/emit(_:)``.
+/// always has the same values, comparisons included, however batches end and whatever
+/// restarts happen. `values` holds the aggregates in the order of the series'
+/// ``AggregateSpec``s, NaN meaning null; `comparisons` the series' ``ComparisonSpec``s; both
+/// are only valid during ``WindowResultSink/emit(_:)``.
 public struct WindowResult {
     /// Index of the series in the engine's `series` array.
     public var series: Int
@@ -20,11 +22,16 @@ public struct WindowResult {
     /// exists, and `values` are all null.
     public var isRetraction: Bool
     public var values: UnsafeBufferPointer<Double>
+    /// Per comparison of the series, in spec order, `1 + values.count` numbers: the records the
+    /// compared window (or windows) hold, 0 where the device has none (the comparison is null,
+    /// and so are its aggregates), then their aggregates as in `values`. Empty for a series
+    /// without comparisons.
+    public var comparisons: UnsafeBufferPointer<Double>
 
     @inlinable
     public init(
         series: Int, device: DeviceID, start: Int64, end: Int64, revision: Int64, isRetraction: Bool,
-        values: UnsafeBufferPointer<Double>
+        values: UnsafeBufferPointer<Double>, comparisons: UnsafeBufferPointer<Double> = UnsafeBufferPointer(start: nil, count: 0)
     ) {
         self.series = series
         self.device = device
@@ -33,6 +40,7 @@ public struct WindowResult {
         self.revision = revision
         self.isRetraction = isRetraction
         self.values = values
+        self.comparisons = comparisons
     }
 
     /// The aggregate at `index`, nil when null.
@@ -41,6 +49,18 @@ public struct WindowResult {
         let value = values[index]
         return value.isNaN ? nil : value
     }
+
+    /// The aggregates of comparison `index` (as `values`), nil when the device has no such window.
+    @inlinable
+    public func comparison(_ index: Int) -> UnsafeBufferPointer<Double>? {
+        let width = values.count + 1
+        guard comparisons[index * width] > 0 else { return nil }
+        return UnsafeBufferPointer(rebasing: comparisons[index * width + 1 ..< (index + 1) * width])
+    }
+
+    /// The number of comparisons the result carries.
+    @inlinable
+    public var comparisonCount: Int { comparisons.count / (values.count + 1) }
 }
 
 /// Receives the engine's emissions, in the engine's deterministic order.
@@ -61,10 +81,12 @@ public struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
     public var isRetraction: Bool
     /// Aggregates in spec order; nil is null.
     public var values: [Double?]
+    /// Per comparison in spec order, its aggregates, or nil where the device has no such window.
+    public var comparisons: [[Double?]?]
 
     public init(
         series: Int, device: DeviceID, start: Int64, end: Int64, revision: Int64, isRetraction: Bool = false,
-        values: [Double?]
+        values: [Double?], comparisons: [[Double?]?] = []
     ) {
         self.series = series
         self.device = device
@@ -73,26 +95,32 @@ public struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
         self.revision = revision
         self.isRetraction = isRetraction
         self.values = values
+        self.comparisons = comparisons
     }
 
     public init(_ result: WindowResult) {
         self.init(
             series: result.series, device: result.device, start: result.start, end: result.end,
             revision: result.revision, isRetraction: result.isRetraction,
-            values: result.values.map { $0.isNaN ? nil : $0 })
+            values: result.values.map { $0.isNaN ? nil : $0 },
+            comparisons: (0 ..< result.comparisonCount).map { index in
+                result.comparison(index).map { $0.map { $0.isNaN ? nil : $0 } }
+            })
     }
 
     /// Equality treats the values' bit patterns as the truth (so -0 and +0 differ), since the
     /// batch promise is exact.
     public static func == (a: EmittedWindow, b: EmittedWindow) -> Bool {
-        a.series == b.series && a.device == b.device && a.start == b.start && a.end == b.end
+        func bits(_ values: [Double?]) -> [UInt64?] { values.map { $0?.bitPattern } }
+        return a.series == b.series && a.device == b.device && a.start == b.start && a.end == b.end
             && a.revision == b.revision && a.isRetraction == b.isRetraction
-            && a.values.map { $0?.bitPattern } == b.values.map { $0?.bitPattern }
+            && bits(a.values) == bits(b.values) && a.comparisons.map { $0.map(bits) } == b.comparisons.map { $0.map(bits) }
     }
 
     public var description: String {
-        let values = values.map { $0.map { "\($0)" } ?? "null" }.joined(separator: ", ")
-        return "s\(series) d\(device.index) [\(start), \(end)) r\(revision)\(isRetraction ? " retracted" : "") [\(values)]"
+        func list(_ values: [Double?]) -> String { values.map { $0.map { "\($0)" } ?? "null" }.joined(separator: ", ") }
+        let comparisons = comparisons.map { $0.map { " [\(list($0))]" } ?? " null" }.joined()
+        return "s\(series) d\(device.index) [\(start), \(end)) r\(revision)\(isRetraction ? " retracted" : "") [\(list(values))]\(comparisons)"
     }
 }
 
@@ -129,6 +157,8 @@ final class PendingResults {
         @usableFromInline var revision: Int64
         @usableFromInline var offset: Int
         @usableFromInline var count: Int
+        /// Comparison numbers after the aggregates (see ``WindowResult/comparisons``).
+        @usableFromInline var comparisonCount: Int = 0
     }
 
     @usableFromInline var entries: [Entry] = []
@@ -144,7 +174,9 @@ final class PendingResults {
                     WindowResult(
                         series: Int(entry.series), device: entry.device, start: entry.start, end: entry.end,
                         revision: entry.revision, isRetraction: entry.isRetraction,
-                        values: UnsafeBufferPointer(rebasing: values[entry.offset ..< entry.offset + entry.count])))
+                        values: UnsafeBufferPointer(rebasing: values[entry.offset ..< entry.offset + entry.count]),
+                        comparisons: UnsafeBufferPointer(
+                            rebasing: values[entry.offset + entry.count ..< entry.offset + entry.count + entry.comparisonCount])))
             }
         }
         entries.removeAll(keepingCapacity: true)

@@ -12,6 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             BenchConsumeCommand.self,
             BenchEngineCommand.self,
+            BenchHistoryCommand.self,
             BenchDecodeCommand.self,
             BenchBatchCommand.self,
             BenchRunCommand.self,

@@ -124,7 +124,7 @@ extension TidemarkCommandLine {
             #expect(broken.stdout == "")
             #expect(broken.stderr == """
                 apps/bad.yaml:3:40: error: bad duration '10 parsecs': expected a whole number with a unit ms, s, m, h or d (e.g. 500ms, 10s, 2m, 6h, 1d)
-                apps/bad.yaml:7:5: error: unknown key 'colour' in a series; allowed keys: name, window, allowed_lateness, emit, aggregate, output
+                apps/bad.yaml:7:5: error: unknown key 'colour' in a series; allowed keys: name, window, allowed_lateness, emit, aggregate, compare, output
                 apps/bad.yaml:11:34: error: expected an operand after '>', found '>'
 
                 """)

@@ -41,6 +41,13 @@ struct StateScenario {
                 aggregates: propertyAggregates),
             SeriesSpec(name: "g", window: .session(gap: 7), allowedLateness: 40, emit: emits.randomElement(using: &rng)!,
                 aggregates: propertyAggregates),
+            // Comparisons that read the history (past the lateness) and live windows.
+            SeriesSpec(name: "c", window: .tumbling(size: 10), allowedLateness: 30, emit: emits.randomElement(using: &rng)!,
+                aggregates: propertyAggregates,
+                comparisons: [
+                    ComparisonSpec(name: "prev", reach: .offset(10)), ComparisonSpec(name: "back", reach: .offset(70)),
+                    ComparisonSpec(name: "trailing", reach: .over(50)),
+                ]),
         ]
         watermark = WatermarkSpec(scope: seed % 2 == 0 ? .device : .partition, outOfOrder: 5, idle: idle)
         for i in 0 ..< 500 {
@@ -373,6 +380,50 @@ struct Changelog {
         for (i, value) in [21.4, 21.7, 22.1, 21.9].enumerated() { h.send("a", at: 1_764_288_000_000 + Int64(i) * 10_000, value) }
         let bytes = try #require(h.deviceRecords()["a"])
         #expect(bytes.count <= 40, "\(bytes.count) bytes")
+    }
+
+    /// Windows past their lateness live on in the device's history for its comparisons: a
+    /// restored device reads them as the original does.
+    @Test(arguments: [WatermarkScope.device, .partition])
+    func aRestoredDeviceKeepsTheHistoryItsComparisonsRead(scope: WatermarkScope) throws {
+        let series = [compared(lateness: 0, [("back3", .offset(30)), ("trailing", .over(40))])]
+        let watermark = WatermarkSpec(scope: scope)
+        var original = try EngineHarness(series, watermark: watermark)
+        for (time, value) in [(1, 1.0), (11, 2), (21, 4), (35, 8)] as [(Int64, Double)] { original.send("a", at: time, value) }
+        _ = original.emitted()
+        let saved = try #require(original.deviceRecords()["a"])
+        var partition: [UInt8] = []
+        _ = original.engine.encode(partition: 0, into: &partition)
+
+        var restored = try EngineHarness(series, watermark: watermark)
+        try saved.withUnsafeBytes { try restored.engine.restore(device: restored.devices.intern("a"), from: $0, now: 0) }
+        if !partition.isEmpty { try partition.withUnsafeBytes { try restored.engine.restore(partition: 0, from: $0) } }
+        #expect(restored.deviceRecords()["a"] == saved)
+        original.send("a", at: 41, 16)
+        restored.send("a", at: 41, 16)
+        // [0,10), [10,20) and [20,30) are past their lateness: only the history holds them.
+        #expect(original.emitted() == ["a [30,40) r0: 1 8 8 | back3: 1 1 1 | trailing: 3 7 4"])
+        #expect(restored.emitted() == ["a [30,40) r0: 1 8 8 | back3: 1 1 1 | trailing: 3 7 4"])
+        original.closeAll()
+        restored.closeAll()
+        #expect(restored.emitted() == original.emitted())
+    }
+
+    /// Records of format version 1 (before comparisons) are still read, and written again as
+    /// version 2, which for a series without comparisons differs only in its version byte.
+    @Test func aVersion1RecordIsStillRead() throws {
+        let series = [countSumMax(window: .tumbling(size: 10), lateness: 20)]
+        var original = try EngineHarness(series)
+        original.send("a", at: 3, 1)
+        original.send("a", at: 14, 2)
+        let current = try #require(original.deviceRecords()["a"])
+        #expect(current.first == 2)
+        var restored = try EngineHarness(series)
+        try ([1] + current.dropFirst()).withUnsafeBytes { try restored.engine.restore(device: restored.devices.intern("a"), from: $0, now: 0) }
+        #expect(restored.deviceRecords()["a"] == current)
+        #expect(throws: SnapshotError.unsupportedVersion(3)) {
+            try ([3] + current.dropFirst()).withUnsafeBytes { try restored.engine.restore(device: DeviceID(5), from: $0, now: 0) }
+        }
     }
 
     private func perWindow(_ results: [EmittedWindow], _ devices: DeviceTable) -> [WindowKey: [Emission]] {

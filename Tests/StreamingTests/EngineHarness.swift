@@ -63,11 +63,17 @@ struct EngineHarness {
         let name = devices.name(of: result.device)
         let series = specs.count > 1 ? " \(specs[result.series].name)" : ""
         if result.isRetraction { return "\(name)\(series) [\(result.start),\(result.end)) r\(result.revision) retracted" }
-        let values = result.values.map { value in
-            guard let value else { return "null" }
-            return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+        func text(_ values: [Double?]) -> String {
+            values.map { value in
+                guard let value else { return "null" }
+                return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+            }.joined(separator: " ")
         }
-        return "\(name)\(series) [\(result.start),\(result.end)) r\(result.revision): \(values.joined(separator: " "))"
+        // Comparisons follow the aggregates: ` | name: values` each, or ` | name: null`.
+        let comparisons = zip(specs[result.series].comparisons, result.comparisons).map { spec, values in
+            " | \(spec.name): \(values.map(text) ?? "null")"
+        }.joined()
+        return "\(name)\(series) [\(result.start),\(result.end)) r\(result.revision): \(text(result.values))\(comparisons)"
     }
 }
 

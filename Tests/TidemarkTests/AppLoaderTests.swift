@@ -102,6 +102,43 @@ func app(series: String = "", triggers: String = "") -> String {
         #expect(app.triggers[1].condition.evaluate(numbers: [28.5, 30, 12, 0, 0, 0]))
     }
 
+    @Test func comparisonsLoadAndTriggersReadThemWithDottedNames() throws {
+        let app = try AppDefinition.parse(
+            yaml: """
+                app: history
+                input: {topic: readings, device: device, time: ts}
+                series:
+                  - name: hourly
+                    window: {size: 1h}
+                    allowed_lateness: 12h
+                    aggregate: {mean: mean(temperature), count: count()}
+                    compare:
+                      yesterday: {offset: 1d}
+                      trailing: {over: 6h}
+                    output: hourly
+                triggers:
+                  - {name: up, on: hourly, when: mean > yesterday.mean + 3 and trailing.count > 2, output: alerts}
+                """, file: "history.yaml")
+        #expect(app.series[0].spec.comparisons == [
+            ComparisonSpec(name: "yesterday", reach: .offset(86_400_000)), ComparisonSpec(name: "trailing", reach: .over(21_600_000)),
+        ])
+        #expect(app.series[0].resultFields == [
+            "mean", "count", "start", "end", "revision", "yesterday.mean", "yesterday.count", "trailing.mean", "trailing.count",
+        ])
+        let condition = app.triggers[0].condition
+        #expect(condition.evaluate(numbers: [25, 4, 0, 0, 0, 21, 3, 22, 3]))
+        #expect(!condition.evaluate(numbers: [25, 4, 0, 0, 0, 22.5, 3, 22, 3]))
+        // A comparison that is null (no such window) makes the comparison false, as a field does.
+        #expect(!condition.evaluate(numbers: [25, 4, 0, 0, 0, .nan, .nan, 22, 3]))
+        // Comparisons are state: an app that adds one does not read the old app's changelog.
+        func signature(_ series: [SeriesSpec]) throws -> UInt64 {
+            try WindowEngine(series: series, watermark: app.watermark, fieldCount: app.numericFields.count).stateSignature
+        }
+        var plain = app.series[0].spec
+        plain.comparisons = []
+        #expect(try signature([app.series[0].spec]) != signature([plain]))
+    }
+
     @Test func defaultsAndOtherShapes() throws {
         let app = try AppDefinition.parse(
             yaml: """
@@ -166,7 +203,7 @@ func app(series: String = "", triggers: String = "") -> String {
             ])
         #expect(
             configErrors(app(series: "    colour: red\n")) == [
-                "a.yaml:8:5: error: unknown key 'colour' in a series; allowed keys: name, window, allowed_lateness, emit, aggregate, output"
+                "a.yaml:8:5: error: unknown key 'colour' in a series; allowed keys: name, window, allowed_lateness, emit, aggregate, compare, output"
             ])
     }
 

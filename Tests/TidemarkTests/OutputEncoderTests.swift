@@ -32,6 +32,32 @@ private func text(_ encoder: OutputEncoder) -> String {
         )
     }
 
+    /// Comparisons follow the aggregates, each an object of the series' aggregates or null,
+    /// and name their own overflowed aggregates; the result's own overflow list comes last.
+    @Test func comparisonsAreObjectsOrNull() {
+        var compared = series
+        compared.comparisons = [
+            ComparisonSpec(name: "yesterday", reach: .offset(86_400_000)),
+            ComparisonSpec(name: "last_week", reach: .offset(604_800_000)),
+            ComparisonSpec(name: "trailing", reach: .over(21_600_000)),
+        ]
+        var encoder = OutputEncoder()
+        let layout = SeriesResultLayout(app: "thermostat", series: compared)
+        let comparisons: [Double] = [60, 20.1, 23, 60, 0, .nan, .nan, .nan, 2, AggregateValue.overflow, 9, 2]
+        Array("d".utf8).withUnsafeBytes { device in
+            [AggregateValue.overflow, 23.9, 360].withUnsafeBufferPointer { values in
+                comparisons.withUnsafeBufferPointer { comparisons in
+                    encoder.encodeSeriesResult(
+                        layout, device: device, start: 0, end: 1_800_000, revision: 2, values: values, comparisons: comparisons)
+                }
+            }
+        }
+        #expect(
+            text(encoder)
+                == #"{"app":"thermostat","series":"mean_temperature","device":"d","start":0,"end":1800000,"revision":2,"mean":null,"max":23.9,"count":360,"yesterday":{"mean":20.1,"max":23,"count":60},"last_week":null,"trailing":{"mean":null,"max":9,"count":2,"overflow":["mean"]},"overflow":["mean"]}"#
+        )
+    }
+
     @Test func numberFormsAndEscaping() {
         var encoder = OutputEncoder()
         let layout = SeriesResultLayout(app: "a\"b", series: series)

@@ -112,9 +112,12 @@ package struct SeriesDefinition: Sendable, Equatable {
     }
 
     /// The fields a series trigger (`on:` this series) can read, in slot order: the
-    /// aggregates in config order, then `start`, `end` and `revision`.
+    /// aggregates in config order, then `start`, `end` and `revision`, then per comparison its
+    /// aggregates as `comparison.aggregate` (e.g. `last_week.mean`).
     package var resultFields: [String] {
-        spec.aggregates.map(\.name) + SeriesDefinition.windowFields
+        let aggregates = spec.aggregates.map(\.name)
+        return aggregates + SeriesDefinition.windowFields
+            + spec.comparisons.flatMap { comparison in aggregates.map { "\(comparison.name).\($0)" } }
     }
 
     /// Window fields appended after the aggregates in a series result's slots.

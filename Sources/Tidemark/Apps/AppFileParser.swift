@@ -149,7 +149,9 @@ struct AppFileParser: ConfigNodeParser {
         } catch {
             switch error {
             case .invalidDuration(let series), .sizeNotMultipleOfSlide(let series), .tooManyWindowsPerReading(let series),
-                .tooManyPanesPerDevice(let series), .invalidAggregate(let series, _):
+                .tooManyPanesPerDevice(let series), .invalidAggregate(let series, _),
+                .comparisonNeedsTumblingWindow(let series, _), .comparisonNotMultipleOfWindow(let series, _),
+                .tooManyComparisonWindows(let series, _):
                 self.error(at: seriesNodes[series] ?? watermarkNode, "this app cannot start: \(error)")
             }
         }
@@ -240,7 +242,7 @@ struct AppFileParser: ConfigNodeParser {
 
     // MARK: Series
 
-    private static let seriesKeys = ["name", "window", "allowed_lateness", "emit", "aggregate", "output"]
+    private static let seriesKeys = ["name", "window", "allowed_lateness", "emit", "aggregate", "compare", "output"]
     /// Keys every series result already has; an aggregate may not shadow them.
     private static let reservedResultKeys: Set<String> = [
         "app", "series", "device", "start", "end", "revision", "overflow",
@@ -282,6 +284,13 @@ struct AppFileParser: ConfigNodeParser {
         } else {
             complete = false
         }
+        var comparisons: [ComparisonSpec] = []
+        if let compareNode = keys["compare"], let window {
+            let parsed = parseComparisons(
+                compareNode, keyNode: key("compare", of: node) ?? compareNode, window: window, lateness: lateness ?? 0,
+                aggregateNames: aggregates.map(\.name))
+            if let parsed { comparisons = parsed } else { complete = false }
+        }
         guard complete, let name, let window, let lateness, let emit, let output else { return nil }
         if case .hopping(let size, let slide) = window, (size + lateness) / slide > WindowEngine.maxPanesPerDevice {
             error(
@@ -291,8 +300,94 @@ struct AppFileParser: ConfigNodeParser {
             return nil
         }
         return SeriesDefinition(
-            spec: SeriesSpec(name: name, window: window, allowedLateness: lateness, emit: emit, aggregates: aggregates),
+            spec: SeriesSpec(
+                name: name, window: window, allowedLateness: lateness, emit: emit, aggregates: aggregates,
+                comparisons: comparisons),
             output: output)
+    }
+
+    /// The key node of `key` in a mapping node, to report at the key rather than its value.
+    private func key(_ key: String, of node: Node) -> Node? {
+        node.mapping?.first { $0.key.scalar?.string == key }?.key
+    }
+
+    /// `compare: {name: {offset: D} | {over: D}, …}` of a series with `window`; nil (reported)
+    /// when anything is wrong.
+    private mutating func parseComparisons(
+        _ node: Node, keyNode: Node, window: WindowSpec, lateness: Int64, aggregateNames: [String]
+    ) -> [ComparisonSpec]? {
+        let size: Int64
+        switch window {
+        case .tumbling(let tumbling): size = tumbling
+        case .hopping:
+            error(at: keyNode, "compare needs a tumbling window ({size: D}); this series' window is hopping")
+            return nil
+        case .session:
+            error(at: keyNode, "compare needs a tumbling window ({size: D}); this series' window is a session")
+            return nil
+        }
+        guard let pairs = pairs(node, what: "compare") else { return nil }
+        if pairs.isEmpty { error(at: node, "compare needs at least one comparison, e.g. yesterday: {offset: 1d}") }
+        var comparisons: [ComparisonSpec] = []
+        var complete = !pairs.isEmpty
+        let shapes = "a comparison is {offset: D} (the device's window that started D earlier) or {over: D} (its windows in the D before the window's start, merged)"
+        for (nameNode, valueNode) in pairs {
+            guard let name = nonEmptyString(nameNode, what: "comparison name") else {
+                complete = false
+                continue
+            }
+            if !name.isFieldName || name.contains(".") {
+                error(
+                    at: nameNode,
+                    "comparison name '\(name)' must be a plain name (letters, digits and _, not starting with a digit): triggers read its aggregates as name.aggregate, e.g. yesterday.mean")
+                complete = false
+            } else if aggregateNames.contains(name) {
+                error(at: nameNode, "comparison name '\(name)' is also an aggregate of this series; results hold both as fields")
+                complete = false
+            } else if Self.reservedResultKeys.contains(name) {
+                error(at: nameNode, "comparison name '\(name)' is reserved; results already have app, series, device, start, end, revision and overflow")
+                complete = false
+            }
+            guard let keys = mapping(valueNode, in: "comparison '\(name)'", allowed: ["offset", "over"], required: []) else {
+                complete = false
+                continue
+            }
+            let reachNode: Node
+            let merges: Bool
+            switch (keys["offset"], keys["over"]) {
+            case (let offset?, nil):
+                reachNode = offset
+                merges = false
+            case (nil, let over?):
+                reachNode = over
+                merges = true
+            default:
+                error(at: valueNode, shapes)
+                complete = false
+                continue
+            }
+            guard let reach = appDuration(reachNode, positive: true) else {
+                complete = false
+                continue
+            }
+            let what = merges ? "span" : "offset"
+            guard reach % size == 0 else {
+                error(
+                    at: reachNode,
+                    "\(what) \(scalarText(reachNode)) is not a multiple of the window size \(DurationSyntax.text(milliseconds: size)), so it names no window of this series")
+                complete = false
+                continue
+            }
+            guard (reach + lateness) / size <= WindowEngine.maxComparisonWindows else {
+                error(
+                    at: reachNode,
+                    "a device would keep \((reach + lateness) / size) windows of history for this comparison; at most \(WindowEngine.maxComparisonWindows) ((\(what) + allowed_lateness) / window size) are allowed, since each device keeps that many windows' aggregates")
+                complete = false
+                continue
+            }
+            comparisons.append(ComparisonSpec(name: name, reach: merges ? .over(reach) : .offset(reach)))
+        }
+        return complete ? comparisons : nil
     }
 
     private mutating func parseWindow(_ node: Node) -> WindowSpec? {
@@ -432,11 +527,7 @@ struct AppFileParser: ConfigNodeParser {
             if let seriesIndex {
                 let fields = series[seriesIndex].resultFields
                 for use in syntax.fieldUses where use.kind == .string || !fields.contains(use.name) {
-                    throw ExpressionError(
-                        offset: use.offset,
-                        message:
-                            "series '\(series[seriesIndex].spec.name)' has no \(use.kind == .string ? "string " : "")field '\(use.name)'; its fields: \(fields.joined(separator: ", "))"
-                    )
+                    throw ExpressionError(offset: use.offset, message: Self.unknownResultField(use, of: series[seriesIndex]))
                 }
                 condition = try TriggerCondition(
                     source: source, syntax: syntax, numberSlot: { fields.firstIndex(of: $0) })
@@ -452,6 +543,24 @@ struct AppFileParser: ConfigNodeParser {
         return TriggerDefinition(
             name: name, source: seriesIndex.map { .series(index: $0) } ?? .records, condition: condition,
             output: output)
+    }
+
+    /// Why a series trigger cannot read `use`: an unknown comparison or aggregate of one for a
+    /// dotted name of a series that compares, else an unknown field.
+    private static func unknownResultField(_ use: FieldUse, of series: SeriesDefinition) -> String {
+        let spec = series.spec
+        let comparisons = spec.comparisons.map(\.name)
+        let aggregates = spec.aggregates.map(\.name)
+        if use.kind == .number, !comparisons.isEmpty, let dot = use.name.firstIndex(of: ".") {
+            let comparison = String(use.name[..<dot]), aggregate = String(use.name[use.name.index(after: dot)...])
+            guard comparisons.contains(comparison) else {
+                return "series '\(spec.name)' has no comparison '\(comparison)'; its comparisons: \(comparisons.joined(separator: ", "))"
+            }
+            return "comparison '\(comparison)' of series '\(spec.name)' has no aggregate '\(aggregate)'; its aggregates: \(aggregates.joined(separator: ", "))"
+        }
+        var fields = aggregates + SeriesDefinition.windowFields
+        fields += comparisons.map { "\($0).<aggregate>" }
+        return "series '\(spec.name)' has no \(use.kind == .string ? "string " : "")field '\(use.name)'; its fields: \(fields.joined(separator: ", "))"
     }
 
     // MARK: Reporting

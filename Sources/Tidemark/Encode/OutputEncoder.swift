@@ -10,6 +10,8 @@ package struct SeriesResultLayout: Sendable, Equatable {
     let aggregateKeys: [[UInt8]]
     /// `"name"` for each aggregate, in config order, for the `overflow` list.
     let aggregateNames: [[UInt8]]
+    /// `,"name":` for each comparison, in config order.
+    let comparisonKeys: [[UInt8]]
 
     package init(app: String, series: SeriesSpec) {
         var prefix: [UInt8] = []
@@ -29,6 +31,12 @@ package struct SeriesResultLayout: Sendable, Equatable {
             var name: [UInt8] = []
             JSONWriter.appendString(aggregate.name.utf8, to: &name)
             return name
+        }
+        comparisonKeys = series.comparisons.map { comparison in
+            var key: [UInt8] = [UInt8(ascii: ",")]
+            JSONWriter.appendString(comparison.name.utf8, to: &key)
+            key.append(UInt8(ascii: ":"))
+            return key
         }
     }
 }
@@ -55,7 +63,8 @@ package struct TriggerEventLayout: Sendable, Equatable {
 /// other finite Doubles in Swift's shortest round-trip form (`21.4`), NaN and infinities as
 /// `null` (an aggregate with no input). A series result whose aggregates include
 /// ``AggregateValue/overflow`` values ends with `"overflow":["name",…]` naming them, so a
-/// sum past the range of a double never reads as a window without input.
+/// sum past the range of a double never reads as a window without input; so does a
+/// comparison's object for its own aggregates.
 package struct OutputEncoder: Sendable {
     /// The last encoded record.
     package private(set) var bytes: [UInt8] = []
@@ -79,15 +88,20 @@ package struct OutputEncoder: Sendable {
     }
 
     /// A series result:
-    /// `{"app":…,"series":…,"device":…,"start":…,"end":…,"revision":…,"<aggregate>":…}`.
+    /// `{"app":…,"series":…,"device":…,"start":…,"end":…,"revision":…,"<aggregate>":…,"<comparison>":{"<aggregate>":…}}`,
+    /// a comparison being `null` where the device has no such window.
     ///
-    /// - Parameter values: aggregate values in config order; NaN for no input.
+    /// - Parameters:
+    ///   - values: aggregate values in config order; NaN for no input.
+    ///   - comparisons: per comparison, the records it holds (0: none) then its aggregate
+    ///     values, as ``WindowResult/comparisons``.
     package mutating func encodeSeriesResult(
         _ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64, end: Int64, revision: Int,
-        values: UnsafeBufferPointer<Double>
+        values: UnsafeBufferPointer<Double>, comparisons: UnsafeBufferPointer<Double> = UnsafeBufferPointer(start: nil, count: 0)
     ) {
         bytes.removeAll(keepingCapacity: true)
-        appendSeriesResult(layout, device: device, start: start, end: end, revision: revision, values: values)
+        appendSeriesResult(
+            layout, device: device, start: start, end: end, revision: revision, values: values, comparisons: comparisons)
     }
 
     /// A trigger event on a record: `value` is the record's members other than the device
@@ -114,11 +128,13 @@ package struct OutputEncoder: Sendable {
     /// series result record.
     package mutating func encodeSeriesTriggerEvent(
         _ layout: TriggerEventLayout, series: SeriesResultLayout, device: UnsafeRawBufferPointer,
-        start: Int64, end: Int64, revision: Int, values: UnsafeBufferPointer<Double>
+        start: Int64, end: Int64, revision: Int, values: UnsafeBufferPointer<Double>,
+        comparisons: UnsafeBufferPointer<Double> = UnsafeBufferPointer(start: nil, count: 0)
     ) {
         bytes.removeAll(keepingCapacity: true)
         appendEventHead(layout, device: device, time: start)
-        appendSeriesResult(series, device: device, start: start, end: end, revision: revision, values: values)
+        appendSeriesResult(
+            series, device: device, start: start, end: end, revision: revision, values: values, comparisons: comparisons)
         bytes.append(UInt8(ascii: "}"))
     }
 
@@ -132,7 +148,7 @@ package struct OutputEncoder: Sendable {
 
     private mutating func appendSeriesResult(
         _ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64, end: Int64, revision: Int,
-        values: UnsafeBufferPointer<Double>
+        values: UnsafeBufferPointer<Double>, comparisons: UnsafeBufferPointer<Double>
     ) {
         bytes.append(contentsOf: layout.prefix)
         JSONWriter.appendStringBody(device, to: &bytes)
@@ -149,17 +165,40 @@ package struct OutputEncoder: Sendable {
             if AggregateValue.isOverflow(value) { overflowed = true }
             JSONWriter.appendNumber(value, to: &bytes)
         }
-        if overflowed {
-            bytes.append(contentsOf: #","overflow":["#.utf8)
-            var first = true
-            for (index, name) in layout.aggregateNames.enumerated()
-            where index < values.count && AggregateValue.isOverflow(values[index]) {
-                if !first { bytes.append(UInt8(ascii: ",")) }
-                first = false
-                bytes.append(contentsOf: name)
+        let width = layout.aggregateNames.count + 1
+        for (index, key) in layout.comparisonKeys.enumerated() {
+            bytes.append(contentsOf: key)
+            let base = index * width
+            guard base + width <= comparisons.count, comparisons[base] > 0 else {
+                bytes.append(contentsOf: "null".utf8)
+                continue
             }
-            bytes.append(UInt8(ascii: "]"))
+            let aggregates = UnsafeBufferPointer(rebasing: comparisons[base + 1 ..< base + width])
+            var comparisonOverflowed = false
+            for (aggregate, name) in layout.aggregateNames.enumerated() {
+                bytes.append(UInt8(ascii: aggregate == 0 ? "{" : ","))
+                bytes.append(contentsOf: name)
+                bytes.append(UInt8(ascii: ":"))
+                if AggregateValue.isOverflow(aggregates[aggregate]) { comparisonOverflowed = true }
+                JSONWriter.appendNumber(aggregates[aggregate], to: &bytes)
+            }
+            if comparisonOverflowed { appendOverflow(layout, values: aggregates) }
+            bytes.append(UInt8(ascii: "}"))
         }
+        if overflowed { appendOverflow(layout, values: values) }
         bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// `,"overflow":["name",…]`: the aggregates whose values are ``AggregateValue/overflow``.
+    private mutating func appendOverflow(_ layout: SeriesResultLayout, values: UnsafeBufferPointer<Double>) {
+        bytes.append(contentsOf: #","overflow":["#.utf8)
+        var first = true
+        for (index, name) in layout.aggregateNames.enumerated()
+        where index < values.count && AggregateValue.isOverflow(values[index]) {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            bytes.append(contentsOf: name)
+        }
+        bytes.append(UInt8(ascii: "]"))
     }
 }

@@ -54,7 +54,8 @@ package final class AppProcessor {
     private let recordTriggers: [(condition: TriggerCondition, layout: TriggerEventLayout, output: String)]
     /// Per series, its `on:` triggers.
     private let seriesTriggers: [[(condition: TriggerCondition, layout: TriggerEventLayout, output: String)]]
-    /// A series trigger's slots: the aggregates, then start, end and revision.
+    /// A series trigger's slots: the aggregates, then start, end and revision, then each
+    /// comparison's aggregates (NaN where it is null).
     private var resultSlots: [Double]
     /// Per input partition held, its state.
     private var partitions: [Int32: PartitionState] = [:]
@@ -85,8 +86,7 @@ package final class AppProcessor {
                 ($0.condition, TriggerEventLayout(app: app.name, trigger: $0.name), $0.output)
             }
         }
-        let widest = app.series.map(\.spec.aggregates.count).max() ?? 0
-        resultSlots = Array(repeating: .nan, count: widest + SeriesDefinition.windowFields.count)
+        resultSlots = Array(repeating: .nan, count: app.series.map(\.resultFields.count).max() ?? 0)
     }
 
     // MARK: Partitions
@@ -306,7 +306,7 @@ package final class AppProcessor {
             let layout = seriesLayouts[result.series]
             encoder.encodeSeriesResult(
                 layout, device: device, start: result.start, end: result.end, revision: Int(result.revision),
-                values: result.values)
+                values: result.values, comparisons: result.comparisons)
             encoder.encodeWindowKey(layout, device: device, start: result.start)
             encoder.key.withUnsafeBytes { key in
                 encoder.bytes.withUnsafeBytes { value in
@@ -321,11 +321,19 @@ package final class AppProcessor {
             resultSlots[aggregates] = Double(result.start)
             resultSlots[aggregates + 1] = Double(result.end)
             resultSlots[aggregates + 2] = Double(result.revision)
+            var slot = aggregates + 3
+            for comparison in 0..<result.comparisonCount {
+                let present = result.comparisons[comparison * (aggregates + 1)] > 0
+                for index in 0..<aggregates {
+                    resultSlots[slot] = present ? result.comparisons[comparison * (aggregates + 1) + 1 + index] : .nan
+                    slot += 1
+                }
+            }
             resultSlots.withUnsafeBufferPointer { slots in
                 for trigger in triggers where trigger.condition.evaluate(numbers: slots) {
                     encoder.encodeSeriesTriggerEvent(
                         trigger.layout, series: layout, device: device, start: result.start, end: result.end,
-                        revision: Int(result.revision), values: result.values)
+                        revision: Int(result.revision), values: result.values, comparisons: result.comparisons)
                     deliver(topic: trigger.output, device: device, into: sink)
                     counts.triggersOut += 1
                 }
