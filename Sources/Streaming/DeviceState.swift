@@ -5,7 +5,7 @@ extension WindowEngine {
     /// Appends every device whose state changed since the last call (readings applied,
     /// watermark moved, windows closed, purged or emitted, revisions marked or emitted), each
     /// once, and starts a new round. Costs O(changed devices).
-    public func takeChangedDevices(into devices: inout [DeviceID]) {
+    package func takeChangedDevices(into devices: inout [DeviceID]) {
         for d in core.changedDevices {
             devices.append(DeviceID(d))
             core.isChanged[Int(d)] = false
@@ -14,7 +14,7 @@ extension WindowEngine {
     }
 
     /// Appends every partition whose watermark moved since the last call (`per: partition`).
-    public func takeChangedPartitions(into partitions: inout [Int32]) {
+    package func takeChangedPartitions(into partitions: inout [Int32]) {
         for p in core.changedPartitions {
             partitions.append(p)
             core.isPartitionChanged[Int(p)] = false
@@ -30,7 +30,7 @@ extension WindowEngine {
     /// caller can write a tombstone: a device never seen, or, with `per: partition`, one with
     /// no window whose watermark is the partition's. With `per: device` a device without
     /// windows is still kept (a few bytes), since its watermark judges its next readings.
-    public func encode(device: DeviceID, into bytes: inout [UInt8]) -> Bool {
+    package func encode(device: DeviceID, into bytes: inout [UInt8]) -> Bool {
         core.encodeDevice(Int(device.index), into: &bytes)
     }
 
@@ -48,20 +48,20 @@ extension WindowEngine {
     /// - Throws: ``SnapshotError``: an unknown format version, bytes that do not decode or fit
     ///   together, another engine shape, or a device that already has state. The engine is
     ///   then unchanged.
-    public func restore(device: DeviceID, from bytes: UnsafeRawBufferPointer, now: Int64) throws(SnapshotError) {
+    package func restore(device: DeviceID, from bytes: UnsafeRawBufferPointer, now: Int64) throws(SnapshotError) {
         try core.restoreDevice(Int(device.index), from: bytes, now: now)
     }
 
     /// Appends a partition's state (`per: partition`: its watermark); false, appending nothing,
     /// if the partition has none.
-    public func encode(partition: Int32, into bytes: inout [UInt8]) -> Bool {
+    package func encode(partition: Int32, into bytes: inout [UInt8]) -> Bool {
         partition >= 0 && core.encodePartition(Int(partition), into: &bytes)
     }
 
     /// Restores a partition's state from ``encode(partition:into:)``, before its readings. Save
     /// it no later than the records of its devices: restored devices are not closed against it
     /// here, only when its watermark next moves.
-    public func restore(partition: Int32, from bytes: UnsafeRawBufferPointer) throws(SnapshotError) {
+    package func restore(partition: Int32, from bytes: UnsafeRawBufferPointer) throws(SnapshotError) {
         guard partition >= 0, Int(partition) <= DeviceRecordFormat.partitionLimit else { throw .corrupt }
         try core.restorePartition(Int(partition), from: bytes)
     }
@@ -69,7 +69,7 @@ extension WindowEngine {
     /// A hash of what device records depend on (series windows, emission policies, aggregates,
     /// comparisons, watermark scope): records are only meaningful to an engine with the same signature. An
     /// app whose definition changes this way starts from empty state.
-    public var stateSignature: UInt64 {
+    package var stateSignature: UInt64 {
         var values: [Int64] = [watermarkSpec.scope == .device ? 0 : 1, Int64(series.count)]
         for spec in series {
             switch spec.window {

@@ -3,7 +3,7 @@
 // once per device, for output.
 
 /// Maps device id bytes to dense ``DeviceID``s and back to names.
-public struct DeviceTable: Sendable {
+package struct DeviceTable: Sendable {
     /// Slot → device index, or -1; the capacity is a power of two kept at most half full.
     @usableFromInline var slots: [Int32]
     @usableFromInline var hashes: [UInt64] = []
@@ -12,15 +12,15 @@ public struct DeviceTable: Sendable {
     @usableFromInline var offsets: [Int32] = [0]
     @usableFromInline var names: [String] = []
 
-    public init() {
+    package init() {
         slots = Array(repeating: -1, count: 64)
     }
 
     /// The number of devices interned so far; ids are `0 ..< count`.
-    public var count: Int { names.count }
+    package var count: Int { names.count }
 
     /// The id for these bytes, interning them on first sight.
-    public mutating func intern(_ bytes: UnsafeRawBufferPointer) -> DeviceID {
+    package mutating func intern(_ bytes: UnsafeRawBufferPointer) -> DeviceID {
         let hash = Self.hash(bytes)
         let mask = slots.count - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
@@ -41,13 +41,13 @@ public struct DeviceTable: Sendable {
     }
 
     /// The id for a name, interning it on first sight.
-    public mutating func intern(_ name: String) -> DeviceID {
+    package mutating func intern(_ name: String) -> DeviceID {
         var name = name
         return name.withUTF8 { intern(UnsafeRawBufferPointer($0)) }
     }
 
     /// The id of these bytes if they were interned before.
-    public func lookup(_ bytes: UnsafeRawBufferPointer) -> DeviceID? {
+    package func lookup(_ bytes: UnsafeRawBufferPointer) -> DeviceID? {
         let hash = Self.hash(bytes)
         let mask = slots.count - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
@@ -60,7 +60,7 @@ public struct DeviceTable: Sendable {
     }
 
     /// The device id as it appeared in the input.
-    public func name(of device: DeviceID) -> String { names[Int(device.index)] }
+    package func name(of device: DeviceID) -> String { names[Int(device.index)] }
 
     private func equals(_ index: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
         let start = Int(offsets[index])
@@ -97,7 +97,7 @@ public struct DeviceTable: Sendable {
 
 extension DeviceTable {
     /// The table as bytes; ``init(restoring:)`` gives back a table issuing the same ids.
-    public func snapshot() -> [UInt8] {
+    package func snapshot() -> [UInt8] {
         var writer = SnapshotWriter()
         writer.write(UInt32(0x5444_5654))  // "TDVT"
         writer.write(Int64(names.count))
@@ -107,7 +107,7 @@ extension DeviceTable {
     }
 
     /// Restores a table from ``snapshot()``.
-    public init(restoring bytes: [UInt8]) throws(SnapshotError) {
+    package init(restoring bytes: [UInt8]) throws(SnapshotError) {
         var reader = SnapshotReader(bytes)
         guard try reader.read(UInt32.self) == 0x5444_5654 else { throw .notASnapshot }
         let count = Int(try reader.read(Int64.self))

@@ -11,23 +11,23 @@
 /// lowest kept bucket. That rule depends only on the final maximum key, so the state after
 /// any arrival order (or any merge tree) is the same.
 public struct PercentileSketch: Sendable, Equatable {
-    public static let bucketsPerOctave = 50
-    public static let maxBuckets = 2048
+    package static let bucketsPerOctave = 50
+    package static let maxBuckets = 2048
 
     /// Values too small to have a normal exponent (zero, subnormals) count here.
     var zeroCount: UInt64 = 0
     var positive = Store()
     var negative = Store()
 
-    public init() {}
+    package init() {}
 
     /// The number of values added.
-    public var count: UInt64 { zeroCount + positive.total + negative.total }
+    package var count: UInt64 { zeroCount + positive.total + negative.total }
 
-    public var isEmpty: Bool { count == 0 }
+    package var isEmpty: Bool { count == 0 }
 
     /// Adds a value; NaN must be filtered by the caller.
-    public mutating func add(_ value: Double) {
+    package mutating func add(_ value: Double) {
         let magnitude = value.magnitude
         if magnitude < Double.leastNormalMagnitude {
             zeroCount += 1
@@ -38,7 +38,7 @@ public struct PercentileSketch: Sendable, Equatable {
         }
     }
 
-    public mutating func merge(_ other: PercentileSketch) {
+    package mutating func merge(_ other: PercentileSketch) {
         zeroCount += other.zeroCount
         positive.merge(other.positive)
         negative.merge(other.negative)
@@ -53,7 +53,7 @@ public struct PercentileSketch: Sendable, Equatable {
     }
 
     /// Empties the sketch but keeps its bucket storage for reuse.
-    public mutating func reset() {
+    package mutating func reset() {
         zeroCount = 0
         positive.reset()
         negative.reset()

@@ -3,7 +3,7 @@
 // window is aligned to the Unix epoch, in UTC.
 
 /// How records are grouped into windows by event time.
-public enum WindowSpec: Sendable, Equatable {
+package enum WindowSpec: Sendable, Equatable {
     /// `[floor(t/size)*size, +size)`.
     case tumbling(size: Int64)
     /// Every `[k*slide, k*slide + size)` containing t; `size` is a multiple of `slide`.
@@ -13,20 +13,20 @@ public enum WindowSpec: Sendable, Equatable {
 }
 
 /// Whose maximum event time a watermark follows.
-public enum WatermarkScope: Sendable, Equatable {
+package enum WatermarkScope: Sendable, Equatable {
     case device
     case partition
 }
 
 /// Bounded out-of-orderness and idle flushing.
-public struct WatermarkSpec: Sendable, Equatable {
-    public var scope: WatermarkScope
+package struct WatermarkSpec: Sendable, Equatable {
+    package var scope: WatermarkScope
     /// The watermark trails the maximum event time seen by this much.
-    public var outOfOrder: Int64
+    package var outOfOrder: Int64
     /// Processing time after which a silent device has its open windows emitted; nil: never.
-    public var idle: Int64?
+    package var idle: Int64?
 
-    public init(scope: WatermarkScope = .device, outOfOrder: Int64 = 0, idle: Int64? = nil) {
+    package init(scope: WatermarkScope = .device, outOfOrder: Int64 = 0, idle: Int64? = nil) {
         self.scope = scope
         self.outOfOrder = outOfOrder
         self.idle = idle
@@ -34,7 +34,7 @@ public struct WatermarkSpec: Sendable, Equatable {
 }
 
 /// When a window's result is emitted.
-public enum EmitPolicy: Sendable, Equatable {
+package enum EmitPolicy: Sendable, Equatable {
     /// When the window closes (revision 0), then once per batch that brings late records
     /// (revision: the late records applied, to the window or, after it closed, to the windows
     /// its comparisons read).
@@ -64,14 +64,14 @@ public enum AggregateFunction: Sendable, Equatable {
 }
 
 /// One named aggregate of a series, e.g. `mean: mean(temperature)`.
-public struct AggregateSpec: Sendable, Equatable {
+package struct AggregateSpec: Sendable, Equatable {
     /// The key of this aggregate in output records.
-    public var name: String
-    public var function: AggregateFunction
+    package var name: String
+    package var function: AggregateFunction
     /// Index of the input field slot this aggregate reads; nil for `count()`.
-    public var field: Int?
+    package var field: Int?
 
-    public init(name: String, function: AggregateFunction, field: Int?) {
+    package init(name: String, function: AggregateFunction, field: Int?) {
         self.name = name
         self.function = function
         self.field = field
@@ -81,17 +81,17 @@ public struct AggregateSpec: Sendable, Equatable {
 /// One comparison of a tumbling series' windows with the same device's earlier windows,
 /// e.g. `yesterday: {offset: 1d}`. Each result then carries the series' aggregates over the
 /// earlier window(s) it names, or null where the device has none.
-public struct ComparisonSpec: Sendable, Equatable {
+package struct ComparisonSpec: Sendable, Equatable {
     /// Which earlier windows a window is compared with; durations are positive multiples of
     /// the window size.
-    public enum Reach: Sendable, Equatable {
+    package enum Reach: Sendable, Equatable {
         /// The window that started this long before.
         case offset(Int64)
         /// The windows in `[start - span, start)`, merged as one window over the span would be.
         case over(Int64)
 
         /// The offset or span, in milliseconds.
-        public var duration: Int64 {
+        package var duration: Int64 {
             switch self {
             case .offset(let duration), .over(let duration): duration
             }
@@ -99,27 +99,27 @@ public struct ComparisonSpec: Sendable, Equatable {
     }
 
     /// The result field holding the comparison.
-    public var name: String
-    public var reach: Reach
+    package var name: String
+    package var reach: Reach
 
-    public init(name: String, reach: Reach) {
+    package init(name: String, reach: Reach) {
         self.name = name
         self.reach = reach
     }
 }
 
 /// One windowed series of an app.
-public struct SeriesSpec: Sendable, Equatable {
-    public var name: String
-    public var window: WindowSpec
+package struct SeriesSpec: Sendable, Equatable {
+    package var name: String
+    package var window: WindowSpec
     /// How long after a window closes (in watermark time) late records still revise it.
-    public var allowedLateness: Int64
-    public var emit: EmitPolicy
-    public var aggregates: [AggregateSpec]
+    package var allowedLateness: Int64
+    package var emit: EmitPolicy
+    package var aggregates: [AggregateSpec]
     /// Comparisons with the device's earlier windows (tumbling windows only), in result order.
-    public var comparisons: [ComparisonSpec]
+    package var comparisons: [ComparisonSpec]
 
-    public init(
+    package init(
         name: String, window: WindowSpec, allowedLateness: Int64 = 0, emit: EmitPolicy = .final,
         aggregates: [AggregateSpec], comparisons: [ComparisonSpec] = []
     ) {

@@ -2,7 +2,7 @@
 // varints for the compact per-device records of the engine (DeviceStateCoding.swift).
 
 /// Why saved state could not be restored.
-public enum SnapshotError: Error, Sendable, Equatable {
+package enum SnapshotError: Error, Sendable, Equatable {
     /// The bytes do not start like state of this kind.
     case notASnapshot
     /// Written in a format version this build does not know.

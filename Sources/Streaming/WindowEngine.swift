@@ -3,7 +3,7 @@
 // time only enters through the `now` arguments, so tests drive it with a fake clock.
 
 /// Why an engine could not be built from its specs.
-public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A size, slide, gap or duration is not positive (or negative, for lateness and
     /// out-of-orderness), or is beyond ``WindowEngine/maxDuration``.
     case invalidDuration(series: String)
@@ -27,7 +27,7 @@ public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertib
     /// ``WindowEngine/maxComparisonWindows`` windows: a device's history would keep that many.
     case tooManyComparisonWindows(series: String, comparison: String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .invalidDuration(let series):
             "\(series == "watermark" ? "the watermark" : "series '\(series)'") has a duration that is negative, zero where it must be positive, or longer than \(WindowEngine.maxDuration) ms"
@@ -70,39 +70,45 @@ public enum WindowEngineError: Error, Sendable, Equatable, CustomStringConvertib
 /// back into another engine (see DeviceState.swift).
 ///
 /// Not thread-safe; one engine belongs to one pipeline.
+///
+/// Public, with its inlinable entry points and the types they touch (`Reading`, `DeviceID`,
+/// `Admission`, `WindowResult`, the sinks, `AggregateValue`, `AggregateFunction`,
+/// `PercentileSketch`), where the rest of the module is `package`: Swift 6.3 does not
+/// specialize an `@inlinable package` generic in the module that calls it, and the record
+/// path needs `process` specialized for its sink (bench engine as `package`: 8% slower).
 public final class WindowEngine {
     /// Event times the engine accepts (about ±36 million years): arithmetic on window bounds
     /// never overflows inside it.
-    public static let eventTimeRange: ClosedRange<Int64> = -(1 << 60) ... (1 << 60)
+    package static let eventTimeRange: ClosedRange<Int64> = -(1 << 60) ... (1 << 60)
     /// The longest window, slide, gap, lateness, out-of-orderness or period accepted.
-    public static let maxDuration: Int64 = 1 << 58
+    package static let maxDuration: Int64 = 1 << 58
     /// The most hopping windows one reading may belong to (size / slide). Every one of them is
     /// emitted, and a device's first reading creates an entry for each: the bound keeps one
     /// reading's cost to at most this many results and entries. It admits a day sliding by
     /// 10 s (8,640), an hour by the second (3,600), a day by the minute (1,440).
-    public static let maxWindowsPerReading: Int64 = 10_000
+    package static let maxWindowsPerReading: Int64 = 10_000
     /// The most panes (one slide of event time each) a hopping series may keep per device:
     /// its windows stay revisable for size + allowed lateness, and every slide of that span
     /// holding data is a pane and a window entry (a few hundred bytes). The bound keeps a
     /// steadily reporting device to tens of megabytes; it admits a day sliding by the minute
     /// with 68 days of lateness, by 10 s with 10 days, an hour by the second with 26 hours.
     /// Tumbling windows hold one entry per pane with data, like any state, and are not bounded.
-    public static let maxPanesPerDevice: Int64 = 100_000
+    package static let maxPanesPerDevice: Int64 = 100_000
     /// The most windows of history a comparison may need ((offset or span + allowed lateness)
     /// / window size). A device keeps a slot of aggregates for each window of the longest
     /// once it has closed a window (see WindowHistory.swift), so the bound keeps a device's
     /// history to a few megabytes; it admits a minute compared with the same minute 69 days
     /// before, an hour with the same hour 11 years before.
-    public static let maxComparisonWindows: Int64 = 100_000
+    package static let maxComparisonWindows: Int64 = 100_000
 
     /// The watermark before any reading.
     static let noWatermark: Int64 = -(1 << 62)
     /// The watermark after ``closeAll(into:)``.
     static let finalWatermark: Int64 = 1 << 62
 
-    public let series: [SeriesSpec]
-    public let watermarkSpec: WatermarkSpec
-    public let fieldCount: Int
+    package let series: [SeriesSpec]
+    package let watermarkSpec: WatermarkSpec
+    package let fieldCount: Int
 
     @usableFromInline let output: PendingResults
     /// All mutable state in one struct, so the hot path runs without per-array dynamic checks.
@@ -116,7 +122,7 @@ public final class WindowEngine {
     /// Builds an engine for one app's series.
     /// - Parameters:
     ///   - fieldCount: the number of numeric field slots a ``Reading`` carries.
-    public init(series: [SeriesSpec], watermark: WatermarkSpec, fieldCount: Int) throws(WindowEngineError) {
+    package init(series: [SeriesSpec], watermark: WatermarkSpec, fieldCount: Int) throws(WindowEngineError) {
         try Self.validate(series: series, watermark: watermark, fieldCount: fieldCount)
         self.series = series
         self.watermarkSpec = watermark
@@ -131,7 +137,7 @@ public final class WindowEngine {
 
     /// Checks specs as ``init(series:watermark:fieldCount:)`` does, without building anything,
     /// so a loader can refuse what an engine would not start with.
-    public static func validate(series: [SeriesSpec], watermark: WatermarkSpec, fieldCount: Int) throws(WindowEngineError) {
+    package static func validate(series: [SeriesSpec], watermark: WatermarkSpec, fieldCount: Int) throws(WindowEngineError) {
         func valid(_ duration: Int64, allowZero: Bool = false) -> Bool {
             (allowZero ? duration >= 0 : duration > 0) && duration <= Self.maxDuration
         }
@@ -244,7 +250,7 @@ public final class WindowEngine {
     /// the next `emit: every` period or the earliest idle timeout. `Int64.min` while an `every`
     /// period has not started (the first `advance` starts it); nil when nothing is pending.
     /// Readings move it (each restarts its device's idle timeout), so read it after processing.
-    public var nextDeadline: Int64? { core.nextDeadline }
+    package var nextDeadline: Int64? { core.nextDeadline }
 
     /// Bytes the comparisons' history holds for all devices (blocks in use), for benchmarks.
     package var historyBytes: Int {
@@ -252,7 +258,7 @@ public final class WindowEngine {
     }
 
     /// The watermark a reading of `device` is judged against now.
-    public func watermark(of device: DeviceID) -> Int64? {
+    package func watermark(of device: DeviceID) -> Int64? {
         let d = Int(device.index)
         guard d < core.deviceWatermark.count else { return nil }
         let w = core.effectiveWatermark(d)

@@ -72,19 +72,19 @@ public protocol WindowResultSink {
 }
 
 /// An owned copy of a ``WindowResult``, for tests, batch runs and anything that keeps results.
-public struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
-    public var series: Int
-    public var device: DeviceID
-    public var start: Int64
-    public var end: Int64
-    public var revision: Int64
-    public var isRetraction: Bool
+package struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
+    package var series: Int
+    package var device: DeviceID
+    package var start: Int64
+    package var end: Int64
+    package var revision: Int64
+    package var isRetraction: Bool
     /// Aggregates in spec order; nil is null.
-    public var values: [Double?]
+    package var values: [Double?]
     /// Per comparison in spec order, its aggregates, or nil where the device has no such window.
-    public var comparisons: [[Double?]?]
+    package var comparisons: [[Double?]?]
 
-    public init(
+    package init(
         series: Int, device: DeviceID, start: Int64, end: Int64, revision: Int64, isRetraction: Bool = false,
         values: [Double?], comparisons: [[Double?]?] = []
     ) {
@@ -98,7 +98,7 @@ public struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
         self.comparisons = comparisons
     }
 
-    public init(_ result: WindowResult) {
+    package init(_ result: WindowResult) {
         self.init(
             series: result.series, device: result.device, start: result.start, end: result.end,
             revision: result.revision, isRetraction: result.isRetraction,
@@ -110,14 +110,14 @@ public struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
 
     /// Equality treats the values' bit patterns as the truth (so -0 and +0 differ), since the
     /// batch promise is exact.
-    public static func == (a: EmittedWindow, b: EmittedWindow) -> Bool {
+    package static func == (a: EmittedWindow, b: EmittedWindow) -> Bool {
         func bits(_ values: [Double?]) -> [UInt64?] { values.map { $0?.bitPattern } }
         return a.series == b.series && a.device == b.device && a.start == b.start && a.end == b.end
             && a.revision == b.revision && a.isRetraction == b.isRetraction
             && bits(a.values) == bits(b.values) && a.comparisons.map { $0.map(bits) } == b.comparisons.map { $0.map(bits) }
     }
 
-    public var description: String {
+    package var description: String {
         func list(_ values: [Double?]) -> String { values.map { $0.map { "\($0)" } ?? "null" }.joined(separator: ", ") }
         let comparisons = comparisons.map { $0.map { " [\(list($0))]" } ?? " null" }.joined()
         return "s\(series) d\(device.index) [\(start), \(end)) r\(revision)\(isRetraction ? " retracted" : "") [\(list(values))]\(comparisons)"
@@ -125,19 +125,19 @@ public struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A sink that keeps every emission, in order.
-public struct CollectingSink: WindowResultSink, Sendable {
-    public var results: [EmittedWindow] = []
+package struct CollectingSink: WindowResultSink, Sendable {
+    package var results: [EmittedWindow] = []
 
-    public init() {}
+    package init() {}
 
-    public mutating func emit(_ result: WindowResult) { results.append(EmittedWindow(result)) }
+    package mutating func emit(_ result: WindowResult) { results.append(EmittedWindow(result)) }
 }
 
 /// A sink that drops everything (benchmarks, warm-up).
 public struct DiscardingSink: WindowResultSink, Sendable {
     public var count = 0
 
-    public init() {}
+    package init() {}
 
     @inlinable
     public mutating func emit(_ result: WindowResult) { count &+= 1 }

@@ -5,27 +5,27 @@
 ///
 /// `offset` counts Unicode scalars from the start of the expression text, the unit
 /// YAML columns use, so an app file can point at the exact character.
-public struct ExpressionError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct ExpressionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Unicode-scalar offset of the problem in the expression text.
-    public var offset: Int
-    public var message: String
+    package var offset: Int
+    package var message: String
 
-    public init(offset: Int, message: String) {
+    package init(offset: Int, message: String) {
         self.offset = offset
         self.message = message
     }
 
-    public var description: String { "\(offset): \(message)" }
+    package var description: String { "\(offset): \(message)" }
 }
 
 /// A unary operator.
-public enum UnaryOperator: Sendable, Equatable {
+package enum UnaryOperator: Sendable, Equatable {
     case negate
     case not
 }
 
 /// A binary operator, arithmetic, comparison or logical.
-public enum BinaryOperator: Sendable, Equatable {
+package enum BinaryOperator: Sendable, Equatable {
     case add, subtract, multiply, divide, remainder
     case equal, notEqual, less, lessOrEqual, greater, greaterOrEqual
     case and, or
@@ -57,7 +57,7 @@ public enum BinaryOperator: Sendable, Equatable {
 }
 
 /// A parsed trigger expression; `offset` is where the node starts in the source.
-public indirect enum ExpressionSyntax: Sendable, Equatable {
+package indirect enum ExpressionSyntax: Sendable, Equatable {
     case number(Double, offset: Int)
     case string(String, offset: Int)
     case boolean(Bool, offset: Int)
@@ -68,7 +68,7 @@ public indirect enum ExpressionSyntax: Sendable, Equatable {
     case binary(BinaryOperator, ExpressionSyntax, ExpressionSyntax, offset: Int)
 
     /// Where this node starts in the source.
-    public var offset: Int {
+    package var offset: Int {
         switch self {
         case .number(_, let o), .string(_, let o), .boolean(_, let o), .null(let o), .field(_, let o),
             .unary(_, _, let o), .binary(_, _, _, let o):
@@ -81,23 +81,23 @@ public indirect enum ExpressionSyntax: Sendable, Equatable {
     /// Parsing, compiling, comparing and freeing a syntax tree recurse once per level, on
     /// whatever thread loads the app (a reload thread may have a small stack): bounding the
     /// levels bounds the stack, far above what a person writes.
-    public static let maxNesting = 32
+    package static let maxNesting = 32
     /// The most operators (`+`, `and`, `==`, unary `-`, …) one expression may have. A chain
     /// `a + b + c …` is a tree as deep as it is long, so this bounds the depth of every tree,
     /// and the evaluation stack, too.
-    public static let maxOperators = 256
+    package static let maxOperators = 256
 
     /// Parses an expression, e.g. `temperature > 30 or temperature < 5`.
     ///
     /// Expressions deeper than ``maxNesting`` or with more than ``maxOperators`` operators
     /// are refused with the offset of the first operator past the bound.
-    public static func parse(_ source: String) throws(ExpressionError) -> ExpressionSyntax {
+    package static func parse(_ source: String) throws(ExpressionError) -> ExpressionSyntax {
         var parser = ExpressionParser(source)
         return try parser.parseExpression()
     }
 
     /// Every field this expression reads, in order of appearance, with how it is read.
-    public var fieldUses: [FieldUse] {
+    package var fieldUses: [FieldUse] {
         // An explicit stack rather than recursion: a chain `a + b + …` is as deep as it is long.
         var uses: [FieldUse] = []
         var pending: [ExpressionSyntax] = [self]
@@ -129,7 +129,7 @@ public indirect enum ExpressionSyntax: Sendable, Equatable {
     }
 
     /// Node by node, without recursion (see ``fieldUses``).
-    public static func == (a: ExpressionSyntax, b: ExpressionSyntax) -> Bool {
+    package static func == (a: ExpressionSyntax, b: ExpressionSyntax) -> Bool {
         var pending: [(ExpressionSyntax, ExpressionSyntax)] = [(a, b)]
         while let (a, b) = pending.popLast() {
             switch (a, b) {
@@ -154,19 +154,19 @@ public indirect enum ExpressionSyntax: Sendable, Equatable {
 }
 
 /// One reference to a field in an expression.
-public struct FieldUse: Sendable, Equatable {
+package struct FieldUse: Sendable, Equatable {
     /// Whether a field is read as a number (NaN: null) or as a string (compared to literals).
-    public enum Kind: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         case number
         case string
     }
 
-    public var name: String
-    public var kind: Kind
+    package var name: String
+    package var kind: Kind
     /// Unicode-scalar offset of the reference in the expression text.
-    public var offset: Int
+    package var offset: Int
 
-    public init(name: String, kind: Kind, offset: Int) {
+    package init(name: String, kind: Kind, offset: Int) {
         self.name = name
         self.kind = kind
         self.offset = offset

@@ -14,9 +14,9 @@
 /// - `x == null` and `x != null` test for missing/null explicitly;
 /// - `not` negates the boolean it is given, so `not (temperature > 30)` matches a record
 ///   without a temperature.
-public struct TriggerCondition: Sendable, Equatable {
+package struct TriggerCondition: Sendable, Equatable {
     /// The expression text this condition was compiled from.
-    public let source: String
+    package let source: String
     let program: [Instruction]
     let stringLiterals: [[UInt8]]
     let maxStackDepth: Int
@@ -39,7 +39,7 @@ public struct TriggerCondition: Sendable, Equatable {
     /// - Parameters:
     ///   - numberSlot: the numeric slot of a field read as a number, nil if unknown.
     ///   - stringSlot: the string slot of a field compared with a string literal, nil if unknown.
-    public init(
+    package init(
         source: String, syntax: ExpressionSyntax,
         numberSlot: (String) -> Int?, stringSlot: (String) -> Int? = { _ in nil }
     ) throws(ExpressionError) {
@@ -63,7 +63,7 @@ public struct TriggerCondition: Sendable, Equatable {
     }
 
     /// Parses and compiles `source` in one step.
-    public init(
+    package init(
         _ source: String, numberSlot: (String) -> Int?, stringSlot: (String) -> Int? = { _ in nil }
     ) throws(ExpressionError) {
         try self.init(
@@ -75,7 +75,7 @@ public struct TriggerCondition: Sendable, Equatable {
     /// - Parameters:
     ///   - numbers: numeric field values by slot, NaN for missing/null.
     ///   - strings: string field bytes by slot, nil for missing/null/non-string.
-    public func evaluate(
+    package func evaluate(
         numbers: UnsafeBufferPointer<Double>,
         strings: UnsafeBufferPointer<UnsafeRawBufferPointer?> = UnsafeBufferPointer(start: nil, count: 0)
     ) -> Bool {
@@ -128,7 +128,7 @@ public struct TriggerCondition: Sendable, Equatable {
     }
 
     /// Evaluates against an array of numeric values (convenience for tests and series results).
-    public func evaluate(numbers: [Double]) -> Bool {
+    package func evaluate(numbers: [Double]) -> Bool {
         numbers.withUnsafeBufferPointer { evaluate(numbers: $0) }
     }
 
