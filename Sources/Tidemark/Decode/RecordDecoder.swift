@@ -54,7 +54,7 @@ package struct RecordDecoder: Sendable {
 
     // The schema's keys, flattened for the member loop.
     private let keyBytes: [[UInt8]]
-    private let keys: [SchemaKey]
+    private let keys: SchemaKeys
 
     /// A schema key as the member loop compares it: the length and the first sixteen bytes
     /// in words, so a member is matched or rejected by integer compares without touching
@@ -65,6 +65,20 @@ package struct RecordDecoder: Sendable {
         var head: UInt64
         var tail: UInt64
         var role: KeyRole
+    }
+
+    /// The schema keys in memory of their own: the member loop reads them through a pointer,
+    /// with no reference count per record and no access overlapping the decoder's.
+    private final class SchemaKeys: @unchecked Sendable {
+        // @unchecked Sendable: the memory is written once, in init, and only read after.
+        let buffer: UnsafeMutableBufferPointer<SchemaKey>
+
+        init(_ keys: [SchemaKey]) {
+            buffer = .allocate(capacity: keys.count)
+            _ = buffer.initialize(from: keys)
+        }
+
+        deinit { buffer.deallocate() }
     }
 
     private struct KeyRole: Sendable {
@@ -108,11 +122,12 @@ package struct RecordDecoder: Sendable {
         }
         for (slot, field) in schema.stringFields.enumerated() { role(field) { $0.stringSlot = slot } }
         keyBytes = order.map { Array($0.utf8) }
-        keys = zip(keyBytes, order).map { bytes, name in
-            SchemaKey(
-                length: bytes.count, head: Self.word(bytes.prefix(8)), tail: Self.word(bytes.dropFirst(8).prefix(8)),
-                role: roles[name]!)
-        }
+        keys = SchemaKeys(
+            zip(keyBytes, order).map { bytes, name in
+                SchemaKey(
+                    length: bytes.count, head: Self.word(bytes.prefix(8)), tail: Self.word(bytes.dropFirst(8).prefix(8)),
+                    role: roles[name]!)
+            })
     }
 
     private static func word(_ bytes: ArraySlice<UInt8>) -> UInt64 {
@@ -153,12 +168,10 @@ package struct RecordDecoder: Sendable {
         var numbers: [Double] = []
         swap(&numbers, &self.numbers)
         defer { swap(&numbers, &self.numbers) }
-        let keys = self.keys
+        let keys = UnsafeBufferPointer(self.keys.buffer)
         let failure = numbers.withUnsafeMutableBufferPointer { numbers in
             for slot in numbers.indices { numbers[slot] = .nan }
-            return keys.withUnsafeBufferPointer { keys in
-                decodeObject(&cursor, keys: keys, numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
-            }
+            return decodeObject(&cursor, keys: keys, numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
         }
         if let failure { return failure }
         cursor.skipWhitespace()

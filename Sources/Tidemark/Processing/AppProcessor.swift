@@ -63,9 +63,10 @@ package final class AppProcessor {
     /// being skipped (run, where a partition's state is restored before it is processed).
     private let startsPartitions: Bool
     /// The partition of the last record and its state (records come in runs of one
-    /// partition), until the batch ends.
+    /// partition), until the batch ends. Unretained: `partitions` owns it, and a record's
+    /// path spares a retain and a release.
     private var currentPartition: Int32 = -1
-    private var current: PartitionState?
+    private var current: Unmanaged<PartitionState>?
     /// The states that took records since the last end of a batch.
     private var batched: [PartitionState] = []
 
@@ -116,8 +117,9 @@ package final class AppProcessor {
         batched.removeAll()
     }
 
+    /// The state of `partition`, started if the processor starts partitions, unretained.
     @inline(__always)
-    private func state(for partition: Int32) -> PartitionState? {
+    private func state(for partition: Int32) -> Unmanaged<PartitionState>? {
         if partition == currentPartition, let current { return current }
         var state = partitions[partition]
         if state == nil && startsPartitions {
@@ -125,9 +127,9 @@ package final class AppProcessor {
             partitions[partition] = state
         }
         currentPartition = partition
-        current = state
+        current = state.map(Unmanaged.passUnretained)
         if let state, !batched.contains(where: { $0 === state }) { batched.append(state) }
-        return state
+        return current
     }
 
     // MARK: Records
@@ -145,8 +147,11 @@ package final class AppProcessor {
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64?, partition: Int32,
         offset: Int64, now: Int64, into sink: Sink
     ) -> RecordOutcome {
-        guard let state = state(for: partition), offset >= state.start, !state.catchingUp else { return .skipped }
-        return apply(value: value, key: key, timestamp: timestamp, partition: partition, offset: offset, now: now, to: state, into: sink)
+        guard let state = state(for: partition) else { return .skipped }
+        return state._withUnsafeGuaranteedRef { state in
+            guard offset >= state.start, !state.catchingUp else { return .skipped }
+            return apply(value: value, key: key, timestamp: timestamp, partition: partition, offset: offset, now: now, to: state, into: sink)
+        }
     }
 
     /// Processes one message a catch-up reader read for the partition's state, if it is
@@ -157,7 +162,9 @@ package final class AppProcessor {
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64?, partition: Int32,
         offset: Int64, handover: Int64, now: Int64, into sink: Sink
     ) -> RecordOutcome {
-        guard let state = state(for: partition), offset >= state.start, state.catchingUp else { return .skipped }
+        guard let state = state(for: partition)?.takeUnretainedValue(), offset >= state.start, state.catchingUp else {
+            return .skipped
+        }
         guard offset < handover else {
             handOver(state, at: offset)
             return .skipped
