@@ -79,9 +79,9 @@ extension TidemarkCommandLine {
             try first.waitForRecordsIn(app: "e2e", readings.count)
             try FileManager.default.copyItem(atPath: scratch.path("past.yaml"), toPath: scratch.path("apps/.past.yaml"))
             try FileManager.default.moveItem(atPath: scratch.path("apps/.past.yaml"), toPath: scratch.path("apps/past.yaml"))
-            // Killed a few checkpoints into the catch-up (seconds of it here): once the app's
-            // first records show in the metrics (published each second), whatever the machine's speed.
-            try waitUntil("the new app to read its past", within: .seconds(60)) { (first.recordsIn(app: "past") ?? 0) > 0 }
+            // Killed a few checkpoints into the catch-up (which takes about a second here).
+            try waitUntil("the new app to catch up", within: .seconds(60)) { first.tool.stderr.text.contains("catching up") }
+            Thread.sleep(forTimeInterval: 0.3)
             first.tool.kill()
 
             let second = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g", extra: Crashes.quickSession)
