@@ -4,6 +4,7 @@
 import EmbeddedKafka
 import Foundation
 import Testing
+import Tidemark
 
 extension TidemarkCommandLine {
     @Suite("apps that start in the past")
@@ -79,10 +80,13 @@ extension TidemarkCommandLine {
             try first.waitForRecordsIn(app: "e2e", readings.count)
             try FileManager.default.copyItem(atPath: scratch.path("past.yaml"), toPath: scratch.path("apps/.past.yaml"))
             try FileManager.default.moveItem(atPath: scratch.path("apps/.past.yaml"), toPath: scratch.path("apps/past.yaml"))
-            // Killed a few checkpoints into the catch-up (which takes about a second here).
-            try waitUntil("the new app to catch up", within: .seconds(60)) { first.tool.stderr.text.contains("catching up") }
-            Thread.sleep(forTimeInterval: 0.3)
+            // Killed once a checkpoint holds some of the catch-up's progress, while it goes on:
+            // a fixed delay can come before the first checkpoint on a loaded machine.
+            try waitUntil("a checkpoint of the catch-up's progress", within: .seconds(60)) {
+                try Self.changelogPositions(of: "g-past-changelog", bootstrap: broker.bootstrapServers).values.contains { $0 > 0 }
+            }
             first.tool.kill()
+            let stood = try Self.changelogPositions(of: "g-past-changelog", bootstrap: broker.bootstrapServers)
 
             let second = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g", extra: Crashes.quickSession)
             defer { second.tool.kill() }
@@ -93,13 +97,11 @@ extension TidemarkCommandLine {
                     && second.sample("tidemark_catching_up_partitions").flatMap(Double.init) == 0
             }
             #expect(try second.stop() == 0, "\(second.tool.stderr.text.suffix(2000))")
-            // The restart read on from where the app's changelog stood, not from the beginning.
-            let resumed = second.tool.stderr.lines.filter { $0.contains("catching up") && !$0.contains("from=0 ") }
-            // Known defect, open: on a loaded machine (the whole suite on 2 cores) the kill can
-            // come before any checkpoint holds the catch-up's progress, and the restart catches up
-            // from 0 again; its results are still right (checked below), only the resume is missing.
-            withKnownIssue("a catch-up's progress is not always checkpointed before the kill", isIntermittent: true) {
-                #expect(!resumed.isEmpty, "the restart did not resume a catch-up: \(second.tool.stderr.text.suffix(3000))")
+            // The restart reads on from where the app's changelog stood, not from the beginning
+            // (a partition the catch-up had finished before the kill is not caught up again).
+            let resumed = Self.catchUpStarts(in: second.tool.stderr.lines, topic: "readings")
+            for (partition, from) in resumed {
+                #expect(from == stood[partition] ?? 0, "partition \(partition) caught up from \(from), its changelog stood at \(stood)")
             }
 
             let topics = try readTopics(
@@ -109,6 +111,33 @@ extension TidemarkCommandLine {
             try expectRunOutputs(
                 topics, outputTopics: Self.pastOutputTopics, lateTopic: "past-late", matchBatchOf: "past.yaml",
                 over: "readings.jsonl", in: scratch, restarted: true)
+        }
+
+        /// Per input partition, the position of the newest partition record in `changelog`:
+        /// where a restore of that partition starts.
+        static func changelogPositions(of changelog: String, bootstrap: String) throws -> [Int32: Int64] {
+            var positions: [Int32: Int64] = [:]
+            var state: [UInt8] = []
+            for message in try readTopics([changelog], partitions: 4, bootstrap: bootstrap)[changelog] ?? []
+            where message.key == ChangelogKey.partitionKey {
+                guard let value = message.value else { continue }
+                positions[message.partition] = try value.withUnsafeBytes { try ChangelogValue.read($0, state: &state).position }
+            }
+            return positions
+        }
+
+        /// Per partition of `topic`, the offset of the "catching up" line in `log`.
+        static func catchUpStarts(in log: [String], topic: String) -> [Int32: Int64] {
+            var starts: [Int32: Int64] = [:]
+            for line in log where line.hasSuffix("catching up") {
+                let fields = line.split(separator: " ")
+                guard let from = fields.first(where: { $0.hasPrefix("from=") }).flatMap({ Int64($0.dropFirst(5)) }),
+                    let partition = fields.first(where: { $0.hasPrefix("partition=\(topic)/") })
+                        .flatMap({ Int32($0.dropFirst("partition=\(topic)/".count)) })
+                else { continue }
+                starts[partition] = from
+            }
+            return starts
         }
     }
 }
