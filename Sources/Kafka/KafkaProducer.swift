@@ -32,6 +32,8 @@ package struct KafkaDeliveryReport: Sendable {
     package var offset: Int64
     /// Nil on success; otherwise why the message was not written.
     package var error: KafkaError?
+    /// The topic of a message that was not written (nil on success: naming it costs a string).
+    package var failedTopic: String? = nil
 }
 
 /// A Kafka producer.
@@ -242,7 +244,8 @@ private let deliveryReportCallback: @convention(c) (
     let m = message.pointee
     let token = UInt64(UInt(bitPattern: m._private))
     let error = m.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(m.err)
-    context.reports.append(KafkaDeliveryReport(token: token, partition: m.partition, offset: m.offset, error: error))
+    let failedTopic = error == nil ? nil : m.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) }
+    context.reports.append(KafkaDeliveryReport(token: token, partition: m.partition, offset: m.offset, error: error, failedTopic: failedTopic))
 }
 
 private let producerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {

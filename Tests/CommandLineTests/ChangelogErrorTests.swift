@@ -68,5 +68,67 @@ extension TidemarkCommandLine {
                     "cannot restore readings/2: changelog g-e2e-changelog[2] of app e2e: at offset 0: format version 9, but this tidemark reads version 1 (written by a newer tidemark?)"),
                 "\(log.suffix(2000))")
         }
+
+        @Test("a changelog write the broker refuses for good ends the run non-zero, commits nothing past it, and a restart's results equal batch's")
+        func refusedChangelogWriteStopsTheRun() throws {
+            let scratch = try ScratchDirectory("changelog-refused")
+            defer { scratch.remove() }
+            // One window a day: nothing closes during the run, so the first produce request is
+            // a checkpoint's changelog write.
+            try scratch.write("apps/daily.yaml", """
+                app: daily
+                input: {topic: readings, format: json, device: device, time: ts}
+                watermark: {per: device, out_of_order: 10s}
+                series:
+                  - name: day
+                    window: {size: 1d}
+                    allowed_lateness: 1d
+                    aggregate: {mean: mean(temperature), count: count()}
+                    output: daily
+                late: {output: daily-late}
+
+                """)
+            let readings = try simulateReadings(into: scratch, count: 2_000)
+            let broker = try EmbeddedKafkaBroker(brokers: 1)
+            defer { broker.stop() }
+            for topic in ["readings", "daily", "daily-late", "g-daily-changelog"] { try broker.createTopic(topic, partitions: 4) }
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+            try producer.sendReadings(readings, topic: "readings")
+            try producer.finish()
+
+            try broker.pushRequestErrors(apiKey: 0, errors: [topicAuthorizationFailed])
+            let failing = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            defer { failing.tool.kill() }
+            #expect(try failing.tool.waitForExit(within: .seconds(120)) != 0)
+            let log = failing.tool.stderr.text
+            #expect(log.contains("output cannot be delivered; stopping after committing what is safe"), "\(log.suffix(3000))")
+            let refused = try #require(log.firstMatch(of: #/delivery to g-daily-changelog/(\d) failed: [^"]*TOPIC_AUTHORIZATION_FAILED/#), "\(log.suffix(3000))")
+            // The partition whose checkpoint was refused has no offset committed; the others may
+            // have theirs, each covered by its changelog.
+            let (committed, _) = try committedAndEndOffsets(group: "g", topic: "readings", partitions: 4, bootstrap: broker.bootstrapServers)
+            #expect(committed[Int(refused.1)!] < 0, "committed \(committed)")
+
+            // The broker takes writes again: the restart restores what was checkpointed, reads
+            // the rest again, and a reading of each device the next day closes its day.
+            let again = try RunningService(brokers: broker.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            defer { again.tool.kill() }
+            let devices = Set(readings.compactMap(deviceField)).sorted()
+            let nextDay = devices.map { #"{"device":"\#($0)","ts":1795914000000,"temperature":20.0}"# }
+            try producer.sendReadings(nextDay, topic: "readings")
+            try producer.finish()
+            try waitUntil("a day closed per device; stderr: \(again.tool.stderr.text.suffix(2000))", within: .seconds(90)) {
+                try readTopics(["daily"], partitions: 4, bootstrap: broker.bootstrapServers)["daily", default: []].count >= devices.count
+            }
+            #expect(try again.stop() == 0, "\(again.tool.stderr.text.suffix(2000))")
+            try scratch.write("all.jsonl", (readings + nextDay).joined(separator: "\n") + "\n")
+            let topics = try readTopics(["daily", "daily-late"], partitions: 4, bootstrap: broker.bootstrapServers)
+            #expect(topics["daily", default: []].count == devices.count)
+            try expectRunOutputs(
+                topics, outputTopics: ["daily"], lateTopic: "daily-late", matchBatchOf: "apps/daily.yaml", over: "all.jsonl",
+                in: scratch, exercisesLateness: false)
+        }
     }
 }
+
+/// TOPIC_AUTHORIZATION_FAILED: a broker error that fails a produce request for good.
+private let topicAuthorizationFailed: Int32 = 29

@@ -1,6 +1,7 @@
 // Comparisons with history through `tidemark batch` and `tidemark validate`: nine days of
 // hand-made readings with every output line known in advance, and each mistake named at its
-// file, line and column.
+// file, line and column; and through `tidemark run` on the embedded broker, against batch.
+import EmbeddedKafka
 import Foundation
 import Testing
 
@@ -155,5 +156,51 @@ extension TidemarkCommandLine {
             #expect(fixed.status == 0)
             #expect(fixed.stdout == "history: input readings, 1 series, 1 trigger (apps/history.yaml)\n")
         }
+    }
+}
+
+extension TidemarkCommandLine.Comparisons {
+    /// Five-minute windows of the simulated readings against the window before and the half
+    /// hour before, with outage backfills that revise windows others compare with.
+    static let simulatedApp = """
+        app: history
+        input: {topic: readings, format: json, device: device, time: ts}
+        watermark: {per: device, out_of_order: 10s}
+        series:
+          - name: five_minutes
+            window: {size: 5m}
+            allowed_lateness: 10m
+            aggregate: {mean: mean(temperature), max: max(temperature), count: count()}
+            compare:
+              before: {offset: 5m}
+              half_hour: {over: 30m}
+            output: history-five-minutes
+        triggers:
+          - {name: warmer_than_before, on: five_minutes, when: mean > before.mean + 1, output: history-alerts}
+        late: {output: history-late}
+
+        """
+
+    @Test("run with compare: through the embedded broker gives batch's final revision of every window, comparisons included")
+    func runWithComparisonsEqualsBatch() throws {
+        let outputs = ["history-five-minutes", "history-alerts"]
+        let fixture = try EndToEndFixture("compare-run", extraTopics: outputs + ["history-late"])
+        defer { fixture.tearDown() }
+        try fixture.scratch.write("compare-apps/history.yaml", Self.simulatedApp)
+
+        let service = try RunningService(broker: fixture.broker, apps: fixture.scratch.path("compare-apps"), group: "g")
+        defer { service.tool.kill() }
+        try service.waitForRecordsIn(app: "history", fixture.readings.count)
+        #expect(try service.stop() == 0, "tidemark run did not exit 0 on SIGTERM: \(service.tool.stderr.text.suffix(2000))")
+        #expect(service.problemsLogged.isEmpty)
+
+        let topics = try readTopics(outputs + ["history-late"], partitions: 4, bootstrap: fixture.broker.bootstrapServers)
+        // The comparison is worth making only if some result read a revised window.
+        let results = topics["history-five-minutes", default: []].compactMap(\.valueText)
+        #expect(results.contains { $0.contains(#""revision":0"#) && $0.contains(#""before":{"#) })
+        #expect(results.contains { !$0.contains(#""revision":0"#) && $0.contains(#""half_hour":{"#) })
+        try expectRunOutputs(
+            topics, outputTopics: outputs, lateTopic: "history-late", matchBatchOf: "compare-apps/history.yaml",
+            over: "readings.jsonl", in: fixture.scratch)
     }
 }

@@ -53,5 +53,23 @@ extension TidemarkCommandLine {
             try expectRoundTrip(through: "127.0.0.1:\(port)", topic: "through-fixed-port")
             #expect(try broker.stop(signal: SIGINT) == 0)
         }
+
+        @Test("--apps DIR --group G also creates each app's G-<app>-changelog with its input topic's partitions")
+        func createsTheAppsChangelogs() throws {
+            let root = repositoryRoot()
+            let broker = try ToolProcess([
+                "dev-broker", "--topics", root.appendingPathComponent("topics").path,
+                "--apps", root.appendingPathComponent("apps").path, "--group", "plant",
+            ])
+            defer { broker.kill() }
+            let bootstrap = try broker.firstLine()
+            let changelogs = ["plant-humidity-changelog", "plant-sessions-changelog", "plant-thermostat-changelog"]
+            let counts = try KafkaTopicAdmin.partitionCounts(
+                of: changelogs + ["readings"], config: clientConfig(bootstrap), timeout: .seconds(10))
+            // topics/tidemark.yaml gives readings 8 partitions.
+            #expect(counts == Dictionary(uniqueKeysWithValues: (changelogs + ["readings"]).map { ($0, 8) }))
+            #expect(try broker.stop() == 0)
+            #expect(broker.stderr.text.contains(changelogs.joined(separator: ", ")), "\(broker.stderr.text)")
+        }
     }
 }

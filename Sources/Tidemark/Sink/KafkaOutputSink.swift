@@ -107,8 +107,9 @@ final class KafkaOutputSink: OutputSink {
         producer.poll(timeout: timeout) { report in
             if let error = report.error {
                 // The first failure stops the shard; the rest of its batch says nothing new.
-                if tracker.failure == nil { logger.error("delivery failed", metadata: ["error": "\(error)"]) }
-                tracker.settle(report.token, error: "delivery failed: \(error)")
+                let topic = report.failedTopic.map { " to \($0)/\(report.partition)" } ?? ""
+                if tracker.failure == nil { logger.error("delivery failed", metadata: ["error": "\(error)", "topic": "\(report.failedTopic ?? "")"]) }
+                tracker.settle(report.token, error: "delivery\(topic) failed: \(error)")
                 if error.isFencing, fatalError == nil { fatalError = "producer fenced: \(error)" }
             } else {
                 acknowledgedAny = true
