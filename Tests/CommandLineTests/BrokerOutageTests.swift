@@ -95,5 +95,29 @@ extension TidemarkCommandLine {
             try waitUntil("lag known again: \(service.sample(lag) ?? "nil")", within: .seconds(30)) { service.sample(lag) == "0.0" }
             #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
         }
+
+        @Test("a second process in the group of a one-partition topic holds nothing: past the session, /health says degraded, no partitions assigned")
+        func noAssignmentShowsInHealth() throws {
+            let scratch = try ScratchDirectory("outage-unassigned")
+            defer { scratch.remove() }
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let broker = try EmbeddedKafkaBroker(brokers: 1)
+            defer { broker.stop() }
+            for topic in ["readings"] + endToEndOutputTopics + ["e2e-late"] { try broker.createTopic(topic, partitions: 1) }
+
+            let first = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
+            defer { first.tool.kill() }
+            let held = #"tidemark_consumer_lag_records{topic="readings",partition="0"}"#
+            try waitUntil("readings/0 held by the first process", within: .seconds(60)) { first.sample(held) != nil }
+            let second = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
+            defer { second.tool.kill() }
+            // The session timeout (10 s) is the patience.
+            try waitUntil("degraded health; /health \(second.health ?? "nil")", within: .seconds(90)) {
+                second.health?.hasPrefix(#"{"status":"degraded","detail":"no partitions assigned for "#) ?? false
+            }
+            #expect(first.health == #"{"status":"ok","detail":"running"}"# + "\n")
+            #expect(try second.stop() == 0, "\(second.tool.stderr.text.suffix(2000))")
+            #expect(try first.stop() == 0, "\(first.tool.stderr.text.suffix(2000))")
+        }
     }
 }

@@ -124,5 +124,65 @@ extension TidemarkCommandLine {
                 ["tidemark-reason": "malformed", "tidemark-error": "number out of range"],
             ])
         }
+
+        @Test("a valid reading of 1.1 MiB goes to the late topic unchanged as record too large, counted once, and the next reading is processed")
+        func oversizedReadingReachesTheLateTopic() throws {
+            let scratch = try ScratchDirectory("hostile-oversized")
+            defer { scratch.remove() }
+            try scratch.write("apps/clocks.yaml", Self.app)
+            let broker = try EmbeddedKafkaBroker(brokers: 1)
+            defer { broker.stop() }
+            for topic in ["readings", "minute", "alerts", "late"] { try broker.createTopic(topic, partitions: 1) }
+
+            let padding = String(repeating: "x", count: 1_153_434)
+            let oversized = #"{"device":"a","ts":1795824010000,"temperature":20,"note":"\#(padding)"}"#
+            let following = [
+                #"{"device":"a","ts":1795824020000,"temperature":22}"#, #"{"device":"a","ts":1795824070000,"temperature":0}"#,
+            ]
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers, ["message.max.bytes": "2000000"])
+            for reading in [oversized] + following { try producer.send(topic: "readings", key: "a", value: reading) }
+            try producer.finish()
+
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
+            defer { service.tool.kill() }
+            try service.waitForRecordsIn(app: "clocks", 3)
+            let metrics = httpGet(port: service.metricsPort, path: "/metrics")?.body ?? ""
+            #expect(metric(#"tidemark_malformed_records_total{app="clocks"}"#, in: metrics) == 1)
+            #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
+            #expect(service.problemsLogged.isEmpty, "\(service.problemsLogged)")
+            let (committed, ends) = try committedAndEndOffsets(group: "g", topic: "readings", partitions: 1, bootstrap: broker.bootstrapServers)
+            #expect(committed == ends)
+
+            let topics = try readTopics(["minute", "late"], partitions: 1, bootstrap: broker.bootstrapServers)
+            let late = topics["late", default: []]
+            #expect(late.count == 1)
+            #expect(late.first?.valueText == oversized)
+            #expect(late.first?.headers == ["tidemark-reason": "malformed", "tidemark-error": "record too large"])
+            #expect(topics["minute", default: []].map(\.valueText) == [
+                #"{"app":"clocks","series":"minute","device":"a","start":1795824000000,"end":1795824060000,"revision":0,"sum":22,"mean":22,"max":22,"sd":null,"count":1}"#
+            ])
+        }
+
+        @Test("with max_future off, a reading dated 2100 moves the watermark ahead of the clock, and the watermark lag reads 0, never negative")
+        func watermarkLagIsNeverNegative() throws {
+            let scratch = try ScratchDirectory("hostile-lag")
+            defer { scratch.remove() }
+            try scratch.write("apps/clocks.yaml", Self.app.replacingOccurrences(
+                of: "out_of_order: 5s}", with: "out_of_order: 5s, max_future: off}"))
+            let broker = try EmbeddedKafkaBroker(brokers: 1)
+            defer { broker.stop() }
+            for topic in ["readings", "minute", "alerts", "late"] { try broker.createTopic(topic, partitions: 1) }
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+            try producer.send(topic: "readings", key: "a", value: Self.readings[1])
+            try producer.finish()
+
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
+            defer { service.tool.kill() }
+            try service.waitForRecordsIn(app: "clocks", 1)
+            let lag = #"tidemark_watermark_lag_milliseconds{app="clocks"}"#
+            try waitUntil("the watermark lag; /metrics: \(service.sample(lag) ?? "nil")", within: .seconds(30)) { service.sample(lag) != nil }
+            #expect(service.sample(lag) == "0.0")
+            #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
+        }
     }
 }

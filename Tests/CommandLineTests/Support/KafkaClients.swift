@@ -46,8 +46,8 @@ final class TestProducer {
     private(set) var delivered = 0
     private(set) var failures: [String] = []
 
-    init(bootstrap: String) throws {
-        producer = try KafkaProducer(config: clientConfig(bootstrap, ["linger.ms": "5"]))
+    init(bootstrap: String, _ extra: [String: String] = [:]) throws {
+        producer = try KafkaProducer(config: clientConfig(bootstrap, ["linger.ms": "5"].merging(extra) { _, new in new }))
     }
 
     func send(topic: String, key: [UInt8]?, value: [UInt8]?, partition: Int32? = nil) throws {
