@@ -232,3 +232,41 @@ extension TidemarkCommandLine.RunEndToEnd {
         #expect(try service.stop() == 0)
     }
 }
+
+extension TidemarkCommandLine.RunEndToEnd {
+    @Test("with a 1 MiB prefetch budget over 64 input partitions, every window still equals batch's")
+    func smallPrefetchBudgetEqualsBatch() throws {
+        let scratch = try ScratchDirectory("prefetch-budget")
+        defer { scratch.remove() }
+        let readings = try simulateReadings(into: scratch)
+        try scratch.write("apps/e2e.yaml", endToEndApp)
+        let broker = try EmbeddedKafkaBroker(brokers: 1)
+        defer { broker.stop() }
+        try broker.createTopic("readings", partitions: 64)
+        for topic in endToEndOutputTopics + ["e2e-late"] { try broker.createTopic(topic, partitions: 4) }
+        let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+        try producer.sendReadings(readings, topic: "readings")
+        try producer.finish()
+
+        // 16 KiB a partition: the budget, not librdkafka's bounds, paces the fetches.
+        let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: ["--prefetch-budget", "1MiB"])
+        defer { service.tool.kill() }
+        try service.waitForRecordsIn(app: "e2e", readings.count)
+        #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
+        #expect(service.problemsLogged.isEmpty, "\(service.problemsLogged)")
+        let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
+        try expectEndToEndOutputs(topics, in: scratch)
+    }
+
+    @Test("run refuses a prefetch budget under 1 MiB or not a size")
+    func badPrefetchBudgetIsRefused() throws {
+        for (value, message) in [
+            ("512KiB", "Error: --prefetch-budget must be at least 1MiB"),
+            ("lots", "Error: The value 'lots' is invalid for '--prefetch-budget <size>'"),
+        ] {
+            let run = try runTool(["run", "--brokers", "127.0.0.1:9", "--apps", "apps", "--prefetch-budget", value])
+            #expect(run.status == 64, "\(run.stderr)")
+            #expect(run.stderr.hasPrefix(message), "\(run.stderr)")
+        }
+    }
+}
