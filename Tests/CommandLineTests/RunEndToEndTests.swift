@@ -200,6 +200,11 @@ extension TidemarkCommandLine {
             defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "e2e", readings.count)
             #expect(service.recordsIn(app: "e2e") == readings.count)
+            // Once a checkpoint covers everything read, a crash would read nothing again.
+            let changelogLag = #"tidemark_changelog_lag_records{app="e2e"}"#
+            try waitUntil("changelog lag 0: \(service.sample(changelogLag) ?? "nil")", within: .seconds(30)) {
+                service.sample(changelogLag) == "0.0"
+            }
             #expect(httpGet(port: service.metricsPort, path: "/health")?.body == #"{"status":"ok","detail":"running"}"# + "\n")
             #expect(try service.stop() == 0, "tidemark run did not exit 0 on SIGTERM: \(service.tool.stderr.text.suffix(2000))")
             #expect(service.problemsLogged.isEmpty)

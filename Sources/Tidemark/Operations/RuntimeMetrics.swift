@@ -148,6 +148,9 @@ package final class AppMetrics: Sendable {
     private let future: CoreMetrics.Counter
     /// Wall-clock time minus the app's most advanced watermark, in milliseconds.
     private let watermarkLag: CoreMetrics.Gauge
+    /// Input records the app has processed that no checkpoint of its state covers yet: what
+    /// a crash now would make it read again.
+    private let changelogLag: CoreMetrics.Gauge
 
     init(app: String, factory: PrometheusMetricsFactory) {
         let dimensions = [("app", app)]
@@ -158,6 +161,7 @@ package final class AppMetrics: Sendable {
         malformed = CoreMetrics.Counter(label: "tidemark_malformed_records_total", dimensions: dimensions, factory: factory)
         future = CoreMetrics.Counter(label: "tidemark_future_records_total", dimensions: dimensions, factory: factory)
         watermarkLag = CoreMetrics.Gauge(label: "tidemark_watermark_lag_milliseconds", dimensions: dimensions, factory: factory)
+        changelogLag = CoreMetrics.Gauge(label: "tidemark_changelog_lag_records", dimensions: dimensions, factory: factory)
     }
 
     /// Adds what the app counted since the last call.
@@ -173,8 +177,11 @@ package final class AppMetrics: Sendable {
     /// Records wall-clock time minus the app's most advanced watermark.
     func setWatermarkLag(milliseconds: Int64) { watermarkLag.record(milliseconds) }
 
+    func setChangelogLag(records: Int64) { changelogLag.record(records) }
+
     fileprivate func destroy() {
         for counter in [recordsIn, resultsOut, triggersOut, late, malformed, future] { counter.destroy() }
         watermarkLag.destroy()
+        changelogLag.destroy()
     }
 }

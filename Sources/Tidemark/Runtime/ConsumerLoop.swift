@@ -516,12 +516,16 @@ final class ConsumerLoop {
     }
 
     private func publishMetrics(_ now: Int64) {
-        var totals: [String: (counts: AppCounts, watermark: Int64?)] = [:]
+        var totals: [String: (counts: AppCounts, watermark: Int64?, uncheckpointed: Int64)] = [:]
         for shard in shards {
             for (name, processor) in shard.processors {
-                var total = totals[name] ?? (AppCounts(), nil)
+                var total = totals[name] ?? (AppCounts(), nil, 0)
                 total.counts.add(processor.counts)
                 if let watermark = processor.maxWatermark { total.watermark = max(total.watermark ?? watermark, watermark) }
+                for partition in processor.heldPartitions {
+                    let state = processor.state(of: partition)!
+                    total.uncheckpointed += max(0, state.position - state.checkpointed)
+                }
                 totals[name] = total
             }
         }
@@ -530,6 +534,7 @@ final class ConsumerLoop {
             app.add(total.counts.subtracting(published[name] ?? AppCounts()))
             // A watermark ahead of the wall clock (readings dated in the future) is no lag.
             if let watermark = total.watermark { app.setWatermarkLag(milliseconds: max(0, now - watermark)) }
+            app.setChangelogLag(records: total.uncheckpointed)
             published[name] = total.counts
         }
         publishConsumerLags(now)
