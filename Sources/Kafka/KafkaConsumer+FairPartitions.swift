@@ -268,19 +268,6 @@ extension KafkaConsumer {
         return true
     }
 
-    /// Adds a message to the batch, or turns an error message into an event.
-    @inline(__always)
-    func accept(_ message: UnsafeMutablePointer<rd_kafka_message_t>) throws(KafkaError) {
-        if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            batch[batchCount] = message
-            batchCount += 1
-        } else {
-            let error = surface(message)
-            rd_kafka_message_destroy(message)
-            if let error { throw error }
-        }
-    }
-
     // MARK: Test hooks
 
     /// Waits a fair poll made on its wake-up descriptor so far (0 when not fair).

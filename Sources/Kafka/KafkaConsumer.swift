@@ -205,24 +205,12 @@ package final class KafkaConsumer {
             )
         }
         var wait = milliseconds(timeout)
-        var count = 0
-        while count < maxMessages, let message = rd_kafka_consumer_poll(handle, wait) {
+        while batchCount < maxMessages, let message = rd_kafka_consumer_poll(handle, wait) {
             wait = 0
-            if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                batch[count] = message
-                count += 1
-            } else {
-                let error = surface(message)
-                rd_kafka_message_destroy(message)
-                if let error {
-                    batchCount = count
-                    throw error
-                }
-            }
+            try accept(message)
         }
-        batchCount = count
         return KafkaConsumerPoll(
-            messages: KafkaMessageBatch(storage: batch, count: count, topics: context.topics),
+            messages: KafkaMessageBatch(storage: batch, count: batchCount, topics: context.topics),
             events: context.takeEvents()
         )
     }
@@ -257,6 +245,19 @@ package final class KafkaConsumer {
     private func releaseBatch() {
         for i in 0..<batchCount { rd_kafka_message_destroy(batch[i]) }
         batchCount = 0
+    }
+
+    /// Adds a message to the batch, or turns an error message into an event.
+    @inline(__always)
+    func accept(_ message: UnsafeMutablePointer<rd_kafka_message_t>) throws(KafkaError) {
+        if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            batch[batchCount] = message
+            batchCount += 1
+        } else {
+            let error = surface(message)
+            rd_kafka_message_destroy(message)
+            if let error { throw error }
+        }
     }
 
     /// Marks `message` done: its offset + 1 will be written by the next commit.

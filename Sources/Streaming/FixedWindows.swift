@@ -128,16 +128,19 @@ extension SeriesState {
             guard latest > entries[Int(entry)].emittedAt else { return }
             combinePanes(from: entry, before: windowEnd)
             let revision = self.revision(of: entry, count: scratch[0])
-            scratch.withUnsafeBufferPointer { scratch in
-                scratchSketches.withUnsafeBufferPointer { sketches in
-                    queue(
-                        device: device, start: windowStart, end: windowEnd, revision: revision,
-                        accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
-                }
-            }
+            queueScratch(device: device, start: windowStart, end: windowEnd, revision: revision)
         }
         entries[Int(entry)].emittedAt = changes
         forgetRevision(entry)
+    }
+
+    /// Queues the window merged into `scratch` (and `scratchSketches`).
+    private mutating func queueScratch(device: Int, start: Int64, end: Int64, revision: Int64) {
+        scratch.withUnsafeBufferPointer { scratch in
+            scratchSketches.withUnsafeBufferPointer { sketches in
+                queue(device: device, start: start, end: end, revision: revision, accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
+            }
+        }
     }
 
     /// Leaves the merge of the panes from `first` up to `windowEnd` in `scratch`.
@@ -227,13 +230,7 @@ extension SeriesState {
         }
         if sketchCount > 0 { combineSketches(from: entry, before: windowEnd) }
         let revision = self.revision(of: entry, count: scratch[0])
-        scratch.withUnsafeBufferPointer { scratch in
-            scratchSketches.withUnsafeBufferPointer { sketches in
-                queue(
-                    device: device, start: windowStart, end: windowEnd, revision: revision,
-                    accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
-            }
-        }
+        queueScratch(device: device, start: windowStart, end: windowEnd, revision: revision)
         entries[e].emittedAt = changes
         forgetRevision(entry)
     }

@@ -33,13 +33,7 @@ struct BatchCommand: ParsableCommand {
     static let reportedLines = 20
 
     func run() throws {
-        let definition: AppDefinition
-        do throws(ConfigErrors) {
-            definition = try AppLoader.loadFile(app)
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
-        }
+        let definition = try loadingConfiguration { () throws(ConfigErrors) in try AppLoader.loadFile(app) }
         let started = Date()
         var malformed = 0
         let summary: BatchSummary

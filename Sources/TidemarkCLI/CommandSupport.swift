@@ -51,6 +51,26 @@ func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
+/// Loads configuration (app or topic files); what is wrong goes to standard error, each
+/// error at its file, line and column, and the command exits 1.
+func loadingConfiguration<T>(_ load: () throws(ConfigErrors) -> T) throws -> T {
+    do throws(ConfigErrors) {
+        return try load()
+    } catch {
+        printError(error.description)
+        throw ExitCode.failure
+    }
+}
+
+/// `--apps DIR --group G`: the apps whose changelog topics a command creates.
+struct ChangelogOptions: ParsableArguments {
+    @Option(help: "Also create the changelog topics of these apps (a directory or one app file).")
+    var apps: String?
+
+    @Option(help: "The consumer group the apps run in (it names their changelog topics).")
+    var group: String = "tidemark"
+}
+
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// How `batch` and `replay` end: what came of the input, and how fast it went

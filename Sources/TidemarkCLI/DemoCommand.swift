@@ -48,36 +48,20 @@ struct DemoCommand: AsyncParsableCommand {
         bootstrapLogging(level: .warning)
         let broker = try EmbeddedKafkaBroker()
         defer { broker.stop() }
-        let definitions: [TopicDefinition]
-        do throws(ConfigErrors) {
-            definitions = try TopicLoader.load(path: topics)
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
-        }
+        let definitions = try loadingConfiguration { () throws(ConfigErrors) in try TopicLoader.load(path: topics) }
         for topic in definitions {
             try broker.createTopic(topic.name, partitions: Int32(topic.partitions))
         }
         // The embedded broker has no admin API: the apps' changelogs are created here.
-        let loaded: [AppDefinition]
-        do throws(ConfigErrors) {
-            loaded = try AppLoader.load(path: apps)
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
-        }
+        let loaded = try loadingConfiguration { () throws(ConfigErrors) in try AppLoader.load(path: apps) }
         let partitions = Dictionary(definitions.map { ($0.name, $0.partitions) }, uniquingKeysWith: { first, _ in first })
         for app in loaded {
             let changelog = ChangelogTopic(app: app, group: Self.group)
             try broker.createTopic(changelog.name, partitions: Int32(partitions[app.input.topic] ?? 4))
         }
-        let runtime: TidemarkRuntime
-        do throws(ConfigErrors) {
-            runtime = try TidemarkRuntime(
+        let runtime = try loadingConfiguration { () throws(ConfigErrors) in
+            try TidemarkRuntime(
                 options: .init(kafka: ["bootstrap.servers": broker.bootstrapServers, "log_level": "3"], apps: apps, group: Self.group))
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
         }
         let simulator = DemoSimulator(
             brokers: broker.bootstrapServers, devices: devices, rate: rate,

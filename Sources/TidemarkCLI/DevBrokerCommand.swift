@@ -25,11 +25,7 @@ struct DevBrokerCommand: AsyncParsableCommand {
     @Option(help: "Create the topics of these topic files (a directory or one file).")
     var topics: String?
 
-    @Option(help: "Create the changelog topics of these apps (a directory or one app file).")
-    var apps: String?
-
-    @Option(help: "The consumer group the apps will run in (it names their changelog topics).")
-    var group: String = "tidemark"
+    @OptionGroup var changelog: ChangelogOptions
 
     func validate() throws {
         guard brokers >= 1 else { throw ValidationError("--brokers must be at least 1") }
@@ -38,20 +34,17 @@ struct DevBrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        var definitions: [TopicDefinition] = []
-        do throws(ConfigErrors) {
-            if let topics { definitions = try TopicLoader.load(path: topics) }
-            if let apps {
+        let definitions = try loadingConfiguration { () throws(ConfigErrors) in
+            var definitions = try topics.map { (topics) throws(ConfigErrors) in try TopicLoader.load(path: topics) } ?? []
+            if let apps = changelog.apps {
                 // A changelog has its input topic's partitions; an input topic not declared
                 // here is auto-created by the embedded broker with 4.
                 let declared = Dictionary(definitions.map { ($0.name, $0.partitions) }, uniquingKeysWith: { first, _ in first })
                 definitions += try AppLoader.load(path: apps).map { app in
-                    ChangelogTopic(app: app, group: group).definition(partitions: declared[app.input.topic] ?? 4)
+                    ChangelogTopic(app: app, group: changelog.group).definition(partitions: declared[app.input.topic] ?? 4)
                 }
             }
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
+            return definitions
         }
         let broker = try EmbeddedKafkaBroker(brokers: brokers)
         for topic in definitions {

@@ -54,13 +54,7 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         bootstrapLogging(level: logLevel)
-        let definition: AppDefinition
-        do throws(ConfigErrors) {
-            definition = try AppLoader.loadFile(app)
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
-        }
+        let definition = try loadingConfiguration { () throws(ConfigErrors) in try AppLoader.loadFile(app) }
         let now = wallClockMillis()
         let start: ReplayStart = from == "earliest" ? .earliest : .time(TimeArgument.milliseconds(from, now: now)!)
         let end = to.map { TimeArgument.milliseconds($0, now: now)! }

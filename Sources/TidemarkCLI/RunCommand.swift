@@ -59,17 +59,13 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         bootstrapLogging(level: logLevel)
-        let runtime: TidemarkRuntime
-        do throws(ConfigErrors) {
-            runtime = try TidemarkRuntime(
+        let runtime = try loadingConfiguration { () throws(ConfigErrors) in
+            try TidemarkRuntime(
                 options: .init(
                     kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics,
                     checkpointInterval: .milliseconds(Int64(checkpointInterval * 1000)), guarantee: guarantee,
                     prefetchBudget: prefetchBudget?.bytes),
                 signals: [.sigterm, .sigint])
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
         }
         do {
             try await runtime.run()

@@ -34,28 +34,20 @@ struct TopicsApplyCommand: AsyncParsableCommand {
     @Argument(help: "A directory of topic files (*.yaml, *.yml), or one topic file.")
     var path: String?
 
-    @Option(help: "Also create the changelog topics of these apps (a directory or one app file).")
-    var apps: String?
-
-    @Option(help: "The consumer group the apps run in (it names their changelog topics).")
-    var group: String = "tidemark"
+    @OptionGroup var changelog: ChangelogOptions
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be greater than zero") }
-        guard path != nil || apps != nil else { throw ValidationError("give topic files, --apps, or both") }
+        guard path != nil || changelog.apps != nil else { throw ValidationError("give topic files, --apps, or both") }
     }
 
     func run() async throws {
-        let topics: [TopicDefinition]
-        let changelogs: [ChangelogTopic]
-        do throws(ConfigErrors) {
-            topics = try path.map { (path) throws(ConfigErrors) in try TopicLoader.load(path: path) } ?? []
-            changelogs = try apps.map { (apps) throws(ConfigErrors) in
-                try AppLoader.load(path: apps).map { ChangelogTopic(app: $0, group: group) }
+        let (topics, changelogs) = try loadingConfiguration { () throws(ConfigErrors) in
+            let topics = try path.map { (path) throws(ConfigErrors) in try TopicLoader.load(path: path) } ?? []
+            let changelogs = try changelog.apps.map { (apps) throws(ConfigErrors) in
+                try AppLoader.load(path: apps).map { ChangelogTopic(app: $0, group: changelog.group) }
             } ?? []
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
+            return (topics, changelogs)
         }
         let config = kafka.config()
         let wait = Duration.milliseconds(Int64(timeout * 1000))

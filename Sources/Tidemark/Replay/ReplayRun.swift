@@ -263,13 +263,13 @@ extension KafkaOutputSink: ReplaySink {
 
     func afterBatch() throws(ReplayError) {
         serveDeliveries()
-        if let failure = tracker.failure { throw .delivery(failure.reason) }
+        if let failure = deliveryFailure { throw .delivery(failure) }
     }
 
     /// Waits until every output is acknowledged: a replay that ends 0 delivered all of them.
     func complete() throws(ReplayError) {
         flush(timeout: .seconds(60))
-        if let failure = tracker.failure { throw .delivery(failure.reason) }
-        guard tracker.inFlight == 0 else { throw .delivery("\(tracker.inFlight) outputs not acknowledged within 60 s") }
+        if let failure = deliveryFailure { throw .delivery(failure) }
+        guard inFlight == 0 else { throw .delivery("\(inFlight) outputs not acknowledged within 60 s") }
     }
 }

@@ -108,10 +108,10 @@ final class ConsumerLoop {
             if !catchUp.isEmpty { try stepCatchingUp(now: now, wait: poll.messages.isEmpty) }
             if let fatal = shards.lazy.compactMap(\.sink.fatalError).first { throw fail(fatal) }
             for shard in shards {
-                guard let failure = shard.sink.tracker.failure else { continue }
+                guard let failure = shard.sink.deliveryFailure else { continue }
                 // Exactly once, a delivery that fails dooms its transaction, not the process.
-                guard pipeline.exactlyOnce else { throw fail(failure.reason) }
-                try rewind(shard, because: failure.reason)
+                guard pipeline.exactlyOnce else { throw fail(failure) }
+                try rewind(shard, because: failure)
             }
             try checkpoint(now)
             for shard in shards {
@@ -572,7 +572,7 @@ final class ConsumerLoop {
         commit(asynchronously: false)
         publishMetrics(pipeline.clock())
         closeConsumer()
-        logger.info("drained", metadata: ["in-flight": "\(shards.map(\.sink.tracker.inFlight).reduce(0, +))"])
+        logger.info("drained", metadata: ["in-flight": "\(shards.map(\.sink.inFlight).reduce(0, +))"])
     }
 
     /// After a delivery (or a restore) failed for good: marks the service failing, commits

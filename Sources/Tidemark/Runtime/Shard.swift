@@ -241,7 +241,7 @@ final class Shard {
         }
         guard !records.isEmpty || !positions.isEmpty else { return }
         pending = PendingCheckpoint(
-            after: sink.tracker.issued, records: records, positions: positions.map { ($0.key, $0.value) }, takenAt: .now)
+            after: sink.lastSent, records: records, positions: positions.map { ($0.key, $0.value) }, takenAt: .now)
     }
 
     /// Writes the pending checkpoint once every output sent before it is acknowledged: its
@@ -249,18 +249,18 @@ final class Shard {
     /// Returns the changelog records written.
     @discardableResult
     func writeCheckpointIfSafe() -> Int {
-        guard let checkpoint = pending, sink.tracker.acknowledgedThrough >= checkpoint.after else { return 0 }
+        guard let checkpoint = pending, sink.isAcknowledged(through: checkpoint.after) else { return 0 }
         pending = nil
         sink.sendChangelog(checkpoint.records)
         for (partition, offset) in checkpoint.positions { sink.processed(partition, nextOffset: offset) }
-        written = (sink.tracker.issued, checkpoint.takenAt)
+        written = (sink.lastSent, checkpoint.takenAt)
         return checkpoint.records.records.count
     }
 
     /// Milliseconds from taking the last checkpoint to its last record's acknowledgement,
     /// once, when it is acknowledged.
     func takeCheckpointDuration() -> Int64? {
-        guard let written, sink.tracker.acknowledgedThrough >= written.token else { return nil }
+        guard let written, sink.isAcknowledged(through: written.token) else { return nil }
         self.written = nil
         let (seconds, attoseconds) = (ContinuousClock.now - written.takenAt).components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000

@@ -6,7 +6,7 @@ import Logging
 /// The Kafka side of an `OutputSink`: results, trigger events and late records.
 final class KafkaOutputSink: OutputSink {
     let producer: KafkaProducer
-    private(set) var tracker = CommitTracker()
+    private var tracker = CommitTracker()
     /// Processing time of the batch being processed (for emit latency).
     var now: Int64 = 0
     /// Emit latencies (milliseconds) since the last `takeLatencies`, bounded.
@@ -172,6 +172,18 @@ final class KafkaOutputSink: OutputSink {
     }
 
     func takeCommittable() -> [(partition: CommitTracker.Partition, offset: Int64)] { tracker.takeCommittable() }
+
+    /// Why a delivery failed for good, if one did.
+    var deliveryFailure: String? { tracker.failure?.reason }
+
+    /// Records sent and not yet answered.
+    var inFlight: Int { tracker.inFlight }
+
+    /// The token of the last record sent: once it is acknowledged, so is all before it.
+    var lastSent: UInt64 { tracker.issued }
+
+    /// Whether every record up to `token` is acknowledged.
+    func isAcknowledged(through token: UInt64) -> Bool { tracker.acknowledgedThrough >= token }
 
     @discardableResult
     func forget(_ partition: CommitTracker.Partition) -> Int64? { tracker.forget(partition) }
