@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // /metrics and /health on SwiftNIO itself, not Hummingbird: two GET routes do not need a
+        // router, and Hummingbird would add its own packages to every clean CI build.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
