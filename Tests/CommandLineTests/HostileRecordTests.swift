@@ -163,7 +163,7 @@ extension TidemarkCommandLine {
             ])
         }
 
-        @Test("with max_future off, a reading dated 2100 moves the watermark ahead of the clock, and the watermark lag reads 0, never negative")
+        @Test("the watermark lag is NaN before any reading; with max_future off, a reading dated 2100 moves the watermark ahead of the clock, and the lag reads 0, never negative")
         func watermarkLagIsNeverNegative() throws {
             let scratch = try ScratchDirectory("hostile-lag")
             defer { scratch.remove() }
@@ -172,15 +172,18 @@ extension TidemarkCommandLine {
             let broker = try EmbeddedKafkaBroker(brokers: 1)
             defer { broker.stop() }
             for topic in ["readings", "minute", "alerts", "late"] { try broker.createTopic(topic, partitions: 1) }
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
+            defer { service.tool.kill() }
+            // Before any reading the app has no watermark: its lag is unknown, not 0.
+            let lag = #"tidemark_watermark_lag_milliseconds{app="clocks"}"#
+            try waitUntil("the watermark lag; /metrics: \(service.sample(lag) ?? "nil")", within: .seconds(30)) { service.sample(lag) != nil }
+            #expect(service.sample(lag) == "nan")
+
             let producer = try TestProducer(bootstrap: broker.bootstrapServers)
             try producer.send(topic: "readings", key: "a", value: Self.readings[1])
             try producer.finish()
-
-            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
-            defer { service.tool.kill() }
             try service.waitForRecordsIn(app: "clocks", 1)
-            let lag = #"tidemark_watermark_lag_milliseconds{app="clocks"}"#
-            try waitUntil("the watermark lag; /metrics: \(service.sample(lag) ?? "nil")", within: .seconds(30)) { service.sample(lag) != nil }
+            try waitUntil("a watermark lag; /metrics: \(service.sample(lag) ?? "nil")", within: .seconds(30)) { service.sample(lag) != "nan" }
             #expect(service.sample(lag) == "0.0")
             #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
         }

@@ -162,6 +162,8 @@ package final class AppMetrics: Sendable {
         future = CoreMetrics.Counter(label: "tidemark_future_records_total", dimensions: dimensions, factory: factory)
         watermarkLag = CoreMetrics.Gauge(label: "tidemark_watermark_lag_milliseconds", dimensions: dimensions, factory: factory)
         changelogLag = CoreMetrics.Gauge(label: "tidemark_changelog_lag_records", dimensions: dimensions, factory: factory)
+        // Unknown until the app has a watermark: not a made-up 0.
+        watermarkLag.record(Double.nan)
     }
 
     /// Adds what the app counted since the last call.

@@ -105,7 +105,7 @@ package final class Restorer: Sendable {
                             "partition restored",
                             metadata: [
                                 "partition": "\(partition)", "devices": "\(result.devices)", "records": "\(result.records)",
-                                "seconds": "\(result.seconds)",
+                                "seconds": "\((result.seconds * 1000).rounded() / 1000)",
                             ])
                     }
                     results.withLock { $0.append(result) }
