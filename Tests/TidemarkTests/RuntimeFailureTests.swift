@@ -40,7 +40,9 @@ struct RuntimeFailureTests {
 
         let report = runtime.health.report
         #expect(!report.healthy)
-        #expect(report.json.hasPrefix(#"{"status":"failing","detail":"delivery failed: KafkaError TOPIC_AUTHORIZATION_FAILED (29)"#), "\(report.json)")
+        #expect(
+            report.json.wholeMatch(of: #/\{"status":"failing","detail":"delivery to echo/\d+ failed: KafkaError TOPIC_AUTHORIZATION_FAILED \(29\)[^"]*"\}\n?/#) != nil,
+            "\(report.json)")
         let exposition = String(decoding: runtime.metrics.exposition(), as: UTF8.self)
         #expect(exposition.contains("tidemark_delivery_failures_total 1\n"), "\(exposition)")
     }
