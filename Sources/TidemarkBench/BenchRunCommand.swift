@@ -30,6 +30,9 @@ struct BenchRunCommand: AsyncParsableCommand {
     @Option(help: "Shards (threads processing partitions) of tidemark run.")
     var shards = TidemarkRuntime.defaultShards
 
+    @Option(help: "tidemark run's prefetch budget in MiB (default: run's own).")
+    var prefetchBudget: Int?
+
     @Option(help: "Rounds (C loop, then tidemark run, each in a new consumer group); each side's best is reported.")
     var runs = 5
 
@@ -98,7 +101,9 @@ struct BenchRunCommand: AsyncParsableCommand {
     ) async throws -> Double {
         try broker.createTopic(ChangelogTopic.name(group: group, app: "bench"), partitions: partitions)
         let runtime = try TidemarkRuntime(
-            options: .init(kafka: KafkaConfig(base), apps: apps, group: group, shards: shards, checkpointInterval: checkpoint))
+            options: .init(
+                kafka: KafkaConfig(base), apps: apps, group: group, shards: shards, checkpointInterval: checkpoint,
+                prefetchBudget: prefetchBudget.map { $0 << 20 }))
         let running = Task { try await runtime.run() }
         let deadline = ContinuousClock.now + .seconds(300)
         var first: ContinuousClock.Instant?

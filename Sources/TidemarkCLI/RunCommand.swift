@@ -55,6 +55,10 @@ struct RunCommand: AsyncParsableCommand {
         if let prefetchBudget, prefetchBudget.bytes < 1 << 20 {
             throw ValidationError("--prefetch-budget must be at least 1MiB")
         }
+        // librdkafka's queued.max.messages.kbytes, which carries it, stops at 2097151 KiB.
+        if let prefetchBudget, prefetchBudget.bytes / 1024 > 2_097_151 {
+            throw ValidationError("--prefetch-budget must be at most 2047MiB")
+        }
     }
 
     func run() async throws {

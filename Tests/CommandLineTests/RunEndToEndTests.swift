@@ -263,10 +263,11 @@ extension TidemarkCommandLine.RunEndToEnd {
         try expectEndToEndOutputs(topics, in: scratch)
     }
 
-    @Test("run refuses a prefetch budget under 1 MiB or not a size")
+    @Test("run refuses a prefetch budget under 1 MiB, over librdkafka's 2047 MiB, or not a size")
     func badPrefetchBudgetIsRefused() throws {
         for (value, message) in [
             ("512KiB", "Error: --prefetch-budget must be at least 1MiB"),
+            ("4GiB", "Error: --prefetch-budget must be at most 2047MiB"),
             ("lots", "Error: The value 'lots' is invalid for '--prefetch-budget <size>'"),
         ] {
             let run = try runTool(["run", "--brokers", "127.0.0.1:9", "--apps", "apps", "--prefetch-budget", value])
