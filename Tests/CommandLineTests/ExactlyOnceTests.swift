@@ -21,11 +21,7 @@ extension TidemarkCommandLine {
 
             let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: Self.exactlyOnce)
             defer { service.tool.kill() }
-            try service.waitForRecordsIn(app: "e2e", readings.count)
-            #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
-            #expect(service.problemsLogged.isEmpty, "\(service.problemsLogged)")
-            let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
-            try expectEndToEndOutputs(topics, in: scratch)
+            try expectCleanRunOfEndToEndApp(service, readings: readings.count, broker: broker, scratch: scratch)
         }
 
         @Test("a transaction the broker makes abortable is aborted, its partitions start again from their changelogs, and the results still equal batch's")

@@ -161,6 +161,19 @@ func expectRunOutputs(
     #expect(late.allSatisfy { $0.keyText != nil && $0.keyText == deviceField(of: $0.valueText ?? "") }, sourceLocation: sourceLocation)
 }
 
+/// Waits until `service` has read all `readings`, stops it (exit 0, nothing logged at warning
+/// or above), and checks the end-to-end app's outputs against batch.
+func expectCleanRunOfEndToEndApp(
+    _ service: RunningService, readings: Int, broker: EmbeddedKafkaBroker, scratch: ScratchDirectory,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    try service.waitForRecordsIn(app: "e2e", readings)
+    #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))", sourceLocation: sourceLocation)
+    #expect(service.problemsLogged.isEmpty, "\(service.problemsLogged)", sourceLocation: sourceLocation)
+    let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
+    try expectEndToEndOutputs(topics, in: scratch, sourceLocation: sourceLocation)
+}
+
 /// Per device, the latest event time among JSON readings.
 func latestEventTimes(in lines: [String]) throws -> [String: Int64] {
     var latest: [String: Int64] = [:]
@@ -256,11 +269,7 @@ extension TidemarkCommandLine.RunEndToEnd {
         // 16 KiB a partition: the budget, not librdkafka's bounds, paces the fetches.
         let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: ["--prefetch-budget", "1MiB"])
         defer { service.tool.kill() }
-        try service.waitForRecordsIn(app: "e2e", readings.count)
-        #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
-        #expect(service.problemsLogged.isEmpty, "\(service.problemsLogged)")
-        let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
-        try expectEndToEndOutputs(topics, in: scratch)
+        try expectCleanRunOfEndToEndApp(service, readings: readings.count, broker: broker, scratch: scratch)
     }
 
     @Test("run refuses a prefetch budget under 1 MiB, over librdkafka's 2047 MiB, or not a size")
