@@ -29,8 +29,10 @@ let package = Package(
 
         // The product: a librdkafka client, the window engine, and the service binding them.
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
+        .target(name: "CPrefetch"),
         .target(
             name: "Streaming",
+            dependencies: ["CPrefetch"],
             swiftSettings: [
                 // The engine's state lives in arrays of class-held structs; the runtime
                 // exclusivity check on each access cost the record path 40% (bench engine:
