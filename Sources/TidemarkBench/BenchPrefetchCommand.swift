@@ -17,7 +17,7 @@ struct BenchPrefetchCommand: ParsableCommand {
         discussion: """
             The backlog is produced to an embedded broker in this process before the tidemark run \
             child starts (it keeps about 5 MiB per partition). The drain is timed from the first \
-            to the last committed offset of the child's group (it commits every 100 ms); memory is \
+            to the last committed offset of the child's group (it checkpoints every 100 ms); memory is \
             the child's peak resident set (VmHWM).
             """)
 
@@ -44,7 +44,8 @@ struct BenchPrefetchCommand: ParsableCommand {
         let current = try BenchSupport.tidemarkExecutable()
         var sides: [Side] = []
         if let baseline { sides.append(("baseline", baseline, [])) }
-        sides.append(("this build", current, prefetchBudget.map { ["--prefetch-budget", $0] } ?? []))
+        // Checkpoints (and so commits) often enough to time a drain of a second or two.
+        sides.append(("this build", current, ["--checkpoint-interval", "0.1"] + (prefetchBudget.map { ["--prefetch-budget", $0] } ?? [])))
 
         let broker = try EmbeddedKafkaBroker()
         defer { broker.stop() }
@@ -117,6 +118,11 @@ struct BenchPrefetchCommand: ParsableCommand {
         _ executable: String, extra: [String], broker: EmbeddedKafkaBroker, apps: String, group: String,
         topics: [(name: String, partitions: Int32)], records: Int
     ) throws -> Figures {
+        // The embedded broker has no admin API: the group's changelogs exist before the child starts.
+        for app in try AppLoader.load(path: apps) {
+            let partitions = topics.first { $0.name == app.input.topic }?.partitions ?? idlePartitions
+            try broker.createTopic(ChangelogTopic.name(group: group, app: app.name), partitions: partitions)
+        }
         let child = try ChildProcess(
             executable, ["run", "--brokers", broker.bootstrapServers, "--apps", apps, "--group", group, "--log-level", "error"] + extra)
         defer { child.stop() }

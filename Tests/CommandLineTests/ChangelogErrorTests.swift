@@ -103,10 +103,11 @@ extension TidemarkCommandLine {
             let log = failing.tool.stderr.text
             #expect(log.contains("output cannot be delivered; stopping after committing what is safe"), "\(log.suffix(3000))")
             let refused = try #require(log.firstMatch(of: #/delivery to g-daily-changelog/(\d) failed: [^"]*TOPIC_AUTHORIZATION_FAILED/#), "\(log.suffix(3000))")
-            // The partition whose checkpoint was refused has no offset committed; the others may
+            // The partition whose checkpoint was refused has no offset committed past its start (a
+            // checkpoint taken before its first record was read may commit 0); the others may
             // have theirs, each covered by its changelog.
             let (committed, _) = try committedAndEndOffsets(group: "g", topic: "readings", partitions: 4, bootstrap: broker.bootstrapServers)
-            #expect(committed[Int(refused.1)!] < 0, "committed \(committed)")
+            #expect(committed[Int(refused.1)!] <= 0, "committed \(committed)")
 
             // The broker takes writes again: the restart restores what was checkpointed, reads
             // the rest again, and a reading of each device the next day closes its day.
