@@ -118,16 +118,19 @@ struct BenchPrefetchCommand: ParsableCommand {
         _ executable: String, extra: [String], broker: EmbeddedKafkaBroker, apps: String, group: String,
         topics: [(name: String, partitions: Int32)], records: Int
     ) throws -> Figures {
-        // The embedded broker has no admin API: the group's changelogs exist before the child starts.
+        let observer = try KafkaConsumer(config: ["bootstrap.servers": broker.bootstrapServers, "group.id": group, "log_level": "3"])
+        defer { try? observer.close() }
+        // The embedded broker has no admin API: the group's changelogs, as many partitions as
+        // each app's input, exist before the child starts.
         for app in try AppLoader.load(path: apps) {
-            let partitions = topics.first { $0.name == app.input.topic }?.partitions ?? idlePartitions
+            guard let partitions = try observer.partitionCount(of: app.input.topic, timeout: .seconds(10)) else {
+                throw ValidationError("input topic \(app.input.topic) of app \(app.name) does not exist")
+            }
             try broker.createTopic(ChangelogTopic.name(group: group, app: app.name), partitions: partitions)
         }
         let child = try ChildProcess(
             executable, ["run", "--brokers", broker.bootstrapServers, "--apps", apps, "--group", group, "--log-level", "error"] + extra)
         defer { child.stop() }
-        let observer = try KafkaConsumer(config: ["bootstrap.servers": broker.bootstrapServers, "group.id": group, "log_level": "3"])
-        defer { try? observer.close() }
         let partitions = topics.flatMap { topic in (0..<topic.partitions).map { KafkaTopicPartition(topic: topic.name, partition: $0) } }
         let deadline = ContinuousClock.now + .seconds(600)
         var first: ContinuousClock.Instant?
