@@ -122,6 +122,9 @@ package final class KafkaConsumer {
         }
         self.handle = handle
         self.context = context
+        rebalancesIncrementally = Self.assignmentStrategy(of: handle).split(separator: ",").contains {
+            $0.filter { $0 != " " } == "cooperative-sticky"
+        }
         self.batchCapacity = 1024
         self.batch = .allocate(capacity: batchCapacity)
         context.consumer = self
@@ -144,9 +147,11 @@ package final class KafkaConsumer {
     /// Whether the group rebalances incrementally (`cooperative-sticky`): a revocation then
     /// takes partitions away for good, where an eager rebalance revokes every partition and
     /// assigns the new set right after.
-    package var rebalancesIncrementally: Bool {
-        String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
-    }
+    ///
+    /// Read from the configured assignors (librdkafka requires them all of one protocol), not
+    /// from `rd_kafka_rebalance_protocol`: that asks the group thread and returns NULL when the
+    /// question fails, as it did inside a revocation on a loaded machine.
+    package let rebalancesIncrementally: Bool
 
     /// Subscribes to `topics` (replacing any earlier subscription); partitions
     /// arrive through rebalance events while polling.
@@ -377,6 +382,16 @@ package final class KafkaConsumer {
         let err = rd_kafka_consumer_close(handle)
         context.handler = nil
         try check(err, "close consumer")
+    }
+
+    /// `partition.assignment.strategy` as the client runs with it (librdkafka's default included).
+    private static func assignmentStrategy(of handle: OpaquePointer) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        var size = buffer.count
+        guard rd_kafka_conf_get(rd_kafka_conf(handle), "partition.assignment.strategy", &buffer, &size) == RD_KAFKA_CONF_OK else {
+            return ""
+        }
+        return string(fromNulTerminated: buffer)
     }
 
     fileprivate func rebalance(_ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {

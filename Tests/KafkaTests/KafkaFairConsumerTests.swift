@@ -183,15 +183,14 @@ struct KafkaFairConsumerTests {
         }
 
         let fair = try pollsUntilTheQuietRecord(fair: true, quietTopic: "quiet-fair")
-        // Usually the first poll; on a loaded machine (a clean CI build beside it) once 9 polls,
-        // as if the op first seen in the quiet queue were not yet the record. Either way far
-        // from the ~100 polls of the backlog the shared queue puts before it.
-        #expect(fair.polls <= 16)
         #expect(fair.hotInThatPoll >= 1000, "the quiet record shared its poll with the hot backlog")
-
         // The same setup without fair mode: the record waits behind ~100,000 prefetched ones.
         let shared = try pollsUntilTheQuietRecord(fair: false, quietTopic: "quiet-shared")
         #expect(shared.polls > 50)
+        // Fair mode usually returns it in the first poll; on a loaded machine after up to ~20
+        // (the op first seen in the quiet queue is not always the record yet, and its fetch
+        // waits for the busy broker thread). Either way well before the backlog's polls.
+        #expect(fair.polls * 2 < shared.polls, "fair: \(fair.polls) polls, shared: \(shared.polls)")
     }
 
     @Test func anIdleFairPollWaitsOutItsTimeoutWithoutSpinning() throws {

@@ -173,4 +173,20 @@ struct KafkaRoundTripTests {
             #expect(error.property == "fetch.max.bytes")
         }
     }
+
+    /// The protocol is known before the consumer joins a group, and never asked of librdkafka's
+    /// group thread inside a rebalance (where the answer can be missing).
+    @Test func theRebalanceProtocolIsTheConfiguredAssignors() throws {
+        let config: KafkaConfig = ["bootstrap.servers": "127.0.0.1:1", "group.id": "g"]
+        func incremental(_ strategy: String?) throws -> Bool {
+            var config = config
+            config["partition.assignment.strategy"] = strategy
+            let consumer = try KafkaConsumer(config: config)
+            defer { try? consumer.close() }
+            return consumer.rebalancesIncrementally
+        }
+        #expect(try incremental(nil) == false)
+        #expect(try incremental("range") == false)
+        #expect(try incremental("cooperative-sticky") == true)
+    }
 }

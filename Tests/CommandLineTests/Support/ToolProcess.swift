@@ -133,9 +133,24 @@ final class ToolProcess {
         // The reader threads see end of file once the child (and its pipes) are gone.
         try? waitUntil("pipes of tidemark to close", within: .seconds(5)) { stdout.isEnded && stderr.isEnded }
         if process.terminationReason == .uncaughtSignal {
-            throw TestFailure(description: "tidemark \(arguments.first ?? "") died of signal \(process.terminationStatus); stderr: \(stderr.text.suffix(2000))")
+            throw TestFailure(description: "tidemark \(arguments.first ?? "") died of signal \(process.terminationStatus); \(crashReport)")
         }
         return process.terminationStatus
+    }
+
+    /// What a crashed child wrote: the log lines before the crash, the runtime's message, and
+    /// the crashed thread's backtrace (Swift's report lists every thread; the rest is left out).
+    private var crashReport: String {
+        let text = stderr.text
+        guard let crash = text.range(of: "Fatal error") ?? text.range(of: "Program crashed") else {
+            return "stderr: \(text.suffix(2000))"
+        }
+        let thread = text.range(of: " crashed:\n", range: crash.lowerBound..<text.endIndex).map { found in
+            let lineStart = text[..<found.lowerBound].lastIndex(of: "\n").map(text.index(after:)) ?? found.lowerBound
+            return text[lineStart...].prefix(4000)
+        }
+        return "stderr before the crash: \(text[..<crash.lowerBound].suffix(1500))\ncrash: \(text[crash.lowerBound...].prefix(300))"
+            + "\n\(thread ?? "(no crashed thread in the report)")"
     }
 
     /// SIGKILL, for cleanup only.
