@@ -1,5 +1,12 @@
 // Borrowed, allocation-free views over the messages of one consumer poll:
 // bytes, headers and topic names point into librdkafka memory.
+//
+// Public, with the inlinable members the record path reads (`KafkaMessageBatch`'s subscript,
+// a message's partition, offset, timestamp, key and value, `KafkaBytes`' byte access), where
+// the rest of the module is `package`: Swift 6.3 neither inlines an `@inlinable package`
+// member into another module nor specializes an `@inlinable package` generic there, so each
+// record paid calls to every accessor and unspecialized `withOptional`/`withUnsafeBytes`
+// (about 500 instructions a record under callgrind; see WindowEngine for the same choice).
 import CRdKafka
 
 /// Bytes owned by librdkafka: a key, value or header value of a polled message.
@@ -7,29 +14,29 @@ import CRdKafka
 /// Valid only until the next ``KafkaConsumer/poll(timeout:maxMessages:)`` or
 /// ``KafkaConsumer/close()`` of the consumer that returned it; copy what must
 /// outlive that (``array``, ``string``).
-package struct KafkaBytes: RandomAccessCollection {
+public struct KafkaBytes: RandomAccessCollection {
     @usableFromInline let base: UnsafeRawPointer?
     /// The number of bytes.
-    package let count: Int
+    public let count: Int
 
-    @usableFromInline init(base: UnsafeRawPointer?, count: Int) {
+    @inlinable init(base: UnsafeRawPointer?, count: Int) {
         self.base = base
         self.count = count
     }
 
     /// Always 0.
-    package var startIndex: Int { 0 }
+    @inlinable public var startIndex: Int { 0 }
     /// The number of bytes.
-    package var endIndex: Int { count }
+    @inlinable public var endIndex: Int { count }
 
     /// The byte at `position`.
-    @inlinable package subscript(position: Int) -> UInt8 {
+    @inlinable public subscript(position: Int) -> UInt8 {
         precondition(position >= 0 && position < count, "KafkaBytes index out of range")
         return base.unsafelyUnwrapped.load(fromByteOffset: position, as: UInt8.self)
     }
 
     /// Calls `body` with the raw bytes; the buffer must not escape.
-    @inlinable package func withUnsafeBytes<Result, Failure: Error>(
+    @inlinable public func withUnsafeBytes<Result, Failure: Error>(
         _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         try body(UnsafeRawBufferPointer(start: count == 0 ? nil : base, count: count))
@@ -37,7 +44,7 @@ package struct KafkaBytes: RandomAccessCollection {
 
     /// Calls `body` with the raw bytes of `bytes`, or nil when the message has none (no key,
     /// a tombstone); the buffer must not escape.
-    @inlinable package static func withOptional<Result, Failure: Error>(
+    @inlinable public static func withOptional<Result, Failure: Error>(
         _ bytes: KafkaBytes?, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         guard let bytes else { return try body(nil) }
@@ -71,41 +78,44 @@ package struct KafkaHeader {
 ///
 /// A borrowed view: reading any field allocates nothing, and the message with
 /// all bytes read from it is valid only until the next poll or close of its consumer.
-package struct KafkaMessage {
-    let raw: UnsafeMutablePointer<rd_kafka_message_t>
-    unowned(unsafe) let topics: TopicNameCache
+public struct KafkaMessage {
+    @usableFromInline let raw: UnsafeMutablePointer<rd_kafka_message_t>
+    @usableFromInline unowned(unsafe) let topics: TopicNameCache
+
+    @inlinable init(raw: UnsafeMutablePointer<rd_kafka_message_t>, topics: TopicNameCache) {
+        self.raw = raw
+        self.topics = topics
+    }
 
     /// The topic name; cached per topic handle, so no String is created per message.
     package var topic: String { topics.name(of: raw.pointee.rkt) }
 
     /// Equal for messages of the same topic in one batch: telling topics apart this way
     /// costs a pointer comparison, where ``topic`` costs a reference count.
-    @inlinable package var topicIdentity: KafkaTopicIdentity { KafkaTopicIdentity(handle: rawMessage.pointee.rkt) }
+    @inlinable public var topicIdentity: KafkaTopicIdentity { KafkaTopicIdentity(handle: raw.pointee.rkt) }
 
     /// The partition the message was read from.
-    @inlinable package var partition: Int32 { rawMessage.pointee.partition }
+    @inlinable public var partition: Int32 { raw.pointee.partition }
 
     /// The message's offset in its partition.
-    @inlinable package var offset: Int64 { rawMessage.pointee.offset }
-
-    @usableFromInline var rawMessage: UnsafeMutablePointer<rd_kafka_message_t> { raw }
+    @inlinable public var offset: Int64 { raw.pointee.offset }
 
     /// The message timestamp (epoch milliseconds; create or log-append time), or nil if absent.
-    package var timestamp: Int64? {
+    @inlinable public var timestamp: Int64? {
         let ts = rd_kafka_message_timestamp(raw, nil)
         return ts < 0 ? nil : ts
     }
 
     /// The key, or nil when the message has no key.
-    @inlinable package var key: KafkaBytes? {
-        let m = rawMessage.pointee
+    @inlinable public var key: KafkaBytes? {
+        let m = raw.pointee
         guard let key = m.key else { return nil }
         return KafkaBytes(base: UnsafeRawPointer(key), count: m.key_len)
     }
 
     /// The value, or nil for a tombstone (a message with a null value).
-    @inlinable package var value: KafkaBytes? {
-        let m = rawMessage.pointee
+    @inlinable public var value: KafkaBytes? {
+        let m = raw.pointee
         guard let payload = m.payload else { return nil }
         return KafkaBytes(base: UnsafeRawPointer(payload), count: m.len)
     }
@@ -152,37 +162,39 @@ package struct KafkaMessage {
 
 /// The messages of one poll, in the order librdkafka returned them.
 /// Borrowed: valid until the next poll or close of the consumer.
-package struct KafkaMessageBatch: RandomAccessCollection {
-    let storage: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>?
+public struct KafkaMessageBatch: RandomAccessCollection {
+    @usableFromInline let storage: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>?
     /// The number of messages.
-    package let count: Int
-    unowned(unsafe) let topics: TopicNameCache
+    public let count: Int
+    @usableFromInline unowned(unsafe) let topics: TopicNameCache
 
-    /// Always 0.
-    package var startIndex: Int { 0 }
-    /// The number of messages.
-    package var endIndex: Int { count }
-
-    /// The message at `position`.
-    @inlinable package subscript(position: Int) -> KafkaMessage {
-        precondition(position >= 0 && position < count, "batch index out of range")
-        return message(at: position)
+    init(storage: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>>?, count: Int, topics: TopicNameCache) {
+        self.storage = storage
+        self.count = count
+        self.topics = topics
     }
 
-    @usableFromInline func message(at position: Int) -> KafkaMessage {
-        KafkaMessage(raw: storage.unsafelyUnwrapped[position], topics: topics)
+    /// Always 0.
+    @inlinable public var startIndex: Int { 0 }
+    /// The number of messages.
+    @inlinable public var endIndex: Int { count }
+
+    /// The message at `position`.
+    @inlinable public subscript(position: Int) -> KafkaMessage {
+        precondition(position >= 0 && position < count, "batch index out of range")
+        return KafkaMessage(raw: storage.unsafelyUnwrapped[position], topics: topics)
     }
 }
 
 /// See ``KafkaMessage/topicIdentity``; only meaningful among messages of one batch.
-package struct KafkaTopicIdentity: Equatable {
+public struct KafkaTopicIdentity: Equatable {
     @usableFromInline let handle: OpaquePointer?
     @inlinable init(handle: OpaquePointer?) { self.handle = handle }
 }
 
 /// Topic names per `rd_kafka_topic_t` handle, filled on first sight. Used only
 /// on the polling thread of its consumer.
-final class TopicNameCache {
+@usableFromInline final class TopicNameCache {
     private var lastHandle: OpaquePointer?
     private var lastName = ""
     private var names: [OpaquePointer: String] = [:]
