@@ -66,10 +66,9 @@ extension WindowEngine {
         try core.restorePartition(Int(partition), from: bytes)
     }
 
-    /// A hash of what device records depend on (series windows, emission policies, aggregates,
-    /// comparisons, watermark scope): records are only meaningful to an engine with the same signature. An
-    /// app whose definition changes this way starts from empty state.
-    package var stateSignature: UInt64 {
+    /// The ``stateSignature`` of an engine with these specs: computed once, when the engine is
+    /// built (a checkpoint stamps it on every device record).
+    static func stateSignature(series: [SeriesSpec], watermark watermarkSpec: WatermarkSpec) -> UInt64 {
         var values: [Int64] = [watermarkSpec.scope == .device ? 0 : 1, Int64(series.count)]
         for spec in series {
             switch spec.window {

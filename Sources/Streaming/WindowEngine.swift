@@ -109,6 +109,14 @@ public final class WindowEngine {
     package let series: [SeriesSpec]
     package let watermarkSpec: WatermarkSpec
     package let fieldCount: Int
+    /// A hash of what device records depend on (series windows, emission policies, aggregates,
+    /// comparisons, watermark scope): records are only meaningful to an engine with the same
+    /// signature. An app whose definition changes this way starts from empty state.
+    ///
+    /// Stored, not computed: every device record of a checkpoint carries it, and hashing the
+    /// specs anew (an array and a loop) cost more than encoding the device (3,200 of 8,400
+    /// instructions a record under callgrind).
+    package let stateSignature: UInt64
 
     @usableFromInline let output: PendingResults
     /// All mutable state in one struct, so the hot path runs without per-array dynamic checks.
@@ -127,6 +135,7 @@ public final class WindowEngine {
         self.series = series
         self.watermarkSpec = watermark
         self.fieldCount = fieldCount
+        stateSignature = Self.stateSignature(series: series, watermark: watermark)
         let output = PendingResults()
         self.output = output
         core = EngineCore(
