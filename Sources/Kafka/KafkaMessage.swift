@@ -184,6 +184,16 @@ public struct KafkaMessageBatch: RandomAccessCollection {
         precondition(position >= 0 && position < count, "batch index out of range")
         return KafkaMessage(raw: storage.unsafelyUnwrapped[position], topics: topics)
     }
+
+    /// Names every topic of the batch, on the polling thread: afterwards ``KafkaMessage/topic``
+    /// of its messages only reads, and other threads lent the batch may ask it too.
+    package func nameTopics() {
+        var last: KafkaTopicIdentity?
+        for message in self where message.topicIdentity != last {
+            last = message.topicIdentity
+            _ = message.topic
+        }
+    }
 }
 
 /// See ``KafkaMessage/topicIdentity``; only meaningful among messages of one batch.
@@ -192,25 +202,22 @@ public struct KafkaTopicIdentity: Equatable {
     @inlinable init(handle: OpaquePointer?) { self.handle = handle }
 }
 
-/// Topic names per `rd_kafka_topic_t` handle, filled on first sight. Used only
-/// on the polling thread of its consumer.
+/// Topic names per `rd_kafka_topic_t` handle, filled on first sight.
+///
+/// A name is added on the polling thread of its consumer, by the first look at a message of
+/// its topic. Other threads may read the names of a batch lent to them (`tidemark run`'s shard
+/// threads, during a step) once ``KafkaMessageBatch/nameTopics()`` has named its topics on the
+/// polling thread: their lookups then only read. (A lookup that also remembered the last
+/// handle, as this did, wrote on every change of topic: two shards stepping at once corrupted
+/// the cache and crashed.)
 @usableFromInline final class TopicNameCache {
-    private var lastHandle: OpaquePointer?
-    private var lastName = ""
     private var names: [OpaquePointer: String] = [:]
 
     func name(of handle: OpaquePointer?) -> String {
         guard let handle else { return "" }
-        if handle == lastHandle { return lastName }
-        let name: String
-        if let known = names[handle] {
-            name = known
-        } else {
-            name = String(cString: rd_kafka_topic_name(handle))
-            names[handle] = name
-        }
-        lastHandle = handle
-        lastName = name
+        if let known = names[handle] { return known }
+        let name = String(cString: rd_kafka_topic_name(handle))
+        names[handle] = name
         return name
     }
 }

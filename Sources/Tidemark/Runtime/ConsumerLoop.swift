@@ -145,6 +145,8 @@ final class ConsumerLoop {
             for (position, message) in messages.enumerated() {
                 positions[Int(message.partition) % shards.count].append(position)
             }
+            // Shards look up topic names from their threads: every name must be known first.
+            messages.nameTopics()
             let batch = UnsafeBatch(messages: messages)
             for (offset, thread) in threads.enumerated() {
                 thread.begin(batch, positions: positions[offset + 1], now: now, tick: tick, catchingUp: catchingUp)

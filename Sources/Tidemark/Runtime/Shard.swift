@@ -361,7 +361,9 @@ final class ShardThread: @unchecked Sendable {
 
 /// A poll's batch lent to shard threads for one step.
 // @unchecked Sendable: the consumer loop does not poll again (which would release the
-// messages) until every shard thread has signalled that its step is done.
+// messages) until every shard thread has signalled that its step is done, and it names the
+// batch's topics before lending it (`KafkaMessageBatch.nameTopics`), so the threads' lookups of
+// topic names only read the consumer's cache.
 struct UnsafeBatch: @unchecked Sendable {
     let messages: KafkaMessageBatch
 }
