@@ -66,13 +66,11 @@ struct BenchEngineCommand: ParsableCommand {
             }
         }
         guard runs > 1 else { return }
-        // Medians, since other work on the machine only ever slows a run down.
-        func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         print("medians over \(runs) runs:")
-        if !tumblingRates.isEmpty { print(String(format: "  tumbling 1m        %6.2f M records/s", median(tumblingRates) / 1e6)) }
-        if !hoppingRates.isEmpty { print(String(format: "  hopping 30m/1m     %6.2f M records/s", median(hoppingRates) / 1e6)) }
+        if !tumblingRates.isEmpty { print(String(format: "  tumbling 1m        %6.2f M records/s", BenchSupport.median(tumblingRates) / 1e6)) }
+        if !hoppingRates.isEmpty { print(String(format: "  hopping 30m/1m     %6.2f M records/s", BenchSupport.median(hoppingRates) / 1e6)) }
         if !ratios.isEmpty {
-            print(String(format: "  hopping cost / tumbling cost: %.2fx (from empty %.2fx; medians of per-run ratios)", median(ratios), median(fromEmptyRatios)))
+            print(String(format: "  hopping cost / tumbling cost: %.2fx (from empty %.2fx; medians of per-run ratios)", BenchSupport.median(ratios), BenchSupport.median(fromEmptyRatios)))
         }
     }
 

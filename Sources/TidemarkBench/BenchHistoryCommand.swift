@@ -56,14 +56,13 @@ struct BenchHistoryCommand: ParsableCommand {
                         Double(result.historyBytes) / 1e6))
                 }
             }
-            func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
             let plain = figures[.plain]!, compare = figures[.compare]!
             let ratios = zip(plain, compare).map { $1.steadyNanoseconds / $0.steadyNanoseconds }
             let history = zip(plain, compare).map { Double($1.residentGrowth - $0.residentGrowth) / 1e6 }
             summaries.append(String(
                 format: "  every %3d s: %.1f ns/record without compare, %.1f with: %.2fx (target <= 1.2x); history %.1f MB resident (target <= 100 MB), %.1f MB of blocks",
-                interval, median(plain.map(\.steadyNanoseconds)), median(compare.map(\.steadyNanoseconds)), median(ratios),
-                median(history), median(compare.map { Double($0.historyBytes) / 1e6 })))
+                interval, BenchSupport.median(plain.map(\.steadyNanoseconds)), BenchSupport.median(compare.map(\.steadyNanoseconds)), BenchSupport.median(ratios),
+                BenchSupport.median(history), BenchSupport.median(compare.map { Double($0.historyBytes) / 1e6 })))
         }
         print("medians (history resident: with compare minus without):")
         for summary in summaries { print(summary) }

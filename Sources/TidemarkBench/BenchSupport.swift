@@ -60,6 +60,10 @@ enum BenchSupport {
         return Double(seconds) + Double(attoseconds) / 1e18
     }
 
+    /// The middle value (the upper one of an even count): other work on the machine only ever
+    /// slows a round down, so the middle says more than the mean.
+    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
     /// `value` with `decimals` decimals.
     static func format(_ value: Double, _ decimals: Int = 0) -> String {
         String(format: "%.\(decimals)f", value)

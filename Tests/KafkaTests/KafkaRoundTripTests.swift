@@ -1,7 +1,9 @@
 // End-to-end behaviour of the Kafka wrapper against an in-process embedded
 // broker, over TCP through the real librdkafka client.
 import EmbeddedKafka
+import Foundation
 import Kafka
+import Synchronization
 import TestThreads
 import Testing
 
@@ -172,6 +174,48 @@ struct KafkaRoundTripTests {
         } catch {
             #expect(error.property == "fetch.max.bytes")
         }
+    }
+
+    /// As `tidemark run` lends a batch to its shard threads: once the polling thread has named
+    /// the batch's topics, looking a topic up from several threads at once only reads.
+    @Test func aBatchWhoseTopicsAreNamedIsReadFromSeveralThreadsAtOnce() throws {
+        let broker = try EmbeddedKafkaBroker()
+        // Names too long for a string stored inline: a racy write would touch reference counts.
+        let topics = ["readings-of-the-north-wing", "readings-of-the-south-wing"]
+        for topic in topics { try broker.createTopic(topic, partitions: 1) }
+        let producer = try KafkaProducer(config: producerConfig(broker))
+        for i in 0..<200 { try producer.send(topic: topics[i % 2], partition: 0, key: "k", value: "\(i)", token: UInt64(i)) }
+        #expect(try awaitDeliveries(producer, count: 200).allSatisfy { $0.error == nil })
+        let consumer = try KafkaConsumer(config: consumerConfig(broker, group: "named-topics"))
+        defer { try? consumer.close() }
+        try consumer.assign(topics.map { KafkaTopicPartition(topic: $0, partition: 0, offset: 0) })
+        let deadline = ContinuousClock.now + .seconds(30)
+        while consumer.queuedMessageCount < 200 {
+            if ContinuousClock.now > deadline { throw TestTimedOut(description: "prefetch: \(consumer.queuedMessageCount)") }
+            usleep(10_000)
+        }
+        let batch = try consumer.poll(timeout: .seconds(5), maxMessages: 1000).messages
+        try #require(batch.count == 200)
+        batch.nameTopics()
+
+        struct Lent: @unchecked Sendable { let batch: KafkaMessageBatch }  // read-only while lent
+        let lent = Lent(batch: batch)
+        let counts = Mutex<[[String: Int]]>([])
+        let threads = (0..<4).map { _ in
+            Thread {
+                var seen: [String: Int] = [:]
+                for _ in 0..<500 {
+                    for message in lent.batch { seen[message.topic, default: 0] += 1 }
+                }
+                counts.withLock { $0.append(seen) }
+            }
+        }
+        for thread in threads { thread.start() }
+        while counts.withLock({ $0.count }) < 4 {
+            if ContinuousClock.now > deadline { throw TestTimedOut(description: "reader threads") }
+            usleep(10_000)
+        }
+        #expect(counts.withLock { $0 } == Array(repeating: [topics[0]: 50_000, topics[1]: 50_000], count: 4))
     }
 
     /// The protocol is known before the consumer joins a group, and never asked of librdkafka's

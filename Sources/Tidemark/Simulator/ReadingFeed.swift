@@ -46,7 +46,9 @@ extension ReadingSimulator {
 }
 
 /// Readings to a Kafka topic, keyed by device id, the message timestamp set to when the
-/// device sends them.
+/// device sends them, each device's in the partition Kafka's Java clients would choose
+/// (murmur2 of the key), as `tidemark run` places results: a device's readings and its
+/// results share a partition number.
 package final class KafkaReadingDestination: ReadingDestination {
     private let producer: KafkaProducer
     private let topic: String
@@ -56,7 +58,7 @@ package final class KafkaReadingDestination: ReadingDestination {
 
     /// - Parameter devices: the simulator's device count (their names are made once).
     package init(config: KafkaConfig, topic: String, devices: Int) throws {
-        producer = try KafkaProducer(config: config.withDefaults(["linger.ms": "20"]))
+        producer = try KafkaProducer(config: config.withDefaults(["linger.ms": "20", "partitioner": "murmur2_random"]))
         self.topic = topic
         names = (0..<devices).map { Array(ReadingSimulator.deviceName($0).utf8) }
     }
