@@ -26,14 +26,11 @@ let package = Package(
         .systemLibrary(name: "CLibRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .target(name: "CRdKafka", dependencies: ["CLibRdKafka"]),
         .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
-        // A cache prefetch hint for the engine's comparisons (bench history), which Swift cannot spell.
-        .target(name: "CPrefetch"),
 
         // The product: a librdkafka client, the window engine, and the service binding them.
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
         .target(
             name: "Streaming",
-            dependencies: ["CPrefetch"],
             swiftSettings: [
                 // The engine's state lives in arrays of class-held structs; the runtime
                 // exclusivity check on each access cost the record path 40% (bench engine:

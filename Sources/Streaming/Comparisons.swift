@@ -1,7 +1,6 @@
 // Comparisons of a tumbling series' windows with the same device's earlier windows: keeping
 // the history they read (exact copies of closed windows), reading it at emission, and which
 // emitted windows a change to an earlier window revises.
-import CPrefetch
 
 /// How far back one comparison reads, in windows.
 struct ComparisonReach {
@@ -133,34 +132,6 @@ extension SeriesState {
     /// most ``longestLag`` windows.
     mutating func expireHistory(device: Int, watermark: Int64) {
         if historyExpiry(device: device) <= watermark { history.release(device: device) }
-    }
-
-    /// A window after the device's newest began: the one before it closes soon (in-order data
-    /// closes it within the out-of-order bound), and its close copies it into the history and
-    /// reads its comparisons there. Asks for those cache lines now, so that they arrive while
-    /// other devices' records are processed rather than stalling the close: with a full
-    /// history of many devices, those reads miss every cache.
-    mutating func prefetchComparisons(closingBefore start: Int64, device: Int) {
-        let b = history.block[device]
-        guard b >= 0 else { return }
-        let window = floorDivide(start, size) - 1
-        let base = Int(b) * history.capacity, ring = history.ring(window), capacity = history.capacity
-        history.values.withUnsafeBufferPointer { values in
-            let values = values.baseAddress!
-            tidemark_prefetch(values + (base + ring) * stride)
-            for comparison in comparisons {
-                var index = ring - comparison.ringLag
-                if index < 0 { index += capacity }
-                tidemark_prefetch(values + (base + index) * stride)
-                guard comparison.merges else { continue }
-                // A span: a run of slots (wrapping at the ring's end), one line at a time.
-                for offset in Swift.stride(from: 8, to: Int(comparison.windows) * stride, by: 8) {
-                    var slot = index + offset / stride
-                    if slot >= capacity { slot -= capacity }
-                    tidemark_prefetch(values + (base + slot) * stride + offset % stride)
-                }
-            }
-        }
     }
 
     // MARK: Emission

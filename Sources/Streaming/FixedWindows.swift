@@ -84,7 +84,6 @@ extension SeriesState {
             } else {
                 let entry = allocate(start: windowStart, end: windowStart + size)
                 link(entry, device: device, after: before, before: after)
-                if hasComparisons && after < 0 { prefetchComparisons(closingBefore: windowStart, device: device) }
                 // A new last entry starts after the device's first open window, if it has one:
                 // then there is nothing to reopen, and that window's (cold) entry stays unread.
                 if windowStart + size > watermark && (after >= 0 || cursor[device] < 0) {

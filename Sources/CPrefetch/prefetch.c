@@ -1,1 +1,0 @@
-// Empty: the prefetch is inline in the header; SwiftPM needs a source file to build the target.
