@@ -134,6 +134,36 @@ extension SeriesState {
         if historyExpiry(device: device) <= watermark { history.release(device: device) }
     }
 
+    /// Reads a number from every history slot the close of `entry` writes (its copy) or reads
+    /// (its comparisons) before the close uses any. The history is far larger than the caches,
+    /// so each slot can be a miss; asked for together the misses overlap, where the close
+    /// itself, with a few hundred instructions between one slot and the next, waited for each
+    /// in turn (bench history, 10,000 devices, a reading a minute: 1.44x -> 1.26x the cost
+    /// per record without comparisons). A prefetch as the device's next window starts, shortly
+    /// before, measured no better.
+    mutating func touchHistory(closing entry: Int32, device: Int) {
+        let block = history.block[device]
+        guard block >= 0 else { return }
+        let capacity = history.capacity, base = Int(block) * capacity, stride = self.stride
+        let ring = history.ring(floorDivide(entries[Int(entry)].start, size))
+        var sum = 0.0
+        history.values.withUnsafeBufferPointer { values in
+            // A slot's first and last numbers: a slot can straddle two cache lines.
+            func touch(_ slot: Int) { sum += values[slot * stride] + values[slot * stride + stride - 1] }
+            touch(base + ring)
+            for comparison in comparisons {
+                var index = ring - comparison.ringLag
+                if index < 0 { index += capacity }
+                for _ in 0 ..< (comparison.merges ? comparison.windows : 1) {
+                    touch(base + index)
+                    index += 1
+                    if index == capacity { index = 0 }
+                }
+            }
+        }
+        historyTouch = sum
+    }
+
     // MARK: Emission
 
     /// Emits the pending revisions of the windows `watermark` puts past their lateness before
@@ -253,13 +283,23 @@ extension SeriesState {
                         guard lower < upper else { return }
                         index += Int(lower - windows.lowerBound)
                         if index >= capacity { index -= capacity }
-                        for _ in lower ..< upper {
-                            let slot = base + index
-                            if values[slot * stride] > 0 {
-                                AccumulatorLayout.merge(values.baseAddress! + slot * stride, into: target, plan: plan)
+                        // Two running merges, of alternate windows, joined at the end: a merge
+                        // of a double-double sum waits for the one before it, and two such
+                        // chains run side by side.
+                        spanScratch.withUnsafeMutableBufferPointer { second in
+                            let other = second.baseAddress!
+                            layout.reset(other)
+                            var alternate = false
+                            for _ in lower ..< upper {
+                                let slot = base + index
+                                if values[slot * stride] > 0 {
+                                    AccumulatorLayout.merge(values.baseAddress! + slot * stride, into: alternate ? other : target, plan: plan)
+                                }
+                                alternate.toggle()
+                                index += 1
+                                if index == capacity { index = 0 }
                             }
-                            index += 1
-                            if index == capacity { index = 0 }
+                            if other[0] > 0 { AccumulatorLayout.merge(other, into: target, plan: plan) }
                         }
                         return
                     }

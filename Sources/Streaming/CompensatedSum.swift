@@ -47,13 +47,16 @@ struct DoubleDouble {
         return DoubleDouble(p.hi, p.lo + a.lo * b).normalized
     }
 
+    /// Two quotient terms, accurate to about 2^-104 relative (QD's `dd_real / double`), which
+    /// is more than a mean or deviation rounded to a double (`value`) needs. The third term
+    /// this used to add cost a division and a renormalisation, and a result with three
+    /// comparisons finishes four means (bench history: finishing took half the time).
     @inlinable static func / (a: DoubleDouble, b: Double) -> DoubleDouble {
         let q1 = a.hi / b
-        let r = a + (-product(q1, b))
-        let q2 = r.hi / b
-        let r2 = r + (-product(q2, b))
-        let q3 = r2.hi / b
-        return (DoubleDouble(q1, q2).normalized + DoubleDouble(q3))
+        let p = product(q1, b)
+        let (s, e) = twoSum(a.hi, -p.hi)
+        let q2 = (s + (e + a.lo - p.lo)) / b
+        return DoubleDouble(q1, q2).normalized
     }
 
     @inlinable static func * (a: DoubleDouble, b: DoubleDouble) -> DoubleDouble {

@@ -80,9 +80,13 @@ struct SeriesState {
     var history: WindowHistory
     /// Scratch for an open window's comparisons: the device's entries it may read.
     var liveScratch: [Int32] = []
+    /// Where ``touchHistory(closing:device:)`` leaves what it read, so its loads are kept.
+    var historyTouch = 0.0
 
     // Scratch for combining panes at emission.
     var scratch: [Double]
+    /// The second of a span's two running merges (see `mergeSpan`).
+    var spanScratch: [Double]
     var scratchSketches: [PercentileSketch]
 
     init(index: Int, spec: SeriesSpec, output: PendingResults) {
@@ -111,6 +115,7 @@ struct SeriesState {
         sketchCount = layout.sketchCount
         self.output = output
         scratch = Array(repeating: 0, count: layout.stride)
+        spanScratch = scratch
         var empty = [Double](repeating: 0, count: layout.stride)
         let emptyLayout = layout
         empty.withUnsafeMutableBufferPointer { emptyLayout.reset($0.baseAddress!) }
@@ -288,6 +293,7 @@ struct SeriesState {
     mutating func close(device: Int, watermark: Int64) {
         if hasComparisons && !pending.isEmpty { emitExpiringRevisions(device: device, watermark: watermark) }
         var entry = cursor[device]
+        if hasComparisons && entry >= 0 && entries[Int(entry)].end <= watermark { touchHistory(closing: entry, device: device) }
         while entry >= 0 && entries[Int(entry)].end <= watermark {
             if isSliding {
                 emitClosing(entry, device: device)
