@@ -123,7 +123,7 @@ extension SeriesState {
 
     /// The watermark at which no window that can still be emitted reads the device's history.
     func historyExpiry(device: Int) -> Int64 {
-        guard history.block[device] >= 0 else { return .max }
+        guard history.first[device] >= 0 else { return .max }
         return history.end[device] * size + longestLag * size + lateness
     }
 
@@ -142,20 +142,20 @@ extension SeriesState {
     /// per record without comparisons). A prefetch as the device's next window starts, shortly
     /// before, measured no better.
     mutating func touchHistory(closing entry: Int32, device: Int) {
-        let block = history.block[device]
-        guard block >= 0 else { return }
-        let capacity = history.capacity, base = Int(block) * capacity, stride = self.stride
+        let base = history.first[device]
+        guard base >= 0 else { return }
+        let capacity = history.capacity, stride = self.stride, lanes = WindowHistory.lanes
         let ring = history.ring(floorDivide(entries[Int(entry)].start, size))
         var sum = 0.0
         history.values.withUnsafeBufferPointer { values in
             // A slot's first and last numbers: a slot can straddle two cache lines.
             func touch(_ slot: Int) { sum += values[slot * stride] + values[slot * stride + stride - 1] }
-            touch(base + ring)
+            touch(base + ring * lanes)
             for comparison in comparisons {
                 var index = ring - comparison.ringLag
                 if index < 0 { index += capacity }
                 for _ in 0 ..< (comparison.merges ? comparison.windows : 1) {
-                    touch(base + index)
+                    touch(base + index * lanes)
                     index += 1
                     if index == capacity { index = 0 }
                 }
@@ -190,11 +190,10 @@ extension SeriesState {
         let open = cursor[device]
         let settled = open < 0 || entries[Int(open)].start > start
         if !settled { collectLive(before: entry, device: device) }
-        // The history's slots: window w is at `base + (ring + w - window) mod capacity`.
-        let block = history.block[device], capacity = history.capacity
-        let base = block >= 0 ? Int(block) * capacity : 0
-        let ring = block >= 0 ? history.ring(window) : 0
-        let kept = block >= 0 ? history.end[device] - Int64(capacity) ..< history.end[device] : 0 ..< 0
+        // The history's slots: window w is at `base + ((ring + w - window) mod capacity) * lanes`.
+        let base = history.first[device], capacity = history.capacity, lanes = WindowHistory.lanes
+        let ring = base >= 0 ? history.ring(window) : 0
+        let kept = base >= 0 ? history.end[device] - Int64(capacity) ..< history.end[device] : 0 ..< 0
         let width = layout.outputs.count + 1, stride = self.stride, sketchCount = self.sketchCount
         let queued = output.values.count
         output.values.append(contentsOf: repeatElement(.nan, count: comparisons.count * width))
@@ -211,8 +210,8 @@ extension SeriesState {
                         finishComparison(scratch.baseAddress!, sketches: sketches.baseAddress, at: offset)
                     }
                 }
-            } else if kept.contains(first) && history.values[(base + index) * stride] > 0 {
-                let slot = base + index
+            } else if kept.contains(first) && history.values[(base + index * lanes) * stride] > 0 {
+                let slot = base + index * lanes
                 history.values.withUnsafeBufferPointer { values in
                     history.sketches.withUnsafeBufferPointer { sketches in
                         finishComparison(
@@ -260,10 +259,11 @@ extension SeriesState {
 
     /// Leaves in `scratch` (and `scratchSketches`) the merge of the device's windows `windows`,
     /// oldest first, so the merge is the same wherever each window is read from; `ring` is the
-    /// first window's place in the device's ring at `base`, `kept` the windows the ring holds.
+    /// first window's place in the device's ring, whose place 0 is slot `base`, `kept` the windows the ring holds.
     /// Unless `settled`, windows the history lacks are looked for among ``liveScratch``.
     private mutating func mergeSpan(_ windows: Range<Int64>, ring: Int, base: Int, kept: Range<Int64>, settled: Bool) {
         let stride = self.stride, sketchCount = self.sketchCount, size = self.size, capacity = history.capacity
+        let lanes = WindowHistory.lanes
         var live = 0
         /// The entry of `window` among ``liveScratch``, or -1.
         func liveEntry(_ window: Int64) -> Int {
@@ -291,7 +291,7 @@ extension SeriesState {
                             layout.reset(other)
                             var alternate = false
                             for _ in lower ..< upper {
-                                let slot = base + index
+                                let slot = base + index * lanes
                                 if values[slot * stride] > 0 {
                                     AccumulatorLayout.merge(values.baseAddress! + slot * stride, into: alternate ? other : target, plan: plan)
                                 }
@@ -304,7 +304,7 @@ extension SeriesState {
                         return
                     }
                     for window in windows {
-                        let slot = base + index
+                        let slot = base + index * lanes
                         index += 1
                         if index == capacity { index = 0 }
                         if kept.contains(window) && values[slot * stride] > 0 {
@@ -326,7 +326,7 @@ extension SeriesState {
         live = 0
         var index = ring
         for window in windows {
-            let slot = base + index
+            let slot = base + index * lanes
             index += 1
             if index == capacity { index = 0 }
             if kept.contains(window) && history.values[slot * stride] > 0 {

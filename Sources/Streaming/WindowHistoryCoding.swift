@@ -4,14 +4,14 @@
 
 extension SeriesState {
     func holdsHistory(device: Int) -> Bool {
-        hasComparisons && device < history.block.count && history.block[device] >= 0
+        hasComparisons && device < history.first.count && history.first[device] >= 0
     }
 
     /// Writes the device's history: only the windows past their lateness (the others copy
     /// closed entries, and are copied again when those are read back); `watermark` anchors its
     /// end (0 without one).
     func encodeHistory(device: Int, watermark: Int64, into bytes: inout [UInt8]) {
-        guard history.block[device] >= 0 else {
+        guard history.first[device] >= 0 else {
             bytes.appendVarint(0)
             return
         }
@@ -72,7 +72,7 @@ extension SeriesState {
         }
         if let end {
             // The end written may be past the newest window kept, as the ring's place follows it.
-            guard history.block[device] >= 0, end >= history.end[device] else { throw .corrupt }
+            guard history.first[device] >= 0, end >= history.end[device] else { throw .corrupt }
             history.end[device] = end
         }
         refreshDue(device: device)

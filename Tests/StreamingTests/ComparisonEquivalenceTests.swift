@@ -59,9 +59,12 @@ func batchComparisons(
         let delayBound = watermark.outOfOrder + (bounded ? series.map(\.allowedLateness).min()! : 120)
 
         var records: [(record: TestRecord, partition: Int32)] = []
-        for device in 0 ..< Int.random(in: 1 ... 4, using: &rng) {
+        // A quarter of the seeds have more devices than one group of the history holds (32),
+        // with few records each, so that groups take blocks, share them and give them back.
+        let many = seed % 4 == 3
+        for device in 0 ..< (many ? Int.random(in: 33 ... 80, using: &rng) : Int.random(in: 1 ... 4, using: &rng)) {
             var time = Int64.random(in: -100 ... 100, using: &rng)
-            for _ in 0 ..< Int.random(in: 1 ... 90, using: &rng) {
+            for _ in 0 ..< Int.random(in: 1 ... (many ? 12 : 90), using: &rng) {
                 time += Int64.random(in: 0 ... 12, using: &rng)
                 // Gaps, so that some compared windows are missing.
                 if Int.random(in: 0 ..< 12, using: &rng) == 0 { time += Int64.random(in: 20 ... 90, using: &rng) }
