@@ -69,6 +69,40 @@ extension TidemarkCommandLine {
                 "\(log.suffix(2000))")
         }
 
+        @Test("a changelog that covers offsets its input partition does not hold (the input topic was made anew) stops the restore, naming both")
+        func changelogAheadOfItsInputIsRefused() throws {
+            // The state of a run over 2,000 readings, checkpointed to the first broker's changelog.
+            let first = try EndToEndFixture("changelog-ahead", count: 2_000)
+            defer { first.tearDown() }
+            let service = try RunningService(broker: first.broker, apps: first.scratch.path("apps"), group: "g")
+            defer { service.tool.kill() }
+            try waitForEverythingCommitted(group: "g", broker: first.broker, service: service)
+            #expect(try service.tool.stop() == 0)
+            let changelog = try readTopics(["g-e2e-changelog"], partitions: 4, bootstrap: first.broker.bootstrapServers)["g-e2e-changelog"]!
+            #expect(changelog.contains { $0.partition == 2 && $0.value != nil })
+
+            // A second broker whose input topic is new and empty, with that changelog copied over.
+            let second = try endToEndBroker(extraTopics: ["g-e2e-changelog"])
+            defer { second.stop() }
+            let producer = try TestProducer(bootstrap: second.bootstrapServers)
+            for record in changelog where record.value != nil {
+                try producer.send(topic: record.topic, key: record.key, value: record.value, partition: record.partition)
+            }
+            try producer.finish()
+            let restarted = try RunningService(brokers: second.bootstrapServers, apps: first.scratch.path("apps"), group: "g")
+            defer { restarted.tool.kill() }
+            #expect(try restarted.tool.waitForExit(within: .seconds(60)) != 0)
+            let log = restarted.tool.stderr.text
+            #expect(
+                log.contains(
+                    "changelog g-e2e-changelog[2] of app e2e: it covers readings/2 up to offset "),
+                "\(log.suffix(2000))")
+            #expect(
+                log.contains(
+                    ", but the partition ends at offset 0: the input topic was recreated or truncated after the state was written; delete the changelog topic to start the app afresh"),
+                "\(log.suffix(2000))")
+        }
+
         @Test("a changelog write the broker refuses for good ends the run non-zero, commits nothing past it, and a restart's results equal batch's")
         func refusedChangelogWriteStopsTheRun() throws {
             let scratch = try ScratchDirectory("changelog-refused")

@@ -43,6 +43,11 @@ package struct ChangelogContents {
         }
     }
 
+    /// The furthest input position any record says its state covers, nil without records.
+    package var furthestPosition: Int64? {
+        devices.values.reduce(partition?.position) { furthest, record in max(furthest ?? record.position, record.position) }
+    }
+
     /// The state these records describe for an engine of `signature` built by `makeEngine`,
     /// taking records from `freshStart` on when no partition record of that shape says where
     /// it stands. Records of another shape (an earlier version of the app) are ignored.

@@ -172,6 +172,7 @@ private struct ChangelogReader {
         for (index, request) in requests.enumerated() {
             let rebuilding = ContinuousClock.now
             let freshStart = request.freshStart ?? starts[KafkaTopicPartition(topic: request.topic, partition: request.partition)] ?? 0
+            var inputEnd: Int64?
             for app in request.apps {
                 let key = KafkaTopicPartition(topic: app.changelog, partition: request.partition)
                 if let error = unreadable[key] {
@@ -183,6 +184,17 @@ private struct ChangelogReader {
                 results[index].bytes += changelog.bytes
                 results[index].devices += changelog.devices.count
                 do {
+                    if let covered = changelog.furthestPosition {
+                        let end = try inputEnd ?? consumer.watermarks(topic: request.topic, partition: request.partition, timeout: .seconds(30)).high
+                        inputEnd = end
+                        // Skipping what the state covers would skip every record up to there.
+                        guard covered <= end else {
+                            throw RestoreFailure(
+                                description: "it covers \(request.topic)/\(request.partition) up to offset \(covered), but the partition ends at "
+                                    + "offset \(end): the input topic was recreated or truncated after the state was written; "
+                                    + "delete the changelog topic to start the app afresh")
+                        }
+                    }
                     let start = try app.definition.input.start.map { try offset(of: $0, topic: request.topic, partition: request.partition) }
                     results[index].states[app.definition.name] = try changelog.restore(
                         makeEngine: app.definition.makeEngine, partition: request.partition, freshStart: start ?? freshStart, now: clock())
