@@ -14,7 +14,8 @@ struct RunCommand: AsyncParsableCommand {
             committed only after every output derived from them is acknowledged. App files \
             added, changed or removed while running take effect within seconds, without \
             restarting the other apps. SIGTERM or SIGINT drains in-flight work, commits, leaves \
-            the group and exits 0; an output that cannot be delivered ends the process with a \
+            the group and exits 0, or non-zero if the broker has not acknowledged all of it \
+            within --drain-timeout; an output that cannot be delivered ends the process with a \
             non-zero exit after committing what precedes it.
             """)
 
@@ -40,6 +41,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds between checkpoints of changed state to the changelog topics.")
     var checkpointInterval: Double = 1
 
+    @Option(help: "Seconds a shutdown may take to deliver outputs, write the last checkpoint and commit.")
+    var drainTimeout: Double = 30
+
     @Option(
         help: ArgumentHelp(
             "Memory for records fetched ahead of processing, across all partitions (e.g. 64MiB, 1GiB; default 256MiB).",
@@ -51,7 +55,11 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard shards >= 1 else { throw ValidationError("--shards must be at least 1") }
-        guard checkpointInterval > 0 else { throw ValidationError("--checkpoint-interval must be greater than zero") }
+        // A day bounds both: past it they are typing mistakes, and milliseconds stay far from overflow.
+        guard checkpointInterval > 0, checkpointInterval <= 86_400 else {
+            throw ValidationError("--checkpoint-interval must be greater than zero and at most 86400 seconds")
+        }
+        guard drainTimeout >= 0, drainTimeout <= 86_400 else { throw ValidationError("--drain-timeout must be from 0 to 86400 seconds") }
         if let prefetchBudget, prefetchBudget.bytes < 1 << 20 {
             throw ValidationError("--prefetch-budget must be at least 1MiB")
         }
@@ -68,7 +76,7 @@ struct RunCommand: AsyncParsableCommand {
                 options: .init(
                     kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics,
                     checkpointInterval: .milliseconds(Int64(checkpointInterval * 1000)), guarantee: guarantee,
-                    prefetchBudget: prefetchBudget?.bytes),
+                    prefetchBudget: prefetchBudget?.bytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),
                 signals: [.sigterm, .sigint])
         }
         do {

@@ -59,6 +59,58 @@ extension TidemarkCommandLine {
             try expectEndToEndOutputs(topics, in: scratch)
         }
 
+        @Test("SIGTERM while no broker answers: /health says stopping, the drain gives up after --drain-timeout and the run exits non-zero naming what is undone; a run after the broker is back makes every window equal batch's")
+        func aDrainWithoutABrokerEndsNonZero() throws {
+            let scratch = try ScratchDirectory("outage-drain")
+            defer { scratch.remove() }
+            let readings = try simulateReadings(into: scratch)
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let broker = try endToEndBroker()
+            defer { broker.stop() }
+
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: ["--drain-timeout", "5"])
+            defer { service.tool.kill() }
+            // Readings keep coming until the broker goes, so outputs and checkpoints are in
+            // flight when it does.
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+            var next = readings.startIndex
+            try waitUntil("the service to consume; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(60)) {
+                let end = min(next + 50, readings.endIndex)
+                try producer.sendReadings(readings[next..<end], topic: "readings")
+                next = end
+                producer.serve(timeout: .milliseconds(50))
+                return (service.recordsIn(app: "e2e") ?? 0) >= 1000
+            }
+            try broker.setBrokerDown(1)
+            Thread.sleep(forTimeInterval: 1)
+            service.tool.send(SIGTERM)
+            var seen: Set<String> = []
+            while service.tool.isRunning {
+                if let health = service.health { seen.insert(health) }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            #expect(
+                seen.contains { $0.hasPrefix(#"{"status":"stopping","detail":"delivering outputs, writing the last checkpoint and committing (at most 5.0 seconds)"}"#) },
+                "/health during the drain: \(seen)")
+            let status = try service.tool.waitForExit()
+            #expect(status != 0)
+            #expect(
+                service.tool.stderr.text.contains("tidemark run: the drain (at most 5.0 seconds) left work undone: "),
+                "\(service.tool.stderr.text.suffix(2000))")
+
+            try broker.setBrokerUp(1)
+            try producer.sendReadings(readings[next...], topic: "readings")
+            try producer.finish(within: .seconds(90))
+            let again = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
+            defer { again.tool.kill() }
+            try waitUntil("every reading read; stderr: \(again.tool.stderr.text.suffix(2000))", within: .seconds(120)) {
+                (0..<4).allSatisfy { again.sample(#"tidemark_consumer_lag_records{topic="readings",partition="\#($0)"}"#) == "0.0" }
+            }
+            #expect(try again.stop() == 0, "\(again.tool.stderr.text.suffix(2000))")
+            let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
+            try expectEndToEndOutputs(topics, in: scratch, restarted: true)
+        }
+
         @Test("while no broker answers for longer than the session, /health says degraded and lags are unknown, then ok again")
         func anOutageShowsInHealth() throws {
             let scratch = try ScratchDirectory("outage-health")

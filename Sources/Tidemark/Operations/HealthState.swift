@@ -1,5 +1,5 @@
 // What `/health` reports: whether the service runs, runs with a problem it may recover from,
-// or is failing and about to exit.
+// is shutting down, or is failing and about to exit.
 import Synchronization
 
 /// The health of a running service, set by the pipeline and read by `/health`.
@@ -9,6 +9,8 @@ package final class HealthState: Sendable {
         case ok
         /// Running, but something needs attention (e.g. no broker connection); may recover.
         case degraded(String)
+        /// Shutting down: delivering, checkpointing and committing before it exits.
+        case stopping(String)
         /// Cannot go on; the process exits non-zero once it has committed what it can.
         case failing(String)
     }
@@ -21,9 +23,13 @@ package final class HealthState: Sendable {
 
     package func set(_ new: Status) {
         status.withLock { status in
+            switch (status, new) {
             // Failing is final: nothing after it makes the process healthy again.
-            if case .failing = status { return }
-            status = new
+            case (.failing, _): return
+            // Neither does a broker coming back make a stopping process run again.
+            case (.stopping, .ok), (.stopping, .degraded): return
+            default: status = new
+            }
         }
     }
 
@@ -41,6 +47,8 @@ package final class HealthState: Sendable {
         case .starting: return (true, body("ok", "starting"))
         case .ok: return (true, body("ok", "running"))
         case .degraded(let reason): return (true, body("degraded", reason))
+        // Not ready for work any more: what it holds is about to move to another process.
+        case .stopping(let what): return (false, body("stopping", what))
         case .failing(let reason): return (false, body("failing", reason))
         }
     }

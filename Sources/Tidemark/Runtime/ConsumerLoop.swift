@@ -126,7 +126,7 @@ final class ConsumerLoop {
                 }
             }
         }
-        drain()
+        try drain()
     }
 
     /// Splits the batch by shard and steps every shard (in parallel).
@@ -236,22 +236,35 @@ final class ConsumerLoop {
     /// Exactly once: each shard commits its outputs, changed states and input offsets in one
     /// transaction. An abortable failure rewinds the shard; a fatal one (fenced by another
     /// instance with the same transactional id) ends the process.
-    private func commitTransactions() throws {
+    /// Returns whether every shard's transaction was committed.
+    ///
+    /// - Parameter deadline: when the commits stop waiting for the broker (nil: a minute each).
+    @discardableResult
+    private func commitTransactions(until deadline: ContinuousClock.Instant? = nil) throws -> Bool {
         let group = consumer.groupMetadata()
         let restoring = Set(self.restoring.keys)
+        var committedAll = true
         for shard in shards {
             do {
-                try shard.commitTransaction(group: group, restoring: restoring)
+                try shard.commitTransaction(group: group, restoring: restoring, timeout: deadline.map(Self.remaining) ?? .seconds(60))
                 abortsInARow = 0
             } catch where error.isFatal || error.isFencing {
                 // Fenced, the broker has aborted the transaction already: no abort to wait for.
                 throw fail("transaction of shard \(shard.index) failed for good: \(error)", abort: !error.isFencing)
             } catch where error.isRetriable {
+                committedAll = false
                 logger.warning("transaction commit to be retried", metadata: ["shard": "\(shard.index)", "error": "\(error)"])
             } catch {
+                committedAll = false
                 try rewind(shard, because: "\(error)")
             }
         }
+        return committedAll
+    }
+
+    /// The time left until `deadline`, never negative.
+    private static func remaining(until deadline: ContinuousClock.Instant) -> Duration {
+        max(.zero, deadline - .now)
     }
 
     /// Exactly once: aborts a shard's transaction and starts its partitions again from their
@@ -278,29 +291,34 @@ final class ConsumerLoop {
 
     /// Delivers everything sent, writes a last checkpoint of every state, and waits until it
     /// is acknowledged too: then every offset a state covers is committable. Exactly once,
-    /// the last transaction is committed.
-    private func checkpointEverything() {
+    /// the last transaction is committed. Returns whether all of it was acknowledged by
+    /// `deadline`.
+    @discardableResult
+    private func checkpointEverything(until deadline: ContinuousClock.Instant) -> Bool {
         if pipeline.exactlyOnce {
             do {
-                try commitTransactions()
+                return try commitTransactions(until: deadline)
             } catch {
                 logger.error("last transaction not committed; the next owner starts from the one before", metadata: ["error": "\(error)"])
+                return false
             }
-            return
         }
-        for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
+        for shard in shards { shard.sink.flush(timeout: Self.remaining(until: deadline)) }
         for shard in shards { shard.writeCheckpointIfSafe() }
         let restoring = Set(self.restoring.keys)
         for shard in shards {
             shard.takeCheckpoint(restoring: restoring)
             shard.writeCheckpointIfSafe()
-            shard.sink.flush(timeout: .seconds(30))
+            shard.sink.flush(timeout: Self.remaining(until: deadline))
         }
+        return shards.allSatisfy { $0.sink.inFlight == 0 && $0.sink.deliveryFailure == nil }
     }
 
-    private func commit(asynchronously: Bool) {
+    /// Returns false when a synchronous commit failed.
+    @discardableResult
+    private func commit(asynchronously: Bool) -> Bool {
         let offsets = shards.flatMap { $0.sink.takeCommittable() }
-        guard !offsets.isEmpty else { return }
+        guard !offsets.isEmpty else { return true }
         for (partition, offset) in offsets { committed[partition] = offset }
         do {
             try consumer.commit(
@@ -308,7 +326,9 @@ final class ConsumerLoop {
                 asynchronously: asynchronously)
         } catch {
             logger.warning("commit failed; the next one includes it", metadata: ["error": "\(error)"])
+            return false
         }
+        return true
     }
 
     // MARK: Restores
@@ -442,7 +462,7 @@ final class ConsumerLoop {
             for (partition, apps) in missing { requestRestore(partition, apps: apps) }
         case .revoked(let partitions):
             if !failing {
-                checkpointEverything()
+                checkpointEverything(until: .now + .seconds(30))
                 commit(asynchronously: false)
                 if !consumer.rebalancesIncrementally { park(partitions) }
             }
@@ -569,12 +589,25 @@ final class ConsumerLoop {
 
     /// Stops reading, delivers everything in flight, writes the last checkpoint, commits, and
     /// leaves the group.
-    private func drain() {
-        checkpointEverything()
-        commit(asynchronously: false)
+    /// Within the drain timeout: what the broker has not acknowledged by then is not counted
+    /// as done (its input offsets stay uncommitted, so the next owner produces it again), and
+    /// the loop throws, so the process exits non-zero.
+    private func drain() throws {
+        let timeout = pipeline.drainTimeout
+        pipeline.health.set(.stopping("delivering outputs, writing the last checkpoint and committing (at most \(timeout))"))
+        let settled = checkpointEverything(until: .now + timeout)
+        let committed = commit(asynchronously: false)
         publishMetrics(pipeline.clock())
         closeConsumer()
-        logger.info("drained", metadata: ["in-flight": "\(shards.map(\.sink.inFlight).reduce(0, +))"])
+        let unacknowledged = shards.map(\.sink.inFlight).reduce(0, +)
+        guard settled, committed else {
+            let what =
+                !settled && pipeline.exactlyOnce ? "the last transaction was not committed"
+                : !settled ? "\(unacknowledged) outputs or changelog records were not acknowledged"
+                : "the last offset commit failed"
+            throw RuntimeFailure(reason: "the drain (at most \(timeout)) left work undone: \(what); the next run reads again from the last committed offsets")
+        }
+        logger.info("drained")
     }
 
     /// After a delivery (or a restore) failed for good: marks the service failing, commits

@@ -16,6 +16,8 @@ final class Pipeline: Service, Sendable {
     let shardCount: Int
     /// How often changed states are written to the changelogs.
     let checkpointMillis: Int64
+    /// How long a shutdown may take to deliver, checkpoint and commit.
+    let drainTimeout: Duration
     /// Outputs, changelog writes and input offsets in one transaction per checkpoint.
     let exactlyOnce: Bool
     let clock: @Sendable () -> Int64
@@ -45,10 +47,11 @@ final class Pipeline: Service, Sendable {
 
     init(
         consumerConfig: KafkaConfig, producerConfig: KafkaConfig, group: String, shards: Int, checkpointInterval: Duration,
-        exactlyOnce: Bool, apps: [AppDefinition], metrics: RuntimeMetrics, health: HealthState,
+        drainTimeout: Duration, exactlyOnce: Bool, apps: [AppDefinition], metrics: RuntimeMetrics, health: HealthState,
         clock: @escaping @Sendable () -> Int64, logger: Logger
     ) {
         self.exactlyOnce = exactlyOnce
+        self.drainTimeout = drainTimeout
         self.consumerConfig = consumerConfig
         self.producerConfig = producerConfig
         self.group = group

@@ -281,7 +281,9 @@ final class Shard {
     /// Takes a checkpoint of the changed states and commits it in one transaction with every
     /// output sent since the last one and the input offsets the states cover, then opens the
     /// next transaction.
-    func commitTransaction(group: KafkaConsumerGroupMetadata, restoring: Set<CommitTracker.Partition>) throws(KafkaError) {
+    func commitTransaction(
+        group: KafkaConsumerGroupMetadata, restoring: Set<CommitTracker.Partition>, timeout: Duration = .seconds(60)
+    ) throws(KafkaError) {
         takeCheckpoint(restoring: restoring)
         if let checkpoint = pending {
             pending = nil
@@ -289,9 +291,9 @@ final class Shard {
             let offsets = checkpoint.positions.map {
                 KafkaTopicPartition(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset)
             }
-            if !offsets.isEmpty { try sink.producer.sendOffsetsToTransaction(offsets, group: group, timeout: .seconds(60)) }
+            if !offsets.isEmpty { try sink.producer.sendOffsetsToTransaction(offsets, group: group, timeout: timeout) }
         }
-        try sink.producer.commitTransaction(timeout: .seconds(60))
+        try sink.producer.commitTransaction(timeout: timeout)
         sink.serveDeliveries()
         try sink.producer.beginTransaction()
     }

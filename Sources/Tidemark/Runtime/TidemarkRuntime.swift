@@ -33,11 +33,14 @@ package final class TidemarkRuntime: Service, Sendable {
         /// Bytes of memory the consumer may fill with records fetched ahead of processing,
         /// across all its partitions; nil: `queued.max.messages.kbytes` in `kafka`, or 256 MiB.
         package var prefetchBudget: Int?
+        /// How long a shutdown may take to deliver, checkpoint and commit; what is not
+        /// acknowledged by then is not counted as done, and `run()` throws.
+        package var drainTimeout: Duration
 
         package init(
             kafka: KafkaConfig, apps: String, group: String = "tidemark", shards: Int = TidemarkRuntime.defaultShards,
             metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2), checkpointInterval: Duration = .seconds(1),
-            guarantee: Guarantee = .atLeastOnce, prefetchBudget: Int? = nil
+            guarantee: Guarantee = .atLeastOnce, prefetchBudget: Int? = nil, drainTimeout: Duration = .seconds(30)
         ) {
             self.guarantee = guarantee
             self.kafka = kafka
@@ -48,6 +51,7 @@ package final class TidemarkRuntime: Service, Sendable {
             self.reloadInterval = reloadInterval
             self.checkpointInterval = checkpointInterval
             self.prefetchBudget = prefetchBudget
+            self.drainTimeout = drainTimeout
         }
     }
 
@@ -83,7 +87,7 @@ package final class TidemarkRuntime: Service, Sendable {
         pipeline = Pipeline(
             consumerConfig: consumer, producerConfig: options.kafka.withDefaults(KafkaClientDefaults.producer),
             group: options.group, shards: options.shards, checkpointInterval: options.checkpointInterval,
-            exactlyOnce: options.guarantee == .exactlyOnce, apps: apps,
+            drainTimeout: options.drainTimeout, exactlyOnce: options.guarantee == .exactlyOnce, apps: apps,
             metrics: metrics, health: health, clock: clock, logger: logger)
         logger.info("apps loaded", metadata: ["apps": "\(apps.map(\.name).joined(separator: ","))"])
 

@@ -115,8 +115,13 @@ final class ToolProcess {
     /// Sends `signal` (SIGTERM by default) and waits for the exit status.
     @discardableResult
     func stop(signal: Int32 = SIGTERM, within limit: Duration = .seconds(30)) throws -> Int32 {
-        if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
+        send(signal)
         return try waitForExit(within: limit)
+    }
+
+    /// Sends `signal` without waiting.
+    func send(_ signal: Int32) {
+        if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
     }
 
     /// Waits for the child to exit on its own; kills it at the deadline.
