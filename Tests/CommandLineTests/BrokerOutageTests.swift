@@ -8,6 +8,16 @@ import Testing
 extension TidemarkCommandLine {
     @Suite("broker outage")
     struct BrokerOutage {
+        /// Streams readings until `service` has read a thousand, then takes the broker down,
+        /// so the service is consuming and producing when it goes.
+        private func takeDownMidStream(_ broker: EmbeddedKafkaBroker, _ stream: ReadingStream, _ service: RunningService) throws {
+            try waitUntil("the service to consume; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(60)) {
+                try stream.send()
+                return (service.recordsIn(app: "e2e") ?? 0) >= 1000
+            }
+            try broker.setBrokerDown(1)
+        }
+
         @Test("after the broker is down for five seconds every reading is processed and the results equal batch's")
         func resultsSurviveAnOutage() throws {
             let scratch = try ScratchDirectory("outage")
@@ -22,27 +32,14 @@ extension TidemarkCommandLine {
             // outage or the partitions are lost and come back, no record is lost or applied twice.
             let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { service.tool.kill() }
-            // Readings go out at about a thousand a second, so the service is consuming and
-            // producing when the broker goes away, and readings keep coming while it is away.
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            var next = readings.startIndex
-            func sendSlice() throws {
-                let end = min(next + 50, readings.endIndex)
-                try producer.sendReadings(readings[next..<end], topic: "readings")
-                next = end
-                producer.serve(timeout: .milliseconds(50))
-            }
-            try waitUntil("the service to consume; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(60)) {
-                try sendSlice()
-                return (service.recordsIn(app: "e2e") ?? 0) >= 1000
-            }
-            try broker.setBrokerDown(1)
+            // Readings keep coming while the broker is away.
+            let stream = try ReadingStream(readings, broker: broker)
+            try takeDownMidStream(broker, stream, service)
             let consumedBeforeOutage = service.recordsIn(app: "e2e") ?? 0
             let outageEnds = ContinuousClock.now + .seconds(5)
-            while ContinuousClock.now < outageEnds { try sendSlice() }
+            while ContinuousClock.now < outageEnds { try stream.send() }
             try broker.setBrokerUp(1)
-            while next < readings.endIndex { try sendSlice() }
-            try producer.finish(within: .seconds(90))
+            try stream.finish()
 
             try service.waitForRecordsIn(app: "e2e", readings.count, within: .seconds(120))
             let ends = try committedAndEndOffsets(group: "g", topic: "readings", partitions: 4, bootstrap: broker.bootstrapServers).ends
@@ -70,18 +67,9 @@ extension TidemarkCommandLine {
 
             let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: ["--drain-timeout", "5"])
             defer { service.tool.kill() }
-            // Readings keep coming until the broker goes, so outputs and checkpoints are in
-            // flight when it does.
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            var next = readings.startIndex
-            try waitUntil("the service to consume; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(60)) {
-                let end = min(next + 50, readings.endIndex)
-                try producer.sendReadings(readings[next..<end], topic: "readings")
-                next = end
-                producer.serve(timeout: .milliseconds(50))
-                return (service.recordsIn(app: "e2e") ?? 0) >= 1000
-            }
-            try broker.setBrokerDown(1)
+            // Outputs and checkpoints are in flight when the broker goes.
+            let stream = try ReadingStream(readings, broker: broker)
+            try takeDownMidStream(broker, stream, service)
             Thread.sleep(forTimeInterval: 1)
             service.tool.send(SIGTERM)
             var seen: Set<String> = []
@@ -99,13 +87,10 @@ extension TidemarkCommandLine {
                 "\(service.tool.stderr.text.suffix(2000))")
 
             try broker.setBrokerUp(1)
-            try producer.sendReadings(readings[next...], topic: "readings")
-            try producer.finish(within: .seconds(90))
+            try stream.finish()
             let again = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
             defer { again.tool.kill() }
-            try waitUntil("every reading read; stderr: \(again.tool.stderr.text.suffix(2000))", within: .seconds(120)) {
-                (0..<4).allSatisfy { again.sample(#"tidemark_consumer_lag_records{topic="readings",partition="\#($0)"}"#) == "0.0" }
-            }
+            try waitForEverythingCommitted(group: "g", broker: broker, service: again)
             #expect(try again.stop() == 0, "\(again.tool.stderr.text.suffix(2000))")
             let topics = try readTopics(endToEndOutputTopics + ["e2e-late"], partitions: 4, bootstrap: broker.bootstrapServers)
             try expectEndToEndOutputs(topics, in: scratch, restarted: true)
@@ -179,3 +164,4 @@ extension TidemarkCommandLine {
         }
     }
 }
+

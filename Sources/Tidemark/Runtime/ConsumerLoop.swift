@@ -236,14 +236,21 @@ final class ConsumerLoop {
     /// Exactly once: each shard commits its outputs, changed states and input offsets in one
     /// transaction. An abortable failure rewinds the shard; a fatal one (fenced by another
     /// instance with the same transactional id) ends the process.
-    /// Returns whether every shard's transaction was committed.
-    ///
+    /// What became of the shards' transactions.
+    private enum TransactionsOutcome {
+        case committed
+        /// Some commit is to be tried again.
+        case pending
+        /// Some transaction was aborted: its work is to be done again from the changelogs.
+        case aborted
+    }
+
     /// - Parameter deadline: when the commits stop waiting for the broker (nil: a minute each).
     @discardableResult
-    private func commitTransactions(until deadline: ContinuousClock.Instant? = nil) throws -> Bool {
+    private func commitTransactions(until deadline: ContinuousClock.Instant? = nil) throws -> TransactionsOutcome {
         let group = consumer.groupMetadata()
         let restoring = Set(self.restoring.keys)
-        var committedAll = true
+        var outcome = TransactionsOutcome.committed
         for shard in shards {
             do {
                 try shard.commitTransaction(group: group, restoring: restoring, timeout: deadline.map(Self.remaining) ?? .seconds(60))
@@ -252,14 +259,14 @@ final class ConsumerLoop {
                 // Fenced, the broker has aborted the transaction already: no abort to wait for.
                 throw fail("transaction of shard \(shard.index) failed for good: \(error)", abort: !error.isFencing)
             } catch where error.isRetriable {
-                committedAll = false
+                if outcome == .committed { outcome = .pending }
                 logger.warning("transaction commit to be retried", metadata: ["shard": "\(shard.index)", "error": "\(error)"])
             } catch {
-                committedAll = false
+                outcome = .aborted
                 try rewind(shard, because: "\(error)")
             }
         }
-        return committedAll
+        return outcome
     }
 
     /// The time left until `deadline`, never negative.
@@ -297,7 +304,15 @@ final class ConsumerLoop {
     private func checkpointEverything(until deadline: ContinuousClock.Instant) -> Bool {
         if pipeline.exactlyOnce {
             do {
-                return try commitTransactions(until: deadline)
+                while true {
+                    switch try commitTransactions(until: deadline) {
+                    case .committed: return true
+                    case .aborted: return false
+                    case .pending:
+                        guard ContinuousClock.now < deadline else { return false }
+                        Thread.sleep(forTimeInterval: 0.1)  // the broker's retriable trouble takes a moment
+                    }
+                }
             } catch {
                 logger.error("last transaction not committed; the next owner starts from the one before", metadata: ["error": "\(error)"])
                 return false
@@ -314,11 +329,9 @@ final class ConsumerLoop {
         return shards.allSatisfy { $0.sink.inFlight == 0 && $0.sink.deliveryFailure == nil }
     }
 
-    /// Returns false when a synchronous commit failed.
-    @discardableResult
-    private func commit(asynchronously: Bool) -> Bool {
+    private func commit(asynchronously: Bool) {
         let offsets = shards.flatMap { $0.sink.takeCommittable() }
-        guard !offsets.isEmpty else { return true }
+        guard !offsets.isEmpty else { return }
         for (partition, offset) in offsets { committed[partition] = offset }
         do {
             try consumer.commit(
@@ -326,9 +339,7 @@ final class ConsumerLoop {
                 asynchronously: asynchronously)
         } catch {
             logger.warning("commit failed; the next one includes it", metadata: ["error": "\(error)"])
-            return false
         }
-        return true
     }
 
     // MARK: Restores
@@ -591,20 +602,21 @@ final class ConsumerLoop {
     /// leaves the group.
     /// Within the drain timeout: what the broker has not acknowledged by then is not counted
     /// as done (its input offsets stay uncommitted, so the next owner produces it again), and
-    /// the loop throws, so the process exits non-zero.
+    /// the loop throws, so the process exits non-zero. A last offset commit that fails (in a
+    /// rebalance, say) is no such loss: the changelogs say what the states cover, and the next
+    /// owner skips what they do.
     private func drain() throws {
         let timeout = pipeline.drainTimeout
         pipeline.health.set(.stopping("delivering outputs, writing the last checkpoint and committing (at most \(timeout))"))
         let settled = checkpointEverything(until: .now + timeout)
-        let committed = commit(asynchronously: false)
+        commit(asynchronously: false)
         publishMetrics(pipeline.clock())
         closeConsumer()
-        let unacknowledged = shards.map(\.sink.inFlight).reduce(0, +)
-        guard settled, committed else {
+        guard settled else {
             let what =
-                !settled && pipeline.exactlyOnce ? "the last transaction was not committed"
-                : !settled ? "\(unacknowledged) outputs or changelog records were not acknowledged"
-                : "the last offset commit failed"
+                pipeline.exactlyOnce
+                ? "the last transaction was not committed"
+                : "\(shards.map(\.sink.inFlight).reduce(0, +)) outputs or changelog records were not acknowledged"
             throw RuntimeFailure(reason: "the drain (at most \(timeout)) left work undone: \(what); the next run reads again from the last committed offsets")
         }
         logger.info("drained")

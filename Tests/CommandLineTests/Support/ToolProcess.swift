@@ -143,9 +143,15 @@ final class ToolProcess {
         return process.terminationStatus
     }
 
+    /// Whether the child has begun a crash report (it may still be writing it).
+    var hasCrashed: Bool {
+        let text = stderr.text
+        return text.contains("Program crashed") || text.contains("Fatal error")
+    }
+
     /// What a crashed child wrote: the log lines before the crash, the runtime's message, and
     /// the crashed thread's backtrace (Swift's report lists every thread; the rest is left out).
-    private var crashReport: String {
+    var crashReport: String {
         let text = stderr.text
         guard let crash = text.range(of: "Fatal error") ?? text.range(of: "Program crashed") else {
             return "stderr: \(text.suffix(2000))"
