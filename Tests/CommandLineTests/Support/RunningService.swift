@@ -51,7 +51,7 @@ struct RunningService {
             guard tool.isRunning else { throw TestFailure(description: "tidemark run exited early: \(tool.stderr.text.suffix(3000))") }
             // The backtracer keeps a crashed child alive (and silent) while it writes its report.
             if tool.hasCrashed {
-                Thread.sleep(forTimeInterval: 3)  // for the crashed thread's backtrace
+                Thread.sleep(forTimeInterval: 10)  // for the crashed thread's backtrace
                 throw TestFailure(description: "tidemark run crashed: \(tool.crashReport)")
             }
             return (recordsIn(app: app) ?? -1) >= count

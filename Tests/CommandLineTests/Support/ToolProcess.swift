@@ -160,7 +160,9 @@ final class ToolProcess {
             let lineStart = text[..<found.lowerBound].lastIndex(of: "\n").map(text.index(after:)) ?? found.lowerBound
             return text[lineStart...].prefix(4000)
         }
-        return "stderr before the crash: \(text[..<crash.lowerBound].suffix(1500))\ncrash: \(text[crash.lowerBound...].prefix(300))"
+        // The runtime's complaints about threads it could not stop would push out the log.
+        let before = text[..<crash.lowerBound].split(separator: "\n").filter { !$0.hasPrefix("swift-runtime: failed to suspend") }
+        return "stderr before the crash: \(before.suffix(12).joined(separator: "\n").suffix(2500))\ncrash: \(text[crash.lowerBound...].prefix(300))"
             + "\n\(thread ?? "(no crashed thread in the report)")"
     }
 
