@@ -233,9 +233,6 @@ final class ConsumerLoop {
         for shard in shards { shard.writeCheckpointIfSafe() }
     }
 
-    /// Exactly once: each shard commits its outputs, changed states and input offsets in one
-    /// transaction. An abortable failure rewinds the shard; a fatal one (fenced by another
-    /// instance with the same transactional id) ends the process.
     /// What became of the shards' transactions.
     private enum TransactionsOutcome {
         case committed
@@ -245,6 +242,10 @@ final class ConsumerLoop {
         case aborted
     }
 
+    /// Exactly once: each shard commits its outputs, changed states and input offsets in one
+    /// transaction. An abortable failure rewinds the shard; a fatal one (fenced by another
+    /// instance with the same transactional id) ends the process.
+    ///
     /// - Parameter deadline: when the commits stop waiting for the broker (nil: a minute each).
     @discardableResult
     private func commitTransactions(until deadline: ContinuousClock.Instant? = nil) throws -> TransactionsOutcome {
