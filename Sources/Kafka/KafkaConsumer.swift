@@ -47,7 +47,7 @@ package typealias KafkaRebalanceHandler = (KafkaConsumer, KafkaRebalanceEvent) -
 /// Offsets are only committed for what the caller says is done:
 /// `enable.auto.offset.store` is false, so ``store(_:)`` (or ``commit(_:asynchronously:)``
 /// with explicit offsets) decides what a commit (automatic with
-/// `enable.auto.commit`, or ``commitStored(asynchronously:)``) writes.
+/// `enable.auto.commit`, or ``commit(_:timeout:)`` with nil) writes.
 ///
 /// ## Fair partitions
 ///
@@ -82,6 +82,10 @@ package final class KafkaConsumer {
     private var batchCapacity: Int
     var batchCount = 0
     private var closed = false
+    /// Whether ``close(timeout:)`` finished leaving the group before its deadline.
+    private var closedInTime = false
+    /// How long a close may take when its caller names no bound (and in deinit).
+    package static let closeTimeout: Duration = .seconds(10)
     /// The partition queues in fair mode, nil otherwise.
     let fairQueues: PartitionQueues?
 
@@ -132,13 +136,18 @@ package final class KafkaConsumer {
 
     deinit {
         context.handler = nil
-        if !closed {
-            releaseBatch()
-            // Queue handles must be gone before rd_kafka_consumer_close (rdkafka.h).
-            fairQueues?.releaseAll()
-            rd_kafka_consumer_close(handle)
-        }
+        if !closed { _ = try? close(timeout: Self.closeTimeout) }
         releaseBatch()
+        guard closedInTime else {
+            // rd_kafka_destroy waits for a close under way without a bound, even with
+            // RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE (a broker that stopped answering holds it
+            // forever). Such a client is left to end with the process, and the context its
+            // callbacks reach with it; nothing polls it any more.
+            context.consumer = nil
+            _ = Unmanaged.passRetained(context)
+            batch.deallocate()
+            return
+        }
         rd_kafka_destroy(handle)
         fairQueues?.closeWakeup()
         batch.deallocate()
@@ -278,19 +287,32 @@ package final class KafkaConsumer {
         if let error = list.firstError("store offset") { throw error }
     }
 
-    /// Commits explicit offsets (each the *next* offset to read).
-    /// Synchronous unless `asynchronously`, in which case errors are reported as events.
-    package func commit(_ offsets: [KafkaTopicPartition], asynchronously: Bool = false) throws(KafkaError) {
+    /// Commits explicit offsets (each the *next* offset to read), asynchronously: the outcome
+    /// is reported as a ``KafkaConsumerEvent/committed(_:)`` event by a later poll.
+    package func commit(asynchronously offsets: [KafkaTopicPartition]) throws(KafkaError) {
         let list = TopicPartitionList(offsets)
-        try check(rd_kafka_commit(handle, list.pointer, asynchronously ? 1 : 0), "commit \(offsets)")
-        if !asynchronously, let error = list.firstError("commit") { throw error }
+        try check(rd_kafka_commit(handle, list.pointer, 1), "commit \(offsets)")
     }
 
-    /// Commits the offsets stored with ``store(_:)``; nothing stored is not an error.
-    package func commitStored(asynchronously: Bool = false) throws(KafkaError) {
-        let err = rd_kafka_commit(handle, nil, asynchronously ? 1 : 0)
+    /// Commits explicit offsets (or, with nil, the offsets stored with ``store(_:)``) and
+    /// waits for the coordinator's answer at most `timeout`: `rd_kafka_commit` waits without a
+    /// bound, so the result is taken from a queue of its own. Nothing stored is not an error.
+    package func commit(_ offsets: [KafkaTopicPartition]?, timeout: Duration) throws(KafkaError) {
+        let what = offsets.map { "commit \($0)" } ?? "commit stored offsets"
+        let list = offsets.map(TopicPartitionList.init)
+        let queue = rd_kafka_queue_new(handle)
+        defer { rd_kafka_queue_destroy(queue) }
+        try check(rd_kafka_commit_queue(handle, list?.pointer, queue, nil, nil), what)
+        guard let event = rd_kafka_queue_poll(queue, milliseconds(timeout)) else {
+            throw KafkaError(code: KafkaError.timedOut, message: "\(what): no answer from the group coordinator within \(timeout)")
+        }
+        defer { rd_kafka_event_destroy(event) }
+        let err = rd_kafka_event_error(event)
         if err == RD_KAFKA_RESP_ERR__NO_OFFSET { return }
-        try check(err, "commit stored offsets")
+        try check(err, what)
+        if let answered = rd_kafka_event_topic_partition_list(event), let error = TopicPartitionList.firstError(in: answered, what) {
+            throw error
+        }
     }
 
     /// The group's committed offsets for `partitions`.
@@ -363,25 +385,55 @@ package final class KafkaConsumer {
         }
     }
 
+    /// The id of the cluster the client's latest metadata came from, waiting at most
+    /// `timeout` for metadata; nil while unknown (or from a broker too old to say).
+    /// librdkafka only logs a change of cluster, so a caller that must not mix two clusters'
+    /// offsets asks again and compares.
+    package func clusterID(timeout: Duration = .zero) -> String? {
+        guard let id = rd_kafka_clusterid(handle, milliseconds(timeout)) else { return nil }
+        defer { rd_kafka_mem_free(handle, id) }
+        return String(cString: id)
+    }
+
     /// The group metadata for ``KafkaProducer/sendOffsetsToTransaction(_:group:timeout:)``.
     package func groupMetadata() -> KafkaConsumerGroupMetadata {
         KafkaConsumerGroupMetadata(rd_kafka_consumer_group_metadata(handle))
     }
 
-    /// Leaves the group (revoking partitions through the rebalance handler,
-    /// which may commit) and stops the consumer. Idempotent.
+    /// Leaves the group (revoking partitions through the rebalance handler, which may
+    /// commit) and stops the consumer, within `timeout`. Idempotent.
+    ///
+    /// `rd_kafka_consumer_close` waits for the group without a bound (a broker gone holds it
+    /// forever), so the close runs in the background and this serves its queue until it is
+    /// done or the time is up. Returns whether it finished in time; a consumer that did not
+    /// is never destroyed (see deinit), and its group's coordinator holds its partitions
+    /// until `session.timeout.ms` passes.
     ///
     /// librdkafka 2.0.2 may assert when closing during a cooperative-sticky rebalance.
-    package func close() throws(KafkaError) {
-        guard !closed else { return }
+    @discardableResult
+    package func close(timeout: Duration = KafkaConsumer.closeTimeout) throws(KafkaError) -> Bool {
+        guard !closed else { return closedInTime }
         closed = true
         releaseBatch()
-        // Queue handles must be gone before rd_kafka_consumer_close (rdkafka.h); the
-        // revocation inside close then finds no partition queue to release.
+        // Queue handles must be gone before the consumer closes (rdkafka.h); the revocation
+        // inside the close then finds no partition queue to release.
         fairQueues?.releaseAll()
-        let err = rd_kafka_consumer_close(handle)
+        let deadline = ContinuousClock.now + timeout
+        let queue = rd_kafka_queue_new(handle)
+        defer { rd_kafka_queue_destroy(queue) }
+        try check(rd_kafka_consumer_close_queue(handle, queue))
+        while rd_kafka_consumer_closed(handle) == 0 {
+            let left = deadline - .now
+            guard left > .zero else {
+                context.handler = nil
+                return false
+            }
+            // Rebalance callbacks run inside this poll; other events are of no use here.
+            if let event = rd_kafka_queue_poll(queue, min(100, milliseconds(left))) { rd_kafka_event_destroy(event) }
+        }
         context.handler = nil
-        try check(err, "close consumer")
+        closedInTime = true
+        return true
     }
 
     /// `partition.assignment.strategy` as the client runs with it (librdkafka's default included).

@@ -50,9 +50,12 @@ final class TopicPartitionList {
     var partitions: [KafkaTopicPartition] { Self.read(pointer) }
 
     /// The first per-partition error, if any.
-    func firstError(_ what: String) -> KafkaError? {
-        for i in 0..<Int(pointer.pointee.cnt) {
-            let element = pointer.pointee.elems[i]
+    func firstError(_ what: String) -> KafkaError? { Self.firstError(in: pointer, what) }
+
+    /// The first partition of `list` with an error, as an error naming it and `what` failed.
+    static func firstError(in list: UnsafePointer<rd_kafka_topic_partition_list_t>, _ what: String) -> KafkaError? {
+        for i in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[i]
             if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 let tp = "\(String(cString: element.topic))[\(element.partition)]"
                 return KafkaError(element.err, message: "\(what) \(tp): \(String(cString: rd_kafka_err2str(element.err)))")

@@ -45,6 +45,13 @@ struct RunCommand: AsyncParsableCommand {
     var drainTimeout: Double = 30
 
     @Option(
+        help: """
+            Seconds that trouble a restart may mend (no broker connection, nothing read while records wait, offset \
+            commits failing) may last before /health says failing (503) and the process exits non-zero.
+            """)
+    var unhealthyAfter: Double = 120
+
+    @Option(
         help: ArgumentHelp(
             "Memory for records fetched ahead of processing, across all partitions (e.g. 64MiB, 1GiB; default 256MiB).",
             valueName: "size"))
@@ -60,6 +67,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--checkpoint-interval must be greater than zero and at most 86400 seconds")
         }
         guard drainTimeout >= 0, drainTimeout <= 86_400 else { throw ValidationError("--drain-timeout must be from 0 to 86400 seconds") }
+        guard unhealthyAfter > 0, unhealthyAfter <= 86_400 else {
+            throw ValidationError("--unhealthy-after must be greater than zero and at most 86400 seconds")
+        }
         if let prefetchBudget, prefetchBudget.bytes < 1 << 20 {
             throw ValidationError("--prefetch-budget must be at least 1MiB")
         }
@@ -76,7 +86,8 @@ struct RunCommand: AsyncParsableCommand {
                 options: .init(
                     kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics,
                     checkpointInterval: .milliseconds(Int64(checkpointInterval * 1000)), guarantee: guarantee,
-                    prefetchBudget: prefetchBudget?.bytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),
+                    prefetchBudget: prefetchBudget?.bytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
+                    unhealthyAfter: .milliseconds(Int64(unhealthyAfter * 1000))),
                 signals: [.sigterm, .sigint])
         }
         do {

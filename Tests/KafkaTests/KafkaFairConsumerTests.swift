@@ -42,7 +42,7 @@ struct KafkaFairConsumerTests {
             let consumer = try KafkaConsumer(config: config, fairPartitions: true) { consumer, event in
                 if case .revoked = event {
                     revocations += 1
-                    do { try consumer.commitStored() } catch { failedCommits += 1 }
+                    do { try consumer.commit(nil, timeout: .seconds(10)) } catch { failedCommits += 1 }
                 }
             }
             try consumer.subscribe(topics: [topic])

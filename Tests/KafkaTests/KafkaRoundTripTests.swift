@@ -82,7 +82,7 @@ struct KafkaRoundTripTests {
         _ = try consume(first, count: 10) { message in
             if message.offset <= 4 { try first.store(message) }
         }
-        try first.commitStored()
+        try first.commit(nil, timeout: .seconds(10))
         let committed = try first.committed([KafkaTopicPartition(topic: "readings", partition: 0)], timeout: .seconds(10))
         #expect(committed.map(\.offset) == [5])
         try first.close()
@@ -105,7 +105,7 @@ struct KafkaRoundTripTests {
         let first = try KafkaConsumer(config: consumerConfig(broker, group: "explicit"))
         try first.subscribe(topics: ["readings"])
         _ = try consume(first, count: 8)
-        try first.commit([KafkaTopicPartition(topic: "readings", partition: 0, offset: 3), KafkaTopicPartition(topic: "readings", partition: 1, offset: 1)])
+        try first.commit([KafkaTopicPartition(topic: "readings", partition: 0, offset: 3), KafkaTopicPartition(topic: "readings", partition: 1, offset: 1)], timeout: .seconds(10))
         try first.close()
 
         let second = try KafkaConsumer(config: consumerConfig(broker, group: "explicit"))

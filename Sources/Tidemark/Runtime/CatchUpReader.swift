@@ -44,8 +44,8 @@ final class CatchUpReader {
         return try consumer.poll(timeout: timeout, maxMessages: 4096)
     }
 
-    func close() {
-        try? consumer?.close()
+    func close(until deadline: ContinuousClock.Instant = .now + KafkaConsumer.closeTimeout) {
+        _ = try? consumer?.close(timeout: max(.zero, deadline - .now))
         consumer = nil
         partitions = [:]
     }

@@ -3,7 +3,9 @@
 // idle service hears nothing either way, so silence is not trouble: trouble is librdkafka
 // reporting failed connections (while it has none it retries every reconnect backoff and
 // reports a failure at least every 30 s, identical ones in between suppressed), no
-// assignment for longer than a session, or commits refused.
+// assignment for longer than a session, commits refused, or nothing read while records wait.
+// All but the lack of an assignment (a standby holds nothing, rightly) are trouble that a
+// restart may mend, and the loop fails once one has lasted past its bound.
 import Kafka
 
 /// Turns the loop's observations into a health status.
@@ -17,6 +19,9 @@ package struct ConnectionWatch {
     private var unassignedSince: Int64?
     private var commitsFailingSince: Int64?
     private var lastCommitError = ""
+    private var stalledSince: Int64?
+    private var stalledLag: Int64 = 0
+    private var lastConsumed = 0
 
     /// - Parameters:
     ///   - patience: milliseconds (e.g. the session timeout).
@@ -65,19 +70,49 @@ package struct ConnectionWatch {
         lastCommitError = "\(error.name): \(error.message)"
     }
 
+    /// Notes how far reading has come: `consumed`, the records processed so far, and `lag`,
+    /// what waits in the partitions being read (nil: unknown). Reading has stalled while
+    /// records wait and the count does not move.
+    package mutating func progress(consumed: Int, lag: Int64?, at now: Int64) {
+        defer { lastConsumed = consumed }
+        guard let lag, lag > 0, consumed == lastConsumed else {
+            stalledSince = nil
+            return
+        }
+        if stalledSince == nil { stalledSince = now }
+        stalledLag = lag
+    }
+
     /// `ok`, or `degraded` with every reason that has lasted longer than the patience.
     package func status(at now: Int64) -> HealthState.Status {
-        var reasons: [String] = []
+        let reasons = troubles(at: now).map(\.reason) + unassigned(at: now)
+        return reasons.isEmpty ? .ok : .degraded(reasons.joined(separator: "; "))
+    }
+
+    /// The trouble a restart may mend that has lasted at least `bound` milliseconds, if any:
+    /// its reasons, for the process to fail with.
+    package func persistentTrouble(at now: Int64, bound: Int64) -> String? {
+        let lasting = troubles(at: now).filter { now - $0.since >= bound }
+        return lasting.isEmpty ? nil : lasting.map(\.reason).joined(separator: "; ")
+    }
+
+    private func troubles(at now: Int64) -> [(since: Int64, reason: String)] {
+        var troubles: [(since: Int64, reason: String)] = []
         if let since = disconnectedSince, isDisconnected(at: now), now - since >= patience {
-            reasons.append("no broker connection for \((now - since) / 1000) s")
-        }
-        if let since = unassignedSince, now - since >= patience {
-            reasons.append("no partitions assigned for \((now - since) / 1000) s")
+            troubles.append((since, "no broker connection for \((now - since) / 1000) s"))
         }
         if let since = commitsFailingSince, now - since >= patience {
-            reasons.append("offset commits failing for \((now - since) / 1000) s (\(lastCommitError))")
+            troubles.append((since, "offset commits failing for \((now - since) / 1000) s (\(lastCommitError))"))
         }
-        return reasons.isEmpty ? .ok : .degraded(reasons.joined(separator: "; "))
+        if let since = stalledSince, now - since >= patience {
+            troubles.append((since, "nothing read for \((now - since) / 1000) s while \(stalledLag) records wait"))
+        }
+        return troubles
+    }
+
+    private func unassigned(at now: Int64) -> [String] {
+        guard let since = unassignedSince, now - since >= patience else { return [] }
+        return ["no partitions assigned for \((now - since) / 1000) s"]
     }
 
     /// librdkafka's names for not reaching brokers.

@@ -45,6 +45,11 @@ final class ConsumerLoop {
     private var abortsInARow = 0
     /// Set once the loop fails: partitions revoked while closing get no last checkpoint.
     private var failing = false
+    /// When the drain (or the wind-down after a failure) must be over; nil while running.
+    /// Every wait for the broker from then on, the rebalance handler's included, ends by it.
+    private var drainDeadline: ContinuousClock.Instant?
+    /// The cluster the partitions' offsets belong to, as first seen.
+    private var cluster: String?
     private var logger: Logger { pipeline.logger }
 
     /// How often idle flushes, `every` periods, commits and metrics are taken care of.
@@ -89,8 +94,10 @@ final class ConsumerLoop {
     func run(until stop: StopRequest) throws {
         defer {
             for thread in threads { thread.finish() }
-            restorer.stop()
-            catchUp.close()
+            // Within what is left of the drain, and never without a bound.
+            let deadline = max(drainDeadline ?? .now, .now + .seconds(1))
+            restorer.stop(waitingUntil: deadline)
+            catchUp.close(until: deadline)
         }
         pipeline.health.set(.ok)
         while !stop.isRequested {
@@ -99,6 +106,9 @@ final class ConsumerLoop {
             }
             // While states catch up, the wait is for whichever consumer has records first.
             let poll = try consumer.poll(timeout: catchUp.isEmpty ? .milliseconds(Self.tickMillis) : .zero, maxMessages: 4096)
+            // Before anything of this poll is processed or committed (a few instructions and a
+            // lock a batch): records of another cluster must not reach the states.
+            try checkCluster()
             let now = pipeline.clock()
             observe(poll, at: now)
             try installRestored()
@@ -118,11 +128,11 @@ final class ConsumerLoop {
                 if let duration = shard.takeCheckpointDuration() { pipeline.metrics.observeCheckpoint(milliseconds: duration) }
             }
             if tick {
-                commit(asynchronously: true)
+                commit(waitingUntil: nil)
                 if now - lastMetrics >= 1000 {
                     lastMetrics = now
                     publishMetrics(now)
-                    if !subscribedTopics.isEmpty { pipeline.health.set(connection.status(at: now)) }
+                    if !subscribedTopics.isEmpty { try reportHealth(at: now) }
                 }
             }
         }
@@ -299,24 +309,23 @@ final class ConsumerLoop {
 
     /// Delivers everything sent, writes a last checkpoint of every state, and waits until it
     /// is acknowledged too: then every offset a state covers is committable. Exactly once,
-    /// the last transaction is committed. Returns whether all of it was acknowledged by
-    /// `deadline`.
+    /// the last transaction is committed. Returns what was not finished by `deadline`, or nil.
     @discardableResult
-    private func checkpointEverything(until deadline: ContinuousClock.Instant) -> Bool {
+    private func checkpointEverything(until deadline: ContinuousClock.Instant) -> String? {
         if pipeline.exactlyOnce {
             do {
                 while true {
                     switch try commitTransactions(until: deadline) {
-                    case .committed: return true
-                    case .aborted: return false
+                    case .committed: return nil
+                    case .aborted: return "the last transaction was aborted"
                     case .pending:
-                        guard ContinuousClock.now < deadline else { return false }
+                        guard ContinuousClock.now < deadline else { return "the last transaction was not committed in time" }
                         Thread.sleep(forTimeInterval: 0.1)  // the broker's retriable trouble takes a moment
                     }
                 }
             } catch {
                 logger.error("last transaction not committed; the next owner starts from the one before", metadata: ["error": "\(error)"])
-                return false
+                return "the last transaction was not committed (\(error))"
             }
         }
         for shard in shards { shard.sink.flush(timeout: Self.remaining(until: deadline)) }
@@ -327,19 +336,29 @@ final class ConsumerLoop {
             shard.writeCheckpointIfSafe()
             shard.sink.flush(timeout: Self.remaining(until: deadline))
         }
-        return shards.allSatisfy { $0.sink.inFlight == 0 && $0.sink.deliveryFailure == nil }
+        if let failure = shards.lazy.compactMap(\.sink.deliveryFailure).first { return "an output was refused (\(failure))" }
+        let inFlight = shards.map(\.sink.inFlight).reduce(0, +)
+        return inFlight == 0 ? nil : "\(inFlight) outputs or changelog records were not acknowledged"
     }
 
-    private func commit(asynchronously: Bool) {
+    /// Commits what the sinks say is committable: in the background while running, or
+    /// waiting for the coordinator's answer until `deadline`. Returns a waited-for commit's error.
+    @discardableResult
+    private func commit(waitingUntil deadline: ContinuousClock.Instant?) -> KafkaError? {
         let offsets = shards.flatMap { $0.sink.takeCommittable() }
-        guard !offsets.isEmpty else { return }
+        guard !offsets.isEmpty else { return nil }
         for (partition, offset) in offsets { committed[partition] = offset }
+        let list = offsets.map { KafkaTopicPartition(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset) }
         do {
-            try consumer.commit(
-                offsets.map { KafkaTopicPartition(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset) },
-                asynchronously: asynchronously)
+            if let deadline {
+                try consumer.commit(list, timeout: Self.remaining(until: deadline))
+            } else {
+                try consumer.commit(asynchronously: list)
+            }
+            return nil
         } catch {
             logger.warning("commit failed; the next one includes it", metadata: ["error": "\(error)"])
+            return error
         }
     }
 
@@ -474,8 +493,9 @@ final class ConsumerLoop {
             for (partition, apps) in missing { requestRestore(partition, apps: apps) }
         case .revoked(let partitions):
             if !failing {
-                checkpointEverything(until: .now + .seconds(30))
-                commit(asynchronously: false)
+                let deadline = drainDeadline ?? .now + Self.revocationTimeout
+                checkpointEverything(until: deadline)
+                commit(waitingUntil: deadline)
                 if !consumer.rebalancesIncrementally { park(partitions) }
             }
             release(partitions)
@@ -539,6 +559,15 @@ final class ConsumerLoop {
         if shards.contains(where: { $0.sink.takeAcknowledgedAny() }) { connection.reachedBroker() }
     }
 
+    /// Sets `/health` from what the loop sees; trouble that has lasted past the unhealthy bound
+    /// fails the loop, so that the process exits and is started again.
+    private func reportHealth(at now: Int64) throws {
+        if let trouble = connection.persistentTrouble(at: now, bound: pipeline.unhealthyAfterMillis) {
+            throw fail("degraded for longer than \(pipeline.unhealthyAfterMillis / 1000) s: \(trouble)", countsAsDelivery: false)
+        }
+        pipeline.health.set(connection.status(at: now))
+    }
+
     private func clientError(_ error: KafkaError) {
         // An outage repeats the same error many times a second; librdkafka retries by itself,
         // so a few lines say enough.
@@ -586,6 +615,8 @@ final class ConsumerLoop {
     /// ends are stale, and a position may not be known yet: such a lag is unknown (NaN), not 0.
     private func publishConsumerLags(_ now: Int64) {
         let disconnected = connection.isDisconnected(at: now)
+        // What waits in the partitions being read (not restoring, not paused for a restore).
+        var waiting: Int64? = 0
         for partition in assigned {
             let states = shards[Int(partition.partition) % shards.count].apps(reading: partition.topic)
                 .compactMap { $0.state(of: partition.partition) }
@@ -594,41 +625,56 @@ final class ConsumerLoop {
             var lag = Double.nan
             if let position, let high { lag = Double(max(0, high - position)) }
             pipeline.metrics.setConsumerLag(topic: partition.topic, partition: partition.partition, lag: lag)
+            // A transactional input ends with a commit marker no record stands for: a lag of
+            // one is a partition read to its end.
+            if restoring[partition] == nil, !paused.contains(partition) {
+                waiting = lag.isNaN ? nil : waiting.map { $0 + max(0, Int64(lag) - 1) }
+            }
         }
+        connection.progress(consumed: pipeline.consumed.load(ordering: .relaxed), lag: waiting, at: now)
     }
 
     // MARK: Ends
 
     /// Stops reading, delivers everything in flight, writes the last checkpoint, commits, and
-    /// leaves the group.
-    /// Within the drain timeout: what the broker has not acknowledged by then is not counted
-    /// as done (its input offsets stay uncommitted, so the next owner produces it again), and
-    /// the loop throws, so the process exits non-zero. A last offset commit that fails (in a
-    /// rebalance, say) is no such loss: the changelogs say what the states cover, and the next
-    /// owner skips what they do.
+    /// leaves the group, all within the drain timeout: each wait for the broker gets what is
+    /// left of it. What is not done by then is not counted as done (input offsets stay
+    /// uncommitted, so the next owner produces it again), and the loop throws naming each
+    /// unfinished step, so the process exits non-zero. A last offset commit the coordinator
+    /// refuses (in a rebalance, say) is no such loss: the changelogs say what the states
+    /// cover, and the next owner skips what they do. One that gets no answer at all is.
     private func drain() throws {
         let timeout = pipeline.drainTimeout
+        let deadline = ContinuousClock.now + timeout
+        drainDeadline = deadline
         pipeline.health.set(.stopping("delivering outputs, writing the last checkpoint and committing (at most \(timeout))"))
-        let settled = checkpointEverything(until: .now + timeout)
-        commit(asynchronously: false)
+        var undone: [String] = []
+        if let unfinished = checkpointEverything(until: deadline) { undone.append(unfinished) }
+        if let error = commit(waitingUntil: deadline), error.code == KafkaError.timedOut {
+            undone.append("the last offset commit got no answer")
+        }
         publishMetrics(pipeline.clock())
-        closeConsumer()
-        guard settled else {
-            let what =
-                pipeline.exactlyOnce
-                ? "the last transaction was not committed"
-                : "\(shards.map(\.sink.inFlight).reduce(0, +)) outputs or changelog records were not acknowledged"
-            throw RuntimeFailure(reason: "the drain (at most \(timeout)) left work undone: \(what); the next run reads again from the last committed offsets")
+        if !closeConsumer(until: deadline) {
+            undone.append("the consumer did not leave its group in time (its partitions wait for session.timeout.ms)")
+        }
+        guard undone.isEmpty else {
+            throw RuntimeFailure(
+                reason: "the drain (at most \(timeout)) left work undone: \(undone.joined(separator: "; ")); the next run reads again from the last committed offsets")
         }
         logger.info("drained")
     }
 
     /// After a delivery (or a restore) failed for good: marks the service failing, commits
     /// only what every output and checkpoint before the failure makes safe, leaves the group,
-    /// and returns the error to throw, so the process exits non-zero and a restart reprocesses
-    /// from the last checkpoint.
-    private func fail(_ reason: String, countsAsDelivery: Bool = true, abort: Bool = true) -> RuntimeFailure {
+    /// all within the drain timeout, and returns the error to throw, so the process exits
+    /// non-zero and a restart reprocesses from the last checkpoint.
+    ///
+    /// - Parameter commitSafe: whether anything may be committed at all (not to a cluster
+    ///   that is not the one the offsets came from).
+    private func fail(_ reason: String, countsAsDelivery: Bool = true, abort: Bool = true, commitSafe: Bool = true) -> RuntimeFailure {
         failing = true
+        let deadline = drainDeadline ?? .now + pipeline.drainTimeout
+        drainDeadline = deadline
         pipeline.health.set(.failing(reason))
         if countsAsDelivery { pipeline.metrics.countDeliveryFailure() }
         logger.error(
@@ -636,23 +682,48 @@ final class ConsumerLoop {
             metadata: ["reason": "\(reason)"])
         if pipeline.exactlyOnce {
             // A fenced producer cannot abort: the broker aborted its transaction already.
-            for shard in shards where abort && shard.sink.fatalError == nil {
-                try? shard.sink.producer.abortTransaction(timeout: .seconds(10))
+            for shard in shards where abort && commitSafe && shard.sink.fatalError == nil {
+                try? shard.sink.producer.abortTransaction(timeout: Self.remaining(until: deadline))
             }
-        } else {
-            for shard in shards { shard.sink.flush(timeout: .seconds(30)) }
-            commit(asynchronously: false)
+        } else if commitSafe {
+            for shard in shards { shard.sink.flush(timeout: Self.remaining(until: deadline)) }
+            commit(waitingUntil: deadline)
         }
         publishMetrics(pipeline.clock())
-        closeConsumer()
+        closeConsumer(until: deadline)
         return RuntimeFailure(reason: reason)
     }
 
-    private func closeConsumer() {
+    /// Leaves the group by `deadline`; returns whether it did.
+    @discardableResult
+    private func closeConsumer(until deadline: ContinuousClock.Instant) -> Bool {
         do {
-            try consumer.close()
+            return try consumer.close(timeout: Self.remaining(until: deadline))
         } catch {
             logger.warning("consumer close", metadata: ["error": "\(error)"])
+            return false
         }
     }
+
+    /// Fails when the cluster behind the bootstrap servers is not the one this process began
+    /// with (replaced by another on the same addresses): its partitions' offsets mean other
+    /// records, so nothing may be read from it into the states, nor committed to it.
+    /// librdkafka takes the new id from the first metadata the new cluster sends, before it
+    /// can fetch from it.
+    private func checkCluster() throws {
+        guard let id = consumer.clusterID() else { return }
+        guard let cluster else {
+            cluster = id
+            logger.info("cluster", metadata: ["id": "\(id)"])
+            return
+        }
+        guard id != cluster else { return }
+        throw fail(
+            "the cluster changed from \(cluster) to \(id) under this process: its offsets and states belong to \(cluster); "
+                + "stopping without committing to \(id)",
+            countsAsDelivery: false, commitSafe: false)
+    }
+
+    /// How long a revocation may take to deliver, checkpoint and commit while running.
+    private static let revocationTimeout: Duration = .seconds(30)
 }

@@ -18,6 +18,9 @@ final class Pipeline: Service, Sendable {
     let checkpointMillis: Int64
     /// How long a shutdown may take to deliver, checkpoint and commit.
     let drainTimeout: Duration
+    /// How long trouble that a restart may mend (no broker, reading stalled, commits
+    /// failing) may last before the loop fails and the process exits.
+    let unhealthyAfterMillis: Int64
     /// Outputs, changelog writes and input offsets in one transaction per checkpoint.
     let exactlyOnce: Bool
     let clock: @Sendable () -> Int64
@@ -47,22 +50,27 @@ final class Pipeline: Service, Sendable {
 
     init(
         consumerConfig: KafkaConfig, producerConfig: KafkaConfig, group: String, shards: Int, checkpointInterval: Duration,
-        drainTimeout: Duration, exactlyOnce: Bool, apps: [AppDefinition], metrics: RuntimeMetrics, health: HealthState,
+        drainTimeout: Duration, unhealthyAfter: Duration, exactlyOnce: Bool, apps: [AppDefinition], metrics: RuntimeMetrics, health: HealthState,
         clock: @escaping @Sendable () -> Int64, logger: Logger
     ) {
         self.exactlyOnce = exactlyOnce
         self.drainTimeout = drainTimeout
+        unhealthyAfterMillis = Self.milliseconds(unhealthyAfter)
         self.consumerConfig = consumerConfig
         self.producerConfig = producerConfig
         self.group = group
         self.shardCount = max(1, shards)
-        let (seconds, attoseconds) = checkpointInterval.components
-        checkpointMillis = max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        checkpointMillis = max(1, Self.milliseconds(checkpointInterval))
         self.metrics = metrics
         self.health = health
         self.clock = clock
         self.logger = logger
         self.pendingApps = Mutex(apps)
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     /// Replaces the app set; apps whose definition did not change keep their state.

@@ -36,12 +36,18 @@ package final class TidemarkRuntime: Service, Sendable {
         /// How long a shutdown may take to deliver, checkpoint and commit; what is not
         /// acknowledged by then is not counted as done, and `run()` throws.
         package var drainTimeout: Duration
+        /// How long `degraded` for a reason a restart may mend (no broker, nothing read while
+        /// records wait, commits failing) may last before the service fails (`/health` 503,
+        /// non-zero exit), so that an orchestrator starts it again.
+        package var unhealthyAfter: Duration
 
         package init(
             kafka: KafkaConfig, apps: String, group: String = "tidemark", shards: Int = TidemarkRuntime.defaultShards,
             metricsAddress: String? = nil, reloadInterval: Duration = .seconds(2), checkpointInterval: Duration = .seconds(1),
-            guarantee: Guarantee = .atLeastOnce, prefetchBudget: Int? = nil, drainTimeout: Duration = .seconds(30)
+            guarantee: Guarantee = .atLeastOnce, prefetchBudget: Int? = nil, drainTimeout: Duration = .seconds(30),
+            unhealthyAfter: Duration = .seconds(120)
         ) {
+            self.unhealthyAfter = unhealthyAfter
             self.guarantee = guarantee
             self.kafka = kafka
             self.apps = apps
@@ -87,7 +93,7 @@ package final class TidemarkRuntime: Service, Sendable {
         pipeline = Pipeline(
             consumerConfig: consumer, producerConfig: options.kafka.withDefaults(KafkaClientDefaults.producer),
             group: options.group, shards: options.shards, checkpointInterval: options.checkpointInterval,
-            drainTimeout: options.drainTimeout, exactlyOnce: options.guarantee == .exactlyOnce, apps: apps,
+            drainTimeout: options.drainTimeout, unhealthyAfter: options.unhealthyAfter, exactlyOnce: options.guarantee == .exactlyOnce, apps: apps,
             metrics: metrics, health: health, clock: clock, logger: logger)
         logger.info("apps loaded", metadata: ["apps": "\(apps.map(\.name).joined(separator: ","))"])
 

@@ -129,11 +129,15 @@ package final class Restorer: Sendable {
         }
     }
 
-    /// Stops the thread (after the restore under way) and closes its consumer.
-    package func stop() {
+    /// Stops the thread (after the restore under way) and closes its consumer, waiting for
+    /// that until `deadline` at most: a restore waiting on a broker that is gone is left to
+    /// end with the process.
+    package func stop(waitingUntil deadline: ContinuousClock.Instant = .now + .seconds(60)) {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wake.signal()
-        finished.wait()
+        let left = max(.zero, deadline - .now)
+        let (seconds, attoseconds) = left.components
+        _ = finished.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)))
     }
 }
 

@@ -1,0 +1,125 @@
+// The runtime at its edges, through the command line on the embedded broker: a drain whose
+// broker stops answering still ends within --drain-timeout, trouble that lasts fails the
+// process so that it is started again, and a cluster replaced under a running process stops it
+// before it mixes two clusters' offsets.
+import EmbeddedKafka
+import Foundation
+import Kafka
+import Testing
+import TidemarkTestSupport
+
+extension TidemarkCommandLine {
+    @Suite("bounded waits")
+    struct BoundedWaits {
+        @Test("SIGTERM as the broker freezes (every request answered after 10 minutes): the drain ends within --drain-timeout, exits non-zero and names each unfinished step")
+        func aDrainOnAFrozenBrokerEnds() throws {
+            let scratch = try ScratchDirectory("frozen-drain")
+            defer { scratch.remove() }
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let broker = try endToEndBroker()
+            defer { broker.stop() }
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+            try producer.sendReadings(try simulateReadings(into: scratch, count: 2000), topic: "readings")
+            try producer.finish()
+
+            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: ["--drain-timeout", "5"])
+            defer { service.tool.kill() }
+            try service.waitForRecordsIn(app: "e2e", 2000)
+            // Commits and heartbeats are under way when the broker freezes: the last commit and
+            // the LeaveGroup of the close wait for answers that do not come in time.
+            try broker.setRoundTripTime(broker: 1, .seconds(600))
+            let stopped = ContinuousClock.now
+            service.tool.send(SIGTERM)
+            // 5 s of drain, and room for a loaded machine to start and end a process.
+            let status = try service.tool.waitForExit(within: .seconds(25))
+            let took = ContinuousClock.now - stopped
+            #expect(status != 0)
+            let stderr = service.tool.stderr.text
+            #expect(stderr.contains("tidemark run: the drain (at most 5.0 seconds) left work undone: "), "\(stderr.suffix(2000))")
+            #expect(
+                stderr.contains("the consumer did not leave its group in time"),
+                "the close is named as unfinished: \(stderr.suffix(2000)); took \(took)")
+            try broker.setRoundTripTime(broker: 1, .zero)
+        }
+
+        @Test("no broker for longer than --unhealthy-after: /health says failing (503) naming the trouble, and the process exits non-zero within its drain timeout")
+        func lastingTroubleFails() throws {
+            let scratch = try ScratchDirectory("unhealthy")
+            defer { scratch.remove() }
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let broker = try endToEndBroker()
+            defer { broker.stop() }
+            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+            try producer.sendReadings(try simulateReadings(into: scratch, count: 200), topic: "readings")
+            try producer.finish()
+
+            let service = try RunningService(
+                broker: broker, apps: scratch.path("apps"), group: "g", extra: ["--unhealthy-after", "15", "--drain-timeout", "5"])
+            defer { service.tool.kill() }
+            try service.waitForRecordsIn(app: "e2e", 200)
+            try broker.setBrokerDown(1)
+            var seen: Set<String> = []
+            try waitUntil("the process to give up; /health seen: \(seen)", within: .seconds(120)) {
+                if let health = service.health { seen.insert(health) }
+                return !service.tool.isRunning
+            }
+            let status = try service.tool.waitForExit()
+            #expect(status != 0)
+            #expect(seen.contains { $0.hasPrefix(#"{"status":"degraded","detail":"no broker connection for "#) }, "\(seen)")
+            let failing = #"{"status":"failing","detail":"degraded for longer than 15 s: no broker connection for "#
+            #expect(seen.contains { $0.hasPrefix(failing) }, "\(seen)")
+            #expect(
+                service.tool.stderr.text.contains("tidemark run: degraded for longer than 15 s: no broker connection for "),
+                "\(service.tool.stderr.text.suffix(2000))")
+        }
+
+        @Test("the cluster behind the bootstrap address is replaced by another: the process fails naming both cluster ids, exits non-zero and commits nothing to the new cluster")
+        func aReplacedClusterFails() throws {
+            let scratch = try ScratchDirectory("replaced-cluster")
+            defer { scratch.remove() }
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let readings = try simulateReadings(into: scratch, count: 500)
+            let first = try endToEndBroker()
+            defer { first.stop() }
+            try createChangelogs(on: first, apps: scratch.path("apps"), group: "g")
+            // Clients bootstrap through a fixed port; the cluster behind it is what changes.
+            let port = try freeLoopbackPort()
+            var forwarder = try BootstrapForwarder(port: port, target: first.bootstrapServers)
+            defer { forwarder.stop() }
+            let producer = try TestProducer(bootstrap: first.bootstrapServers)
+            try producer.sendReadings(readings, topic: "readings")
+            try producer.finish()
+
+            let service = try RunningService(brokers: "127.0.0.1:\(port)", apps: scratch.path("apps"), group: "g")
+            defer { service.tool.kill() }
+            try service.waitForRecordsIn(app: "e2e", readings.count)
+            #expect(service.health == #"{"status":"ok","detail":"running"}"# + "\n")
+
+            // A new, empty cluster on the same bootstrap address, holding the same readings again.
+            let second = try endToEndBroker()
+            defer { second.stop() }
+            try createChangelogs(on: second, apps: scratch.path("apps"), group: "g")
+            let again = try TestProducer(bootstrap: second.bootstrapServers)
+            try again.sendReadings(readings, topic: "readings")
+            try again.finish()
+            forwarder.stop()
+            try first.setBrokerDown(1)
+            forwarder = try BootstrapForwarder(port: port, target: second.bootstrapServers)
+
+            var seen: Set<String> = []
+            try waitUntil("the process to fail; /health seen: \(seen)", within: .seconds(90)) {
+                if let health = service.health { seen.insert(health) }
+                return !service.tool.isRunning
+            }
+            #expect(try service.tool.waitForExit() != 0)
+            let stderr = service.tool.stderr.text
+            let change = try #require(
+                stderr.firstMatch(of: #/the cluster changed from (\S+) to (\S+) under this process/#), "\(stderr.suffix(3000))")
+            #expect(change.output.1 != change.output.2)
+            #expect(seen.contains { $0.hasPrefix(#"{"status":"failing","detail":"the cluster changed from "#) }, "\(seen)")
+            // Nothing the process did on the new cluster is counted as done there.
+            let offsets = try committedAndEndOffsets(group: "g", topic: "readings", partitions: 4, bootstrap: second.bootstrapServers)
+            #expect(offsets.committed.allSatisfy { $0 < 0 }, "offsets committed to the new cluster: \(offsets.committed)")
+        }
+    }
+}
