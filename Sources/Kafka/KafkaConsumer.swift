@@ -1,6 +1,7 @@
 // The consumer: group subscription with rebalance events, batched polls of
 // borrowed messages, manual offset store/commit, pause/resume, seek, and a clean close.
 import CRdKafka
+import Synchronization
 import Glibc
 
 /// A change of the partitions assigned to a consumer of a group.
@@ -112,6 +113,7 @@ package final class KafkaConsumer {
         rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
         rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
         rd_kafka_conf_set_offset_commit_cb(conf, consumerCommitCallback)
+        rd_kafka_conf_set_log_cb(conf, consumerLogCallback)
         let handle = try makeClient(RD_KAFKA_CONSUMER, conf: conf)
         rd_kafka_poll_set_consumer(handle)
         if fairPartitions {
@@ -395,6 +397,15 @@ package final class KafkaConsumer {
         return String(cString: id)
     }
 
+    /// The offset resets librdkafka made since the last call (reported by librdkafka's threads
+    /// as they happen).
+    package func takeOffsetResets() -> [KafkaOffsetReset] {
+        context.offsetResets.withLock { resets in
+            defer { resets.removeAll() }
+            return resets
+        }
+    }
+
     /// The group metadata for ``KafkaProducer/sendOffsetsToTransaction(_:group:timeout:)``.
     package func groupMetadata() -> KafkaConsumerGroupMetadata {
         KafkaConsumerGroupMetadata(rd_kafka_consumer_group_metadata(handle))
@@ -428,8 +439,14 @@ package final class KafkaConsumer {
                 context.handler = nil
                 return false
             }
-            // Rebalance callbacks run inside this poll; other events are of no use here.
-            if let event = rd_kafka_queue_poll(queue, min(100, milliseconds(left))) { rd_kafka_event_destroy(event) }
+            guard let event = rd_kafka_queue_poll(queue, min(100, milliseconds(left))) else { continue }
+            // Served as events, the close's revocation does not reach the rebalance callback:
+            // it is handed over here (and unassigns, which the close waits for). Other events
+            // are of no use any more.
+            if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE {
+                rebalance(rd_kafka_event_error(event), rd_kafka_event_topic_partition_list(event))
+            }
+            rd_kafka_event_destroy(event)
         }
         context.handler = nil
         closedInTime = true
@@ -518,6 +535,8 @@ final class ConsumerContext {
     var handler: KafkaRebalanceHandler?
     var events: [KafkaConsumerEvent] = []
     let topics = TopicNameCache()
+    /// Written by librdkafka's threads (the log callback), taken by the polling thread.
+    let offsetResets = Mutex<[KafkaOffsetReset]>([])
 
     init(handler: KafkaRebalanceHandler?) { self.handler = handler }
 
@@ -555,6 +574,22 @@ private let consumerCommitCallback: @convention(c) (
     // _NO_OFFSET: nothing was stored to commit, which is no failure.
     let failed = err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET
     context.events.append(.committed(failed ? KafkaError(err, message: "commit: \(String(cString: rd_kafka_err2str(err)))") : nil))
+}
+
+/// librdkafka reports an offset reset (a fetch offset out of range: retention overtook the
+/// consumer, or the partition was truncated) only in its log, so the log callback reads it
+/// there, and prints every line as librdkafka would by itself.
+private let consumerLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
+    rk, level, facility, line in
+    rd_kafka_log_print(rk, level, facility, line)
+    guard let rk, let facility, let line, strcmp(facility, "OFFSET") == 0, let opaque = rd_kafka_opaque(rk),
+        let reset = KafkaOffsetReset(logLine: String(cString: line))
+    else { return }
+    let context = Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue()
+    context.offsetResets.withLock { resets in
+        // Nobody may be taking them (a consumer that only restores): a bounded few say enough.
+        if resets.count < 1000 { resets.append(reset) }
+    }
 }
 
 /// A consumer's group metadata, passed to a transactional producer.

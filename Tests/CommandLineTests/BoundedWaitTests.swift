@@ -106,17 +106,11 @@ extension TidemarkCommandLine {
             try first.setBrokerDown(1)
             forwarder = try BootstrapForwarder(port: port, target: second.bootstrapServers)
 
-            var seen: Set<String> = []
-            try waitUntil("the process to fail; /health seen: \(seen)", within: .seconds(90)) {
-                if let health = service.health { seen.insert(health) }
-                return !service.tool.isRunning
-            }
-            #expect(try service.tool.waitForExit() != 0)
+            #expect(try service.tool.waitForExit(within: .seconds(90)) != 0)
             let stderr = service.tool.stderr.text
             let change = try #require(
                 stderr.firstMatch(of: #/the cluster changed from (\S+) to (\S+) under this process/#), "\(stderr.suffix(3000))")
             #expect(change.output.1 != change.output.2)
-            #expect(seen.contains { $0.hasPrefix(#"{"status":"failing","detail":"the cluster changed from "#) }, "\(seen)")
             // Nothing the process did on the new cluster is counted as done there.
             let offsets = try committedAndEndOffsets(group: "g", topic: "readings", partitions: 4, bootstrap: second.bootstrapServers)
             #expect(offsets.committed.allSatisfy { $0 < 0 }, "offsets committed to the new cluster: \(offsets.committed)")

@@ -39,6 +39,41 @@ import Tidemark
         #expect(watch.status(at: 65_000) == .ok)
     }
 
+    @Test func nothingReadWhileRecordsWaitIsAStall() {
+        var watch = ConnectionWatch(patience: 10_000, reconnectBackoff: 1_000)
+        watch.assignment(isEmpty: false, at: 0)
+        watch.progress(consumed: 100, lag: 50, at: 0)
+        watch.progress(consumed: 200, lag: 50, at: 5_000)
+        #expect(watch.status(at: 14_000) == .ok, "reading moves")
+        watch.progress(consumed: 200, lag: 0, at: 6_000)
+        watch.progress(consumed: 200, lag: nil, at: 7_000)
+        #expect(watch.status(at: 20_000) == .ok, "nothing waits, or nobody knows")
+        watch.progress(consumed: 200, lag: 40, at: 21_000)
+        watch.progress(consumed: 200, lag: 40, at: 31_000)
+        #expect(watch.status(at: 31_000) == .degraded("nothing read for 10 s while 40 records wait"))
+        #expect(watch.persistentTrouble(at: 31_000, bound: 20_000) == nil)
+        #expect(watch.persistentTrouble(at: 41_000, bound: 20_000) == "nothing read for 20 s while 40 records wait")
+        watch.progress(consumed: 201, lag: 39, at: 42_000)
+        #expect(watch.persistentTrouble(at: 90_000, bound: 20_000) == nil)
+        #expect(watch.status(at: 90_000) == .ok)
+    }
+
+    @Test func noAssignmentIsNeverTroubleToRestartFor() {
+        var watch = ConnectionWatch(patience: 1_000, reconnectBackoff: 1_000)
+        watch.assignment(isEmpty: true, at: 0)
+        #expect(watch.persistentTrouble(at: 3_600_000, bound: 1_000) == nil, "a standby holds nothing, rightly")
+        watch.committed(KafkaError(code: 25, message: "unknown member"), at: 0)
+        #expect(watch.persistentTrouble(at: 3_000, bound: 2_000) == "offset commits failing for 3 s (UNKNOWN_MEMBER_ID: unknown member)")
+    }
+
+    @Test func skippedRecordsStayInTheStatus() {
+        var watch = ConnectionWatch(patience: 1_000, reconnectBackoff: 1_000)
+        watch.assignment(isEmpty: false, at: 0)
+        watch.skippedRecords("readings/0 offsets 100..<295")
+        #expect(watch.status(at: 1_000_000) == .degraded("records skipped by offset resets: readings/0 offsets 100..<295"))
+        #expect(watch.persistentTrouble(at: 1_000_000, bound: 1_000) == nil)
+    }
+
     @Test func otherErrorsSayNothingAboutTheConnection() {
         var watch = ConnectionWatch(patience: 0, reconnectBackoff: 1_000)
         watch.error(KafkaError(code: 3, message: "unknown topic"), at: 0)

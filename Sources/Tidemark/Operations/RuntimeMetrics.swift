@@ -108,6 +108,14 @@ package final class RuntimeMetrics: Sendable {
     /// Records how long a checkpoint took, from being taken to being acknowledged.
     package func observeCheckpoint(milliseconds: Int64) { checkpointDuration.recordMilliseconds(max(0, milliseconds)) }
 
+    /// Counts input records that will never be read, by why: `offset_reset` (the position was
+    /// out of range, as when retention overtook the consumer).
+    package func countSkippedRecords(_ count: Int64, reason: String) {
+        guard count > 0 else { return }
+        CoreMetrics.Counter(label: "tidemark_records_skipped_total", dimensions: [("reason", reason)], factory: factory)
+            .increment(by: count)
+    }
+
     /// Counts a transaction aborted (exactly once), whose partitions start again from their changelogs.
     package func countAbortedTransaction() { abortedTransactions.increment() }
 

@@ -19,6 +19,9 @@ package struct ConnectionWatch {
     private var unassignedSince: Int64?
     private var commitsFailingSince: Int64?
     private var lastCommitError = ""
+    /// Records skipped by offset resets, for as long as the process runs: a loss an operator
+    /// must hear of, which no recovery undoes.
+    private var skipped: [String] = []
     private var stalledSince: Int64?
     private var stalledLag: Int64 = 0
     private var lastConsumed = 0
@@ -83,9 +86,15 @@ package struct ConnectionWatch {
         stalledLag = lag
     }
 
+    /// Notes records that will never be read, e.g. `readings/0 offsets 100..<2000`.
+    package mutating func skippedRecords(_ what: String) {
+        skipped.append(what)
+    }
+
     /// `ok`, or `degraded` with every reason that has lasted longer than the patience.
     package func status(at now: Int64) -> HealthState.Status {
-        let reasons = troubles(at: now).map(\.reason) + unassigned(at: now)
+        var reasons = troubles(at: now).map(\.reason) + unassigned(at: now)
+        if !skipped.isEmpty { reasons.append("records skipped by offset resets: \(skipped.suffix(3).joined(separator: ", "))") }
         return reasons.isEmpty ? .ok : .degraded(reasons.joined(separator: "; "))
     }
 

@@ -48,6 +48,8 @@ final class ConsumerLoop {
     /// When the drain (or the wind-down after a failure) must be over; nil while running.
     /// Every wait for the broker from then on, the rebalance handler's included, ends by it.
     private var drainDeadline: ContinuousClock.Instant?
+    /// Per partition, the offset its last reset was from.
+    private var lastResets: [String: Int64] = [:]
     /// The cluster the partitions' offsets belong to, as first seen.
     private var cluster: String?
     private var logger: Logger { pipeline.logger }
@@ -109,6 +111,7 @@ final class ConsumerLoop {
             // Before anything of this poll is processed or committed (a few instructions and a
             // lock a batch): records of another cluster must not reach the states.
             try checkCluster()
+            for reset in consumer.takeOffsetResets() { try offsetWasReset(reset) }
             let now = pipeline.clock()
             observe(poll, at: now)
             try installRestored()
@@ -722,6 +725,40 @@ final class ConsumerLoop {
             "the cluster changed from \(cluster) to \(id) under this process: its offsets and states belong to \(cluster); "
                 + "stopping without committing to \(id)",
             countsAsDelivery: false, commitSafe: false)
+    }
+
+    /// librdkafka moved a partition's position that was out of range to its beginning or end.
+    /// Forward, the records in between are never read: counted, logged and shown in `/health`
+    /// (retention overtook this consumer). Backward, the partition holds other records than
+    /// the offsets the states cover (truncated, or made anew): nothing read from it may reach
+    /// them, and the loop fails.
+    private func offsetWasReset(_ reset: KafkaOffsetReset) throws {
+        let partition = "\(reset.topic)/\(reset.partition)"
+        // librdkafka may log one reset more than once (as it happens, and once the offset it
+        // goes to is known).
+        guard lastResets[partition] != reset.from else { return }
+        lastResets[partition] = reset.from
+        var to = reset.to
+        if to == nil, let (low, high) = try? consumer.watermarks(topic: reset.topic, partition: reset.partition, timeout: .seconds(5)) {
+            to = reset.toBeginning ? low : high
+        }
+        guard let to else {
+            logger.error("offset reset to an unknown offset", metadata: ["partition": "\(partition)", "from": "\(reset.from)", "reason": "\(reset.reason)"])
+            connection.skippedRecords("\(partition) from offset \(reset.from)")
+            return
+        }
+        if to < reset.from {
+            throw fail(
+                "\(partition) was read up to offset \(reset.from), but now ends before it (at \(to)): the partition was truncated or made anew, "
+                    + "and its offsets mean other records than the states cover",
+                countsAsDelivery: false, commitSafe: false)
+        }
+        let skipped = to - reset.from
+        pipeline.metrics.countSkippedRecords(skipped, reason: "offset_reset")
+        connection.skippedRecords("\(partition) offsets \(reset.from)..<\(to)")
+        logger.error(
+            "records skipped: the partition's position was out of range and was reset",
+            metadata: ["partition": "\(partition)", "from": "\(reset.from)", "to": "\(to)", "skipped": "\(skipped)", "reason": "\(reset.reason)"])
     }
 
     /// How long a revocation may take to deliver, checkpoint and commit while running.
