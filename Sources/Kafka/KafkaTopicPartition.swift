@@ -2,6 +2,20 @@
 // rd_kafka_topic_partition_list_t.
 import CRdKafka
 
+/// A partition of a topic: what is assigned, restored, committed and revoked.
+package struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
+    package var topic: String
+    package var partition: Int32
+
+    package init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    /// `topic/partition`, as logs and messages name it.
+    package var description: String { "\(topic)/\(partition)" }
+}
+
 /// A partition of a topic, with an offset whose meaning depends on the call:
 /// the next offset to read (commit, store, seek), a timestamp (offsets-for-times
 /// input) or ``KafkaTopicPartition/unsetOffset`` when irrelevant.
@@ -19,6 +33,14 @@ package struct KafkaTopicPartition: Hashable, Sendable, CustomStringConvertible 
         self.partition = partition
         self.offset = offset
     }
+
+    /// `partition` at `offset`.
+    package init(_ partition: TopicPartition, offset: Int64 = KafkaTopicPartition.unsetOffset) {
+        self.init(topic: partition.topic, partition: partition.partition, offset: offset)
+    }
+
+    /// The partition, without the offset.
+    package var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
 
     /// No offset (`RD_KAFKA_OFFSET_INVALID`).
     package static let unsetOffset: Int64 = tdk_offset_invalid()

@@ -115,5 +115,44 @@ extension TidemarkCommandLine {
             let offsets = try committedAndEndOffsets(group: "g", topic: "readings", partitions: 4, bootstrap: second.bootstrapServers)
             #expect(offsets.committed.allSatisfy { $0 < 0 }, "offsets committed to the new cluster: \(offsets.committed)")
         }
+
+        @Test("a changelog copied from another cluster (its positions are that cluster's offsets) fails the restore, naming both clusters")
+        func aChangelogOfAnotherClusterIsRefused() throws {
+            let scratch = try ScratchDirectory("mirrored-changelog")
+            defer { scratch.remove() }
+            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let readings = try simulateReadings(into: scratch, count: 500)
+            let first = try endToEndBroker()
+            defer { first.stop() }
+            let producer = try TestProducer(bootstrap: first.bootstrapServers)
+            try producer.sendReadings(readings, topic: "readings")
+            try producer.finish()
+            let service = try RunningService(broker: first, apps: scratch.path("apps"), group: "g")
+            defer { service.tool.kill() }
+            try service.waitForRecordsIn(app: "e2e", readings.count)
+            #expect(try service.stop() == 0, "\(service.tool.stderr.text.suffix(2000))")
+            let firstCluster = try #require(
+                service.tool.stderr.text.firstMatch(of: #/id=(\S+) \[Tidemark\] cluster/#)?.output.1, "\(service.tool.stderr.text.suffix(2000))")
+
+            // Another cluster with the readings and the changelog, as a mirror would copy them.
+            let second = try endToEndBroker()
+            defer { second.stop() }
+            try createChangelogs(on: second, apps: scratch.path("apps"), group: "g")
+            let copy = try TestProducer(bootstrap: second.bootstrapServers)
+            try copy.sendReadings(readings, topic: "readings")
+            let changelog = try readTopics(["g-e2e-changelog"], partitions: 4, bootstrap: first.bootstrapServers)["g-e2e-changelog"] ?? []
+            let partitionRecords = changelog.filter { $0.key == [0] }
+            #expect(partitionRecords.count >= 4 && partitionRecords.allSatisfy { $0.headers["tidemark-cluster"] == String(firstCluster) }, "\(partitionRecords)")
+            for record in changelog.sorted(by: { $0.offset < $1.offset }) {
+                try copy.send(topic: record.topic, key: record.key, value: record.value, partition: record.partition, headers: record.headers)
+            }
+            try copy.finish()
+
+            let again = try RunningService(brokers: second.bootstrapServers, apps: scratch.path("apps"), group: "g")
+            defer { again.tool.kill() }
+            #expect(try again.tool.waitForExit(within: .seconds(90)) != 0)
+            let stderr = again.tool.stderr.text
+            #expect(stderr.contains("its positions are offsets of cluster \(firstCluster), but this is cluster "), "\(stderr.suffix(3000))")
+        }
     }
 }

@@ -1,13 +1,14 @@
 // The commit bookkeeping of a shard: an input offset becomes committable only once every
 // output sent before it was processed is acknowledged, never past a failed delivery, and a
 // revoked partition's pending offsets are gone.
+import Kafka
 import Testing
 import Tidemark
 
 @Suite struct CommitTrackerTests {
-    let readings0 = CommitTracker.Partition(topic: "readings", partition: 0)
-    let readings1 = CommitTracker.Partition(topic: "readings", partition: 1)
-    let other0 = CommitTracker.Partition(topic: "other", partition: 0)
+    let readings0 = TopicPartition(topic: "readings", partition: 0)
+    let readings1 = TopicPartition(topic: "readings", partition: 1)
+    let other0 = TopicPartition(topic: "other", partition: 0)
 
     /// The committable offsets, sorted, as `topic/partition@offset`.
     func committable(_ tracker: inout CommitTracker) -> [String] {

@@ -12,7 +12,7 @@ final class CatchUpReader {
     private let config: KafkaConfig
     private var consumer: KafkaConsumer?
     /// The partitions read, each from where its furthest-back catching state stands.
-    private(set) var partitions: [CommitTracker.Partition: Int64] = [:]
+    private(set) var partitions: [TopicPartition: Int64] = [:]
 
     /// - Parameter config: the service's consumer settings; no group is joined.
     init(config: KafkaConfig) {
@@ -29,7 +29,7 @@ final class CatchUpReader {
 
     /// Reads these partitions, each from its offset, and no others: what was fetched ahead
     /// for a partition read before is dropped and fetched again from its new offset.
-    func read(_ partitions: [CommitTracker.Partition: Int64]) throws(KafkaError) {
+    func read(_ partitions: [TopicPartition: Int64]) throws(KafkaError) {
         self.partitions = partitions
         if consumer == nil {
             guard !partitions.isEmpty else { return }

@@ -28,18 +28,18 @@ final class ConsumerLoop {
     private var lastCheckpoint: Int64 = 0
     private var loggedErrors = 0
     /// The partitions this consumer holds now.
-    private var assigned: Set<CommitTracker.Partition> = []
+    private var assigned: Set<TopicPartition> = []
     /// Partitions held but not read until their states are restored.
-    private var paused: Set<CommitTracker.Partition> = []
+    private var paused: Set<TopicPartition> = []
     /// Per partition, the apps whose state is being restored, with the request's generation.
-    private var restoring: [CommitTracker.Partition: [String: Int]] = [:]
+    private var restoring: [TopicPartition: [String: Int]] = [:]
     /// States of partitions an eager rebalance revoked, checkpointed and committed, kept until
     /// the assignment that follows: a partition assigned back takes them up again instead of
     /// restoring (nobody else can have had it in between); the others are dropped then.
-    private var parked: [CommitTracker.Partition: [String: PartitionState]] = [:]
+    private var parked: [TopicPartition: [String: PartitionState]] = [:]
     private var generation = 0
     /// The offsets this process last committed, per partition.
-    private var committed: [CommitTracker.Partition: Int64] = [:]
+    private var committed: [TopicPartition: Int64] = [:]
     private var connection: ConnectionWatch
     /// Exactly once: transactions aborted in a row; past a few, the cause will not go away.
     private var abortsInARow = 0
@@ -72,7 +72,7 @@ final class ConsumerLoop {
         let apps = pipeline.pendingApps.withLock { $0 } ?? []
         let problems = ChangelogTopic.ensure(
             apps.map { ChangelogTopic(app: $0, group: pipeline.group) }, config: pipeline.producerConfig, timeout: .seconds(10))
-        guard problems.isEmpty else { throw RuntimeFailure(reason: problems.map(\.description).joined(separator: "\n")) }
+        guard problems.isEmpty else { throw RuntimeFailure.changelogs(problems.map(\.description)) }
         restorer = Restorer(config: pipeline.restoreConfig, clock: pipeline.clock, logger: pipeline.logger) {}
         catchUp = CatchUpReader(config: pipeline.consumerConfig)
         // Before any restore: registering the transactional ids aborts what an earlier
@@ -119,11 +119,11 @@ final class ConsumerLoop {
             if tick { lastTick = now }
             step(poll.messages, now: now, tick: tick)
             if !catchUp.isEmpty { try stepCatchingUp(now: now, wait: poll.messages.isEmpty) }
-            if let fatal = shards.lazy.compactMap(\.sink.fatalError).first { throw fail(fatal) }
+            if let fatal = shards.lazy.compactMap(\.sink.fatalError).first { throw fail(.delivery(fatal)) }
             for shard in shards {
                 guard let failure = shard.sink.deliveryFailure else { continue }
                 // Exactly once, a delivery that fails dooms its transaction, not the process.
-                guard pipeline.exactlyOnce else { throw fail(failure) }
+                guard pipeline.exactlyOnce else { throw fail(.delivery(failure)) }
                 try rewind(shard, because: failure)
             }
             try checkpoint(now)
@@ -156,7 +156,7 @@ final class ConsumerLoop {
         } else {
             for index in positions.indices { positions[index].removeAll(keepingCapacity: true) }
             for (position, message) in messages.enumerated() {
-                positions[Int(message.partition) % shards.count].append(position)
+                positions[Self.shardIndex(of: message.partition, among: shards.count)].append(position)
             }
             // Shards look up topic names from their threads: every name must be known first.
             messages.nameTopics()
@@ -198,8 +198,8 @@ final class ConsumerLoop {
     /// where the furthest-back one stands, and no other. A partition whose states all catch up
     /// (the apps that read it for the others are gone) is read by the shared stream again,
     /// from there.
-    private func arrangeCatchUp(adding added: CommitTracker.Partition? = nil) throws {
-        var reads: [CommitTracker.Partition: Int64] = [:]
+    private func arrangeCatchUp(adding added: TopicPartition? = nil) throws {
+        var reads: [TopicPartition: Int64] = [:]
         for partition in Set(catchUp.partitions.keys).union(added.map { [$0] } ?? []) where assigned.contains(partition) {
             let states = shard(of: partition.partition).states(of: partition.topic, partition: partition.partition)
             let catching = states.filter(\.catchingUp)
@@ -208,16 +208,16 @@ final class ConsumerLoop {
             for state in catching { state.skip(until: state.position) }
             if catching.count == states.count {
                 for state in catching { state.catchingUp = false }
-                try consumer.seek([KafkaTopicPartition(topic: partition.topic, partition: partition.partition, offset: from)], timeout: .seconds(30))
+                try consumer.seek([KafkaTopicPartition(partition, offset: from)], timeout: .seconds(30))
                 continue
             }
             reads[partition] = from
         }
         for partition in reads.keys where catchUp.partitions[partition] == nil {
-            logger.info("catching up", metadata: ["partition": "\(partition.topic)/\(partition.partition)", "from": "\(reads[partition]!)"])
+            logger.info("catching up", metadata: ["partition": "\(partition)", "from": "\(reads[partition]!)"])
         }
         for partition in catchUp.partitions.keys where reads[partition] == nil {
-            logger.info("caught up", metadata: ["partition": "\(partition.topic)/\(partition.partition)"])
+            logger.info("caught up", metadata: ["partition": "\(partition)"])
         }
         // Reassigning drops what was fetched ahead: only when the set of partitions changes,
         // or a state joins one further back than where it is read.
@@ -225,7 +225,10 @@ final class ConsumerLoop {
         if joined || Set(reads.keys) != Set(catchUp.partitions.keys) { try catchUp.read(reads) }
     }
 
-    private func shard(of partition: Int32) -> Shard { shards[Int(partition) % shards.count] }
+    /// The shard a partition's records go to: all of one partition, and so of one device, in one.
+    private func shard(of partition: Int32) -> Shard { shards[Self.shardIndex(of: partition, among: shards.count)] }
+
+    private static func shardIndex(of partition: Int32, among count: Int) -> Int { Int(partition) % count }
 
     // MARK: Checkpoints and commits
 
@@ -271,7 +274,7 @@ final class ConsumerLoop {
                 abortsInARow = 0
             } catch where error.isFatal || error.isFencing {
                 // Fenced, the broker has aborted the transaction already: no abort to wait for.
-                throw fail("transaction of shard \(shard.index) failed for good: \(error)", abort: !error.isFencing)
+                throw fail(.transaction(shard: shard.index, "\(error)", fenced: error.isFencing))
             } catch where error.isRetriable {
                 if outcome == .committed { outcome = .pending }
                 logger.warning("transaction commit to be retried", metadata: ["shard": "\(shard.index)", "error": "\(error)"])
@@ -292,20 +295,20 @@ final class ConsumerLoop {
     /// changelogs (whose records of the aborted transaction read-committed consumers never see).
     private func rewind(_ shard: Shard, because reason: String) throws {
         abortsInARow += 1
-        guard abortsInARow <= 3 else { throw fail("transactions aborted \(abortsInARow) times in a row; the last because \(reason)") }
+        guard abortsInARow <= 3 else { throw fail(.transactionsAborting("transactions aborted \(abortsInARow) times in a row; the last because \(reason)")) }
         logger.warning("transaction aborted; its partitions start again from their changelogs", metadata: ["shard": "\(shard.index)", "reason": "\(reason)"])
         do {
             try shard.abortTransaction()
         } catch {
-            throw fail("transaction of shard \(shard.index) cannot be aborted: \(error)")
+            throw fail(.transactionsAborting("transaction of shard \(shard.index) cannot be aborted: \(error)"))
         }
         pipeline.metrics.countAbortedTransaction()
-        let partitions = assigned.filter { Int($0.partition) % shards.count == shard.index }
+        let partitions = assigned.filter { Self.shardIndex(of: $0.partition, among: shards.count) == shard.index }
         for partition in partitions {
             shard.drop(topic: partition.topic, partition: partition.partition)
             restoring[partition] = nil
         }
-        try consumer.pause(partitions.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) })
+        try consumer.pause(partitions.map { KafkaTopicPartition($0) })
         paused.formUnion(partitions)
         for partition in partitions { requestRestore(partition, apps: shard.apps(reading: partition.topic).map(\.app)) }
     }
@@ -351,7 +354,7 @@ final class ConsumerLoop {
         let offsets = shards.flatMap { $0.sink.takeCommittable() }
         guard !offsets.isEmpty else { return nil }
         for (partition, offset) in offsets { committed[partition] = offset }
-        let list = offsets.map { KafkaTopicPartition(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset) }
+        let list = offsets.map { KafkaTopicPartition($0.partition, offset: $0.offset) }
         do {
             if let deadline {
                 try consumer.commit(list, timeout: Self.remaining(until: deadline))
@@ -370,7 +373,7 @@ final class ConsumerLoop {
     /// Asks for the states of `apps` for `partition` to be restored.
     ///
     /// - Parameter freshStart: where an app with no state yet starts (see ``RestoreRequest``).
-    private func requestRestore(_ partition: CommitTracker.Partition, apps: [AppDefinition], freshStart: Int64? = nil) {
+    private func requestRestore(_ partition: TopicPartition, apps: [AppDefinition], freshStart: Int64? = nil) {
         guard !apps.isEmpty else { return }
         generation += 1
         for app in apps { restoring[partition, default: [:]][app.name] = generation }
@@ -385,12 +388,12 @@ final class ConsumerLoop {
     /// apps all have their state from where the furthest-back one stands.
     private func installRestored() throws {
         for restored in restorer.takeResults() {
-            let partition = CommitTracker.Partition(topic: restored.topic, partition: restored.partition)
+            let partition = TopicPartition(topic: restored.topic, partition: restored.partition)
             guard assigned.contains(partition), var waiting = restoring[partition] else { continue }
             if let error = restored.error {
-                throw fail("cannot restore \(partition.topic)/\(partition.partition): \(error)", countsAsDelivery: false)
+                throw fail(.restore(partition: "\(partition)", "\(error)"))
             }
-            let shard = shards[Int(partition.partition) % shards.count]
+            let shard = shard(of: partition.partition)
             var installed: [PartitionState] = []
             for (app, state) in restored.states where waiting[app] == restored.generation {
                 waiting[app] = nil
@@ -409,10 +412,10 @@ final class ConsumerLoop {
     /// stands when the partition was paused for them, on where it is read already otherwise.
     /// States behind that catch up through the catch-up reader; states ahead skip what they
     /// have seen.
-    private func resume(_ partition: CommitTracker.Partition, after installed: [PartitionState]) throws {
+    private func resume(_ partition: TopicPartition, after installed: [PartitionState]) throws {
         let states = shard(of: partition.partition).states(of: partition.topic, partition: partition.partition)
         let reading = states.filter { state in !state.catchingUp && !installed.contains { $0 === state } }
-        let tp = KafkaTopicPartition(topic: partition.topic, partition: partition.partition)
+        let tp = KafkaTopicPartition(partition)
         let lead: Int64
         let behind: [PartitionState]
         if let shared = reading.map(\.position).max(), !paused.contains(partition) {
@@ -421,12 +424,12 @@ final class ConsumerLoop {
         } else {
             for state in reading { state.skip(until: state.position) }
             lead = states.map(\.start).max() ?? 0
-            try consumer.seek([KafkaTopicPartition(topic: partition.topic, partition: partition.partition, offset: lead)], timeout: .seconds(30))
+            try consumer.seek([KafkaTopicPartition(partition, offset: lead)], timeout: .seconds(30))
             behind = states.filter { $0.start < lead }
         }
         for state in behind { state.catchingUp = true }
         if paused.remove(partition) != nil { try consumer.resume([tp]) }
-        logger.info("partition resumed", metadata: ["partition": "\(partition.topic)/\(partition.partition)", "from": "\(lead)"])
+        logger.info("partition resumed", metadata: ["partition": "\(partition)", "from": "\(lead)"])
         try arrangeCatchUp(adding: behind.isEmpty ? nil : partition)
     }
 
@@ -448,7 +451,7 @@ final class ConsumerLoop {
         for partition in assigned {
             let apps = stateless.values.filter { $0.input.topic == partition.topic }.sorted { $0.name < $1.name }
             // An app added while its topic is read starts where the other apps stand: on new records.
-            let reading = shards[Int(partition.partition) % shards.count].apps(reading: partition.topic)
+            let reading = shard(of: partition.partition).apps(reading: partition.topic)
                 .compactMap { $0.state(of: partition.partition)?.position }.min()
             requestRestore(partition, apps: apps, freshStart: restoring[partition] == nil ? reading : nil)
         }
@@ -470,13 +473,13 @@ final class ConsumerLoop {
         switch event {
         case .assigned(let partitions):
             logger.info("partitions assigned", metadata: ["partitions": "\(describe(partitions))"])
-            let added = partitions.map { CommitTracker.Partition(topic: $0.topic, partition: $0.partition) }
+            let added = partitions.map { $0.topicPartition }
             assigned.formUnion(added)
             // Per partition, the apps it needs restored (after taking up parked states).
-            var missing: [CommitTracker.Partition: [AppDefinition]] = [:]
+            var missing: [TopicPartition: [AppDefinition]] = [:]
             for partition in added {
                 let parkedStates = parked.removeValue(forKey: partition) ?? [:]
-                for processor in shards[Int(partition.partition) % shards.count].apps(reading: partition.topic) {
+                for processor in shard(of: partition.partition).apps(reading: partition.topic) {
                     if let state = parkedStates[processor.app.name] {
                         // Read again from the committed offset: what the state saw is skipped.
                         state.skip(until: state.position)
@@ -488,7 +491,7 @@ final class ConsumerLoop {
             }
             parked.removeAll()
             do {
-                try consumer.pause(missing.keys.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) })
+                try consumer.pause(missing.keys.map { KafkaTopicPartition($0) })
                 paused.formUnion(missing.keys)
             } catch {
                 logger.error("cannot pause partitions to restore them", metadata: ["error": "\(error)"])
@@ -513,11 +516,11 @@ final class ConsumerLoop {
     /// Keeps the states of revoked partitions, all checkpointed, for the assignment that follows.
     private func park(_ partitions: [KafkaTopicPartition]) {
         for p in partitions {
-            let partition = CommitTracker.Partition(topic: p.topic, partition: p.partition)
+            let partition = p.topicPartition
             guard restoring[partition] == nil else { continue }
             var states: [String: PartitionState] = [:]
             // A state catching up is restored instead, and catches up from its changelog's position.
-            for processor in shards[Int(p.partition) % shards.count].apps(reading: p.topic) {
+            for processor in shard(of: p.partition).apps(reading: p.topic) {
                 if let state = processor.state(of: p.partition), !state.catchingUp { states[processor.app.name] = state }
             }
             if !states.isEmpty { parked[partition] = states }
@@ -527,12 +530,12 @@ final class ConsumerLoop {
     /// Drops the states of partitions taken away, at once.
     private func release(_ partitions: [KafkaTopicPartition]) {
         for p in partitions {
-            let partition = CommitTracker.Partition(topic: p.topic, partition: p.partition)
+            let partition = p.topicPartition
             assigned.remove(partition)
             paused.remove(partition)
             restoring[partition] = nil
             pipeline.metrics.removeConsumerLag(topic: p.topic, partition: p.partition)
-            let shard = shards[Int(p.partition) % shards.count]
+            let shard = shard(of: p.partition)
             shard.sink.forget(partition)
             shard.drop(topic: p.topic, partition: p.partition)
         }
@@ -566,7 +569,7 @@ final class ConsumerLoop {
     /// fails the loop, so that the process exits and is started again.
     private func reportHealth(at now: Int64) throws {
         if let trouble = connection.persistentTrouble(at: now, bound: pipeline.unhealthyAfterMillis) {
-            throw fail("degraded for longer than \(pipeline.unhealthyAfterMillis / 1000) s: \(trouble)", countsAsDelivery: false)
+            throw fail(.unhealthy(seconds: pipeline.unhealthyAfterMillis / 1000, trouble))
         }
         pipeline.health.set(connection.status(at: now))
     }
@@ -621,7 +624,7 @@ final class ConsumerLoop {
         // What waits in the partitions being read (not restoring, not paused for a restore).
         var waiting: Int64? = 0
         for partition in assigned {
-            let states = shards[Int(partition.partition) % shards.count].apps(reading: partition.topic)
+            let states = shard(of: partition.partition).apps(reading: partition.topic)
                 .compactMap { $0.state(of: partition.partition) }
             let position = restoring[partition] == nil ? states.map(\.position).min() : committed[partition]
             let high = disconnected ? nil : consumer.cachedHighWatermark(topic: partition.topic, partition: partition.partition)
@@ -660,41 +663,34 @@ final class ConsumerLoop {
         if !closeConsumer(until: deadline) {
             undone.append("the consumer did not leave its group in time (its partitions wait for session.timeout.ms)")
         }
-        guard undone.isEmpty else {
-            throw RuntimeFailure(
-                reason: "the drain (at most \(timeout)) left work undone: \(undone.joined(separator: "; ")); the next run reads again from the last committed offsets")
-        }
+        guard undone.isEmpty else { throw RuntimeFailure.drainUnfinished(timeout: timeout, undone: undone) }
         logger.info("drained")
     }
 
-    /// After a delivery (or a restore) failed for good: marks the service failing, commits
-    /// only what every output and checkpoint before the failure makes safe, leaves the group,
-    /// all within the drain timeout, and returns the error to throw, so the process exits
-    /// non-zero and a restart reprocesses from the last checkpoint.
-    ///
-    /// - Parameter commitSafe: whether anything may be committed at all (not to a cluster
-    ///   that is not the one the offsets came from).
-    private func fail(_ reason: String, countsAsDelivery: Bool = true, abort: Bool = true, commitSafe: Bool = true) -> RuntimeFailure {
+    /// After a failure for good: marks the service failing, commits only what every output
+    /// and checkpoint before the failure makes safe (where the failure allows committing at
+    /// all), leaves the group, all within the drain timeout, and returns the failure to throw,
+    /// so the process exits non-zero and a restart reprocesses from the last checkpoint.
+    private func fail(_ failure: RuntimeFailure) -> RuntimeFailure {
         failing = true
         let deadline = drainDeadline ?? .now + pipeline.drainTimeout
         drainDeadline = deadline
-        pipeline.health.set(.failing(reason))
-        if countsAsDelivery { pipeline.metrics.countDeliveryFailure() }
+        pipeline.health.set(.failing("\(failure)"))
+        if failure.isDelivery { pipeline.metrics.countDeliveryFailure() }
         logger.error(
-            countsAsDelivery ? "output cannot be delivered; stopping after committing what is safe" : "stopping after committing what is safe",
-            metadata: ["reason": "\(reason)"])
+            failure.isDelivery ? "output cannot be delivered; stopping after committing what is safe" : "stopping after committing what is safe",
+            metadata: ["reason": "\(failure)"])
         if pipeline.exactlyOnce {
-            // A fenced producer cannot abort: the broker aborted its transaction already.
-            for shard in shards where abort && commitSafe && shard.sink.fatalError == nil {
+            for shard in shards where failure.abortsTransactions && shard.sink.fatalError == nil {
                 try? shard.sink.producer.abortTransaction(timeout: Self.remaining(until: deadline))
             }
-        } else if commitSafe {
+        } else if failure.mayCommit {
             for shard in shards { shard.sink.flush(timeout: Self.remaining(until: deadline)) }
             commit(waitingUntil: deadline)
         }
         publishMetrics(pipeline.clock())
         closeConsumer(until: deadline)
-        return RuntimeFailure(reason: reason)
+        return failure
     }
 
     /// Leaves the group by `deadline`; returns whether it did.
@@ -717,14 +713,12 @@ final class ConsumerLoop {
         guard let id = consumer.clusterID() else { return }
         guard let cluster else {
             cluster = id
+            for shard in shards { shard.sink.cluster = id }
             logger.info("cluster", metadata: ["id": "\(id)"])
             return
         }
         guard id != cluster else { return }
-        throw fail(
-            "the cluster changed from \(cluster) to \(id) under this process: its offsets and states belong to \(cluster); "
-                + "stopping without committing to \(id)",
-            countsAsDelivery: false, commitSafe: false)
+        throw fail(.clusterChanged(from: cluster, to: id))
     }
 
     /// librdkafka moved a partition's position that was out of range to its beginning or end.
@@ -733,7 +727,7 @@ final class ConsumerLoop {
     /// the offsets the states cover (truncated, or made anew): nothing read from it may reach
     /// them, and the loop fails.
     private func offsetWasReset(_ reset: KafkaOffsetReset) throws {
-        let partition = "\(reset.topic)/\(reset.partition)"
+        let partition = "\(reset)"
         // librdkafka may log one reset more than once (as it happens, and once the offset it
         // goes to is known).
         guard lastResets[partition] != reset.from else { return }
@@ -748,10 +742,7 @@ final class ConsumerLoop {
             return
         }
         if to < reset.from {
-            throw fail(
-                "\(partition) was read up to offset \(reset.from), but now ends before it (at \(to)): the partition was truncated or made anew, "
-                    + "and its offsets mean other records than the states cover",
-                countsAsDelivery: false, commitSafe: false)
+            throw fail(.partitionRewound(partition: partition, readUpTo: reset.from, endsAt: to))
         }
         let skipped = to - reset.from
         pipeline.metrics.countSkippedRecords(skipped, reason: "offset_reset")

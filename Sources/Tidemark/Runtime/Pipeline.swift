@@ -93,8 +93,3 @@ final class Pipeline: Service, Sendable {
     }
 }
 
-/// Why `tidemark run` could not go on.
-package struct RuntimeFailure: Error, CustomStringConvertible {
-    package var reason: String
-    package var description: String { reason }
-}

@@ -34,7 +34,7 @@ final class Shard {
         var after: UInt64
         var records: ChangelogBatch
         /// Per input partition, the offset its states cover (every app's, so the least).
-        var positions: [(partition: CommitTracker.Partition, offset: Int64)]
+        var positions: [(partition: TopicPartition, offset: Int64)]
         var takenAt: ContinuousClock.Instant
     }
 
@@ -211,15 +211,15 @@ final class Shard {
     ///
     /// - Parameter restoring: input partitions some app is still being restored for: their
     ///   offsets are not committed yet (that app stands further back).
-    func takeCheckpoint(restoring: Set<CommitTracker.Partition>) {
+    func takeCheckpoint(restoring: Set<TopicPartition>) {
         guard pending == nil else { return }
         var records = ChangelogBatch()
-        var positions: [CommitTracker.Partition: Int64] = [:]
+        var positions: [TopicPartition: Int64] = [:]
         for processor in processors.values {
             guard let changelog = changelogs[processor.app.name] else { continue }
             for partition in processor.heldPartitions {
                 let state = processor.state(of: partition)!
-                let input = CommitTracker.Partition(topic: processor.app.input.topic, partition: partition)
+                let input = TopicPartition(topic: processor.app.input.topic, partition: partition)
                 // A state catching up is not where the input is read for the others: what the
                 // group commits is theirs; the state's own position is in its changelog.
                 if !restoring.contains(input) && !state.catchingUp {
@@ -282,7 +282,7 @@ final class Shard {
     /// output sent since the last one and the input offsets the states cover, then opens the
     /// next transaction.
     func commitTransaction(
-        group: KafkaConsumerGroupMetadata, restoring: Set<CommitTracker.Partition>, timeout: Duration = .seconds(60)
+        group: KafkaConsumerGroupMetadata, restoring: Set<TopicPartition>, timeout: Duration = .seconds(60)
     ) throws(KafkaError) {
         takeCheckpoint(restoring: restoring)
         if let checkpoint = pending {

@@ -2,6 +2,8 @@
 // record produced from the input before it is acknowledged by the broker (at least once,
 // nothing lost), and never past a record whose delivery failed for good.
 
+import Kafka
+
 /// The commit bookkeeping of one shard: a token for each record its producer sends, the
 /// broker's answers, and per partition the input positions processed with the last token
 /// issued when they were.
@@ -11,15 +13,6 @@
 /// shard, like the shard itself.
 package struct CommitTracker {
     /// A partition of an input topic.
-    package struct Partition: Hashable, Sendable {
-        package var topic: String
-        package var partition: Int32
-
-        package init(topic: String, partition: Int32) {
-            self.topic = topic
-            self.partition = partition
-        }
-    }
 
     /// A delivery that failed for good: the first one, which stops all commits after it.
     package struct Failure: Sendable, Equatable {
@@ -36,9 +29,9 @@ package struct CommitTracker {
     /// Acknowledgements of tokens after `acknowledgedThrough`, in a ring indexed by token.
     private var acknowledged: [Bool] = Array(repeating: false, count: 1024)
     /// Per partition: (next offset to read, last token issued when it was processed), oldest first.
-    private var pending: [Partition: [(offset: Int64, token: UInt64)]] = [:]
+    private var pending: [TopicPartition: [(offset: Int64, token: UInt64)]] = [:]
     /// Per partition, the next offset to read (committed or not).
-    private var positions: [Partition: Int64] = [:]
+    private var positions: [TopicPartition: Int64] = [:]
 
     package init() {}
 
@@ -83,7 +76,7 @@ package struct CommitTracker {
 
     /// Notes that everything before `nextOffset` in `partition` is processed, its outputs being
     /// the records sent so far.
-    package mutating func processed(_ partition: Partition, nextOffset: Int64) {
+    package mutating func processed(_ partition: TopicPartition, nextOffset: Int64) {
         positions[partition] = nextOffset
         if let last = pending[partition]?.last, last.token == issued {
             pending[partition]![pending[partition]!.count - 1].offset = nextOffset
@@ -94,8 +87,8 @@ package struct CommitTracker {
 
     /// The offsets that may be committed now (each the next offset to read); they leave the
     /// pending list, so each is handed out once.
-    package mutating func takeCommittable() -> [(partition: Partition, offset: Int64)] {
-        var result: [(partition: Partition, offset: Int64)] = []
+    package mutating func takeCommittable() -> [(partition: TopicPartition, offset: Int64)] {
+        var result: [(partition: TopicPartition, offset: Int64)] = []
         let safeThrough = self.safeThrough
         for (partition, checkpoints) in pending {
             let safe = checkpoints.prefix { $0.token <= safeThrough }
@@ -112,13 +105,13 @@ package struct CommitTracker {
 
     /// Forgets a partition that was taken away; returns its next offset to read, if known.
     @discardableResult
-    package mutating func forget(_ partition: Partition) -> Int64? {
+    package mutating func forget(_ partition: TopicPartition) -> Int64? {
         pending[partition] = nil
         return positions.removeValue(forKey: partition)
     }
 
     /// Every partition with its next offset to read.
-    package var readPositions: [(partition: Partition, offset: Int64)] {
+    package var readPositions: [(partition: TopicPartition, offset: Int64)] {
         positions.map { ($0.key, $0.value) }
     }
 

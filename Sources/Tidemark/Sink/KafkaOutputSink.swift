@@ -75,6 +75,9 @@ final class KafkaOutputSink: OutputSink {
         }
     }
 
+    /// The cluster the input offsets belong to, once known: named on each partition record.
+    var cluster: String?
+
     /// Produces a checkpoint's changelog records (each a token, like any output).
     func sendChangelog(_ batch: ChangelogBatch) {
         batch.bytes.withUnsafeBytes { bytes in
@@ -83,9 +86,12 @@ final class KafkaOutputSink: OutputSink {
                 let key = UnsafeRawBufferPointer(rebasing: bytes[record.key])
                 do throws(KafkaError) {
                     if let value = record.value {
+                        let cluster = record.isPartition ? self.cluster : nil
                         try producer.send(
                             topic: record.topic, partition: record.partition, key: key,
-                            value: UnsafeRawBufferPointer(rebasing: bytes[value]), token: token)
+                            value: UnsafeRawBufferPointer(rebasing: bytes[value]),
+                            headers: cluster.map { [KafkaOutgoingHeader(name: ChangelogValue.clusterHeader, text: $0)] } ?? [],
+                            token: token)
                     } else {
                         // A tombstone says where it stands in a header: its value must stay empty.
                         try producer.send(
@@ -167,11 +173,11 @@ final class KafkaOutputSink: OutputSink {
     }
 
     /// Input positions processed, for the tracker (see ``CommitTracker/processed(_:nextOffset:)``).
-    func processed(_ partition: CommitTracker.Partition, nextOffset: Int64) {
+    func processed(_ partition: TopicPartition, nextOffset: Int64) {
         tracker.processed(partition, nextOffset: nextOffset)
     }
 
-    func takeCommittable() -> [(partition: CommitTracker.Partition, offset: Int64)] { tracker.takeCommittable() }
+    func takeCommittable() -> [(partition: TopicPartition, offset: Int64)] { tracker.takeCommittable() }
 
     /// Why a delivery failed for good, if one did.
     var deliveryFailure: String? { tracker.failure?.reason }
@@ -186,7 +192,7 @@ final class KafkaOutputSink: OutputSink {
     func isAcknowledged(through token: UInt64) -> Bool { tracker.acknowledgedThrough >= token }
 
     @discardableResult
-    func forget(_ partition: CommitTracker.Partition) -> Int64? { tracker.forget(partition) }
+    func forget(_ partition: TopicPartition) -> Int64? { tracker.forget(partition) }
 
     private func refused(_ token: UInt64, topic: String, _ error: KafkaError) {
         if tracker.failure == nil { logger.error("cannot produce", metadata: ["topic": "\(topic)", "error": "\(error)"]) }

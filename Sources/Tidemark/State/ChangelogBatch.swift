@@ -12,6 +12,8 @@ package struct ChangelogBatch {
         package var value: Range<Int>?
         /// The input position the record covers (a tombstone carries it in a header).
         package var position: Int64
+        /// Whether this is the partition record (which names its cluster in a header).
+        package var isPartition = false
     }
 
     package private(set) var bytes: [UInt8] = []
@@ -55,6 +57,7 @@ package struct ChangelogBatch {
         appendValue(
             signature: state.engine.stateSignature, position: position, topic: topic, partition: partition,
             key: keyStart..<bytes.count)
+        records[records.count - 1].isPartition = true
     }
 
     private mutating func appendValue(signature: UInt64, position: Int64, topic: String, partition: Int32, key: Range<Int>) {

@@ -9,6 +9,8 @@
 //            <position: LEB128> <snappy block of state bytes>
 //            (no value: a tombstone, the device holds nothing; its position is in the
 //            `tidemark-position` header)
+//     header `tidemark-cluster` on the partition record: the id of the cluster whose input
+//            offsets the positions are (absent in records of earlier versions)
 //
 // The signature is the engine's: a record written for another shape of the app (other
 // windows or aggregates) is ignored on restore, so a changed app starts from empty state.
@@ -51,6 +53,10 @@ package enum ChangelogValue {
 
     /// The header that carries a tombstone's position.
     package static let positionHeader = "tidemark-position"
+
+    /// The header that names, on the partition record, the cluster the positions belong to:
+    /// the same offsets of another cluster (a replaced or mirrored one) are other records.
+    package static let clusterHeader = "tidemark-cluster"
 
     /// Appends a value for `state` covering the input before `position` to `output`.
     package static func append(

@@ -6,6 +6,8 @@ import Streaming
 package struct ChangelogContents {
     /// The partition record: its signature, position and engine state bytes.
     package var partition: (signature: UInt64, position: Int64, state: [UInt8])?
+    /// The cluster the partition record says its positions belong to (nil: not said).
+    package var cluster: String?
     /// Per device id (its bytes): its signature, position and state; a nil state is a tombstone.
     package var devices: [[UInt8]: (signature: UInt64, position: Int64, state: [UInt8]?)] = [:]
     /// Records read and their bytes, for metrics.
@@ -17,9 +19,11 @@ package struct ChangelogContents {
 
     /// Takes one changelog record (a later one of a key replaces an earlier one).
     ///
-    /// - Parameter tombstonePosition: a tombstone's position, from its header.
+    /// - Parameters:
+    ///   - tombstonePosition: a tombstone's position, from its header.
+    ///   - cluster: the cluster its header names.
     package mutating func add(
-        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?, tombstonePosition: Int64?
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?, tombstonePosition: Int64?, cluster: String? = nil
     ) throws(ChangelogRestoreError) {
         records += 1
         bytes += key.count + (value?.count ?? 0)
@@ -38,7 +42,9 @@ package struct ChangelogContents {
             throw .format(error)
         }
         switch parsed {
-        case .partition: partition = (signature, position, scratch)
+        case .partition:
+            partition = (signature, position, scratch)
+            self.cluster = cluster
         case .device(let device): devices[Array(device)] = (signature, position, scratch)
         }
     }

@@ -188,6 +188,11 @@ private struct ChangelogReader {
                 results[index].bytes += changelog.bytes
                 results[index].devices += changelog.devices.count
                 do {
+                    if let written = changelog.cluster, let current = consumer.clusterID(timeout: .seconds(10)), written != current {
+                        throw RestoreFailure(
+                            description: "its positions are offsets of cluster \(written), but this is cluster \(current): the same offsets "
+                                + "are other records here; delete the changelog topic to start the app afresh on this cluster")
+                    }
                     if let covered = changelog.furthestPosition {
                         let end = try inputEnd ?? consumer.watermarks(topic: request.topic, partition: request.partition, timeout: .seconds(30)).high
                         inputEnd = end
@@ -269,11 +274,13 @@ private struct ChangelogReader {
                 let partition = KafkaTopicPartition(topic: message.topic, partition: message.partition)
                 guard unreadable[partition] == nil else { continue }
                 let position = message.header(ChangelogValue.positionHeader).flatMap { Int64($0.string) }
+                let cluster = message.header(ChangelogValue.clusterHeader)?.string
                 do {
                     try KafkaBytes.withOptional(message.key) { key in
                         guard let key else { throw ChangelogRestoreError.unknownKey([]) }
                         try KafkaBytes.withOptional(message.value) { value in
-                            try contents[partition, default: ChangelogContents()].add(key: key, value: value, tombstonePosition: position)
+                            try contents[partition, default: ChangelogContents()].add(
+                                key: key, value: value, tombstonePosition: position, cluster: cluster)
                         }
                     }
                 } catch {

@@ -50,8 +50,10 @@ final class TestProducer {
         producer = try KafkaProducer(config: clientConfig(bootstrap, ["linger.ms": "5"].merging(extra) { _, new in new }))
     }
 
-    func send(topic: String, key: [UInt8]?, value: [UInt8]?, partition: Int32? = nil) throws {
-        try producer.send(topic: topic, partition: partition, key: key, value: value, token: UInt64(sent))
+    func send(topic: String, key: [UInt8]?, value: [UInt8]?, partition: Int32? = nil, headers: [String: String] = [:]) throws {
+        try producer.send(
+            topic: topic, partition: partition, key: key, value: value,
+            headers: headers.map { KafkaOutgoingHeader(name: $0.key, text: $0.value) }, token: UInt64(sent))
         sent += 1
         serve()
     }
