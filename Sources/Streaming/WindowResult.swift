@@ -12,7 +12,8 @@ public enum ResultTiming: UInt8, Sendable {
     /// Provisional: several early results of one window may share a revision, and the result
     /// at close carries that revision too.
     case early
-    /// As the window closed (its watermark reached its end); every window with data has one.
+    /// As the window closed (its watermark reached its end), even if nothing changed since an
+    /// early result; every window that closes with data has one.
     case onTime
     /// A revision after the window closed: late records, or a revised window its comparisons
     /// read.

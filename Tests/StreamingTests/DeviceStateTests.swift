@@ -8,6 +8,7 @@ struct Emission: Hashable, CustomStringConvertible {
     var window: WindowKey
     var end: Int64
     var revision: Int64
+    var timing: ResultTiming
     var isRetraction: Bool
     var bits: [UInt64?]
 
@@ -15,11 +16,12 @@ struct Emission: Hashable, CustomStringConvertible {
         window = WindowKey(series: result.series, device: devices.name(of: result.device), start: result.start)
         end = result.end
         revision = result.revision
+        timing = result.timing
         isRetraction = result.isRetraction
         bits = result.values.map { $0?.bitPattern }
     }
 
-    var description: String { "\(window.device) s\(window.series) [\(window.start),\(end)) r\(revision)\(isRetraction ? " retracted" : "")" }
+    var description: String { "\(window.device) s\(window.series) [\(window.start),\(end)) r\(revision) \(timing.name)\(isRetraction ? " retracted" : "")" }
 }
 
 /// Random input for the restore tests: every window kind and aggregate, sessions that merge,
