@@ -64,7 +64,8 @@ extension SeriesState {
     /// A reader that has closed (its close was emitted, or is due) takes a revision and is
     /// emitted when the batch ends, as a late record of its own would make it; with
     /// `emit: updates`, so does an open one. An open reader already emitted early is only
-    /// marked changed: its result at close (or next period) must not be skipped as unchanged.
+    /// marked changed: its next early result must not be skipped as unchanged (its result at
+    /// close is emitted anyway).
     /// Readers always end after `entry`, so while `entry` takes records they are within their
     /// lateness and in the device's list.
     mutating func reviseReaders(of entry: Int32, device: Int, watermark: Int64) {

@@ -102,17 +102,18 @@ extension SeriesState {
     }
 
     /// Queues the window whose first pane is `entry` if any of its panes changed since it was
-    /// last emitted.
-    mutating func emitFixed(_ entry: Int32, device: Int) {
+    /// last emitted, or, on time, if it has data.
+    mutating func emitFixed(_ entry: Int32, device: Int, timing: ResultTiming) {
         let windowStart = entries[Int(entry)].start
         let windowEnd = entries[Int(entry)].end
         if size == slide {
-            guard entries[Int(entry)].updatedAt > entries[Int(entry)].emittedAt else { return }
+            let updatedAt = entries[Int(entry)].updatedAt
+            guard updatedAt > entries[Int(entry)].emittedAt || (timing == .onTime && updatedAt > 0) else { return }
             let revision = self.revision(of: entry, count: accumulators[Int(entry) * stride])
             accumulators.withUnsafeBufferPointer { accumulators in
                 sketches.withUnsafeBufferPointer { sketches in
                     queue(
-                        device: device, start: windowStart, end: windowEnd, revision: revision,
+                        device: device, start: windowStart, end: windowEnd, revision: revision, timing: timing,
                         accumulator: accumulators.baseAddress! + Int(entry) * stride,
                         sketches: sketchCount > 0 ? sketches.baseAddress! + Int(entry) * sketchCount : nil)
                 }
@@ -125,20 +126,22 @@ extension SeriesState {
                 latest = max(latest, entries[Int(pane)].updatedAt)
                 pane = entries[Int(pane)].next
             }
-            guard latest > entries[Int(entry)].emittedAt else { return }
+            guard latest > entries[Int(entry)].emittedAt || (timing == .onTime && latest > 0) else { return }
             combinePanes(from: entry, before: windowEnd)
             let revision = self.revision(of: entry, count: scratch[0])
-            queueScratch(device: device, start: windowStart, end: windowEnd, revision: revision)
+            queueScratch(device: device, start: windowStart, end: windowEnd, revision: revision, timing: timing)
         }
         entries[Int(entry)].emittedAt = changes
         forgetRevision(entry)
     }
 
     /// Queues the window merged into `scratch` (and `scratchSketches`).
-    private mutating func queueScratch(device: Int, start: Int64, end: Int64, revision: Int64) {
+    private mutating func queueScratch(device: Int, start: Int64, end: Int64, revision: Int64, timing: ResultTiming) {
         scratch.withUnsafeBufferPointer { scratch in
             scratchSketches.withUnsafeBufferPointer { sketches in
-                queue(device: device, start: start, end: end, revision: revision, accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
+                queue(
+                    device: device, start: start, end: end, revision: revision, timing: timing,
+                    accumulator: scratch.baseAddress!, sketches: sketches.baseAddress)
             }
         }
     }
@@ -164,7 +167,7 @@ extension SeriesState {
     // MARK: In-order closing of hopping windows
 
     /// Queues the window whose first pane is `entry` as it closes (windows of a device close
-    /// in order of start), if any of its panes changed since it was last emitted.
+    /// in order of start): on time, whether or not its panes changed since an early result.
     ///
     /// The window `[s, s + size)` is the suffix of the block `[b, b + size)` holding `s`
     /// (b = floor(s/size)·size) merged with the prefix `[b + size, s + size)` of the next block.
@@ -213,7 +216,7 @@ extension SeriesState {
         sliding[device] = cache
         let suffixLatest = suffix[e * suffixStride + stride].bitPattern
         let latest = hasPrefix ? max(suffixLatest, cache.prefixLatest) : suffixLatest
-        guard latest > entries[e].emittedAt else { return }
+        guard latest > 0 else { return }
 
         layout.fields.withUnsafeBufferPointer { plan in
             scratch.withUnsafeMutableBufferPointer { scratch in
@@ -230,7 +233,7 @@ extension SeriesState {
         }
         if sketchCount > 0 { combineSketches(from: entry, before: windowEnd) }
         let revision = self.revision(of: entry, count: scratch[0])
-        queueScratch(device: device, start: windowStart, end: windowEnd, revision: revision)
+        queueScratch(device: device, start: windowStart, end: windowEnd, revision: revision, timing: .onTime)
         entries[e].emittedAt = changes
         forgetRevision(entry)
     }

@@ -1,5 +1,7 @@
 // Revision numbers and their coalescing: which revision an emission carries, and the windows
-// revised during a batch that wait for the caller to end it.
+// revised during a batch that wait for the caller to end it. Which timing an emission carries
+// (early, on time, late) is decided where it is made: `close` for on time, else
+// `SeriesState.timing(of:device:)`.
 
 /// A window revised during the current batch: the entry of its first pane (or its session).
 struct PendingWindow {
@@ -34,11 +36,13 @@ extension SeriesState {
     ///   marked window that becomes unreachable (end + allowed lateness <= watermark) is
     ///   emitted before its state goes, so no revision's content is lost.
     /// - Early results (idle flush, `every` periods) carry the window's current revision and do
-    ///   not change it: they are provisional, and the result at close has the same revision
-    ///   and comes after them in the device's output (unless nothing changed since the last
-    ///   early result, which then already holds the window's content at close).
+    ///   not change it: they are provisional (``ResultTiming/early``), and the result at close
+    ///   has the same revision, comes after them in the device's output and is always emitted,
+    ///   changed since the last early result or not, so it is what a consumer keeps.
     /// - `emit: updates`: revision = records applied to the window - 1, so every change is a
-    ///   new revision; changes are coalesced per batch like late records.
+    ///   new revision; changes are coalesced per batch like late records. Those before the
+    ///   close are early, since where batches end decides which appear; the close emits the
+    ///   window again, on time, at the revision the last of them may already have carried.
     /// - Sessions (see `addSession`): revision k of a session is the session with k records
     ///   applied after it first closed (a record that reopens a session, or arrives while it is
     ///   reopened, counts). A merge takes the higher of the two parts' revisions, plus one when

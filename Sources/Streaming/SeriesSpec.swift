@@ -35,11 +35,12 @@ package struct WatermarkSpec: Sendable, Equatable {
 
 /// When a window's result is emitted.
 package enum EmitPolicy: Sendable, Equatable {
-    /// When the window closes (revision 0), then once per batch that brings late records
-    /// (revision: the late records applied, to the window or, after it closed, to the windows
-    /// its comparisons read).
+    /// When the window closes (revision 0, on time), then once per batch that brings late
+    /// records (revision: the late records applied, to the window or, after it closed, to the
+    /// windows its comparisons read; late).
     case final
-    /// After every change, once per batch (revision: the records applied - 1).
+    /// After every change, once per batch (revision: the records applied - 1): early before
+    /// the window closes, then on time at its close (even unchanged), then late.
     case updates
     /// Early results every period of processing time (milliseconds), provisional and at the
     /// window's current revision, then as ``final``.

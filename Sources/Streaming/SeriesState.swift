@@ -263,29 +263,42 @@ struct SeriesState {
 
     /// Queues one result whose values are the finished aggregates of `accumulator`.
     mutating func queue(
-        device: Int, start: Int64, end: Int64, revision: Int64,
+        device: Int, start: Int64, end: Int64, revision: Int64, timing: ResultTiming,
         accumulator: UnsafePointer<Double>, sketches: UnsafePointer<PercentileSketch>?
     ) {
         let offset = output.values.count
         layout.finish(accumulator, sketches: sketches, into: &output.values)
         output.entries.append(
             .init(
-                series: index, isRetraction: false, device: DeviceID(Int32(device)), start: start, end: end,
-                revision: revision, offset: offset, count: output.values.count - offset))
+                series: index, isRetraction: false, timing: timing, device: DeviceID(Int32(device)), start: start,
+                end: end, revision: revision, offset: offset, count: output.values.count - offset))
     }
 
-    mutating func queueRetraction(device: Int, start: Int64, end: Int64, revision: Int64) {
+    mutating func queueRetraction(device: Int, start: Int64, end: Int64, revision: Int64, timing: ResultTiming) {
         let offset = output.values.count
         output.values.append(contentsOf: repeatElement(.nan, count: layout.outputs.count))
         output.entries.append(
             .init(
-                series: index, isRetraction: true, device: DeviceID(Int32(device)), start: start, end: end,
-                revision: revision, offset: offset, count: layout.outputs.count))
+                series: index, isRetraction: true, timing: timing, device: DeviceID(Int32(device)), start: start,
+                end: end, revision: revision, offset: offset, count: layout.outputs.count))
     }
 
-    /// Queues the window held by `entry` if it changed since its last emission.
+    /// Queues the window held by `entry` if it changed since its last emission, at any time
+    /// but its close (see ``timing(of:device:)``).
     mutating func emitIfChanged(_ entry: Int32, device: Int) {
-        if isSession { emitSession(entry, device: device) } else { emitFixed(entry, device: device) }
+        let timing = self.timing(of: entry, device: device)
+        if isSession { emitSession(entry, device: device, timing: timing) } else { emitFixed(entry, device: device, timing: timing) }
+    }
+
+    /// The timing of an emission of `entry` made anywhere but in its close: late once the
+    /// window has closed, early before. A fixed window has closed when it is before the
+    /// device's first open window (the close loop is the only place that moves it past a
+    /// window, and windows made behind it are made closed); a session once its
+    /// ``SessionFlags/closed`` is set, which a late record reopening it does not clear.
+    func timing(of entry: Int32, device: Int) -> ResultTiming {
+        if isSession { return sessionFlags[Int(entry)] & SessionFlags.closed != 0 ? .late : .early }
+        let open = cursor[device]
+        return open < 0 || entries[Int(open)].start > entries[Int(entry)].start ? .late : .early
     }
 
     /// Closes every window of `device` that ends at or before `watermark`, then purges state
@@ -295,10 +308,16 @@ struct SeriesState {
         var entry = cursor[device]
         if hasComparisons && entry >= 0 && entries[Int(entry)].end <= watermark { touchHistory(closing: entry, device: device) }
         while entry >= 0 && entries[Int(entry)].end <= watermark {
+            // The result at close is on time, and emitted even if nothing changed since an early
+            // one: that was provisional. A fixed window reaches this loop once; a session again
+            // after a late record reopened it, and is late then.
             if isSliding {
                 emitClosing(entry, device: device)
+            } else if isSession {
+                let closed = sessionFlags[Int(entry)] & SessionFlags.closed != 0
+                sessionFlags[Int(entry)] |= SessionFlags.closed
+                emitSession(entry, device: device, timing: closed ? .late : .onTime)
             } else {
-                if isSession { sessionFlags[Int(entry)] |= SessionFlags.closed }
                 if hasComparisons {
                     // Before its emission: a window's comparisons never read itself, but the
                     // windows after it in this loop read it, and find every window before them
@@ -306,7 +325,7 @@ struct SeriesState {
                     mirror(entry, device: device)
                     cursor[device] = entries[Int(entry)].next
                 }
-                emitIfChanged(entry, device: device)
+                emitFixed(entry, device: device, timing: .onTime)
             }
             entry = entries[Int(entry)].next
         }
@@ -325,7 +344,8 @@ struct SeriesState {
     }
 
     /// Emits every open window of `device` that changed since its last emission (idle flush,
-    /// periodic early results). Watermarks do not move.
+    /// periodic early results): early, but late for a session a late record reopened.
+    /// Watermarks do not move.
     mutating func flushOpen(device: Int) {
         var entry = cursor[device]
         while entry >= 0 {

@@ -74,19 +74,21 @@ extension SeriesState {
         let e = Int(entry)
         guard sessionFlags[e] & SessionFlags.keyEmitted != 0 else { return }
         let last = revision(of: entry, count: accumulators[e * stride])
-        queueRetraction(device: device, start: entries[e].start, end: entries[e].end, revision: last + 1)
+        queueRetraction(
+            device: device, start: entries[e].start, end: entries[e].end, revision: last + 1,
+            timing: timing(of: entry, device: device))
         sessionFlags[e] &= ~SessionFlags.keyEmitted
     }
 
-    /// Queues the session if it changed since its last emission.
-    mutating func emitSession(_ entry: Int32, device: Int) {
+    /// Queues the session if it changed since its last emission, or, on time, if it has data.
+    mutating func emitSession(_ entry: Int32, device: Int, timing: ResultTiming) {
         let e = Int(entry)
-        guard entries[e].updatedAt > entries[e].emittedAt else { return }
+        guard entries[e].updatedAt > entries[e].emittedAt || (timing == .onTime && entries[e].updatedAt > 0) else { return }
         let revision = self.revision(of: entry, count: accumulators[e * stride])
         accumulators.withUnsafeBufferPointer { accumulators in
             sketches.withUnsafeBufferPointer { sketches in
                 queue(
-                    device: device, start: entries[e].start, end: entries[e].end, revision: revision,
+                    device: device, start: entries[e].start, end: entries[e].end, revision: revision, timing: timing,
                     accumulator: accumulators.baseAddress! + e * stride,
                     sketches: sketchCount > 0 ? sketches.baseAddress! + e * sketchCount : nil)
             }

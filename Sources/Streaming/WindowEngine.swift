@@ -57,7 +57,9 @@ package enum WindowEngineError: Error, Sendable, Equatable, CustomStringConverti
 /// (and, with `emit: updates`, every record) revise it, and the revised windows are emitted
 /// once each when the batch ends. Revision k of a window is the window with k late records
 /// applied (with `emit: updates`, k + 1 records), so revisions are a function of the input:
-/// where batches end only decides which revisions are emitted. A series with comparisons reads
+/// where batches end only decides which revisions are emitted. Every emission says whether
+/// it came before the window closed (early: provisional), at its close (on time: always
+/// emitted, superseding early ones) or after (late); see ``ResultTiming``. A series with comparisons reads
 /// the device's earlier windows; a record applied to one of them after a window that reads it
 /// has closed revises that window too (see Revisions.swift).
 /// Emissions go to a caller-supplied ``WindowResultSink`` in a deterministic order: within one

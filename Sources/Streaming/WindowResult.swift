@@ -1,15 +1,45 @@
 // What the engine emits: one revision of one window's aggregates, handed to a caller-supplied
 // sink by borrowing (the values live in the engine's reusable output buffer).
 
+/// When an emission was made relative to its window's close, as Beam's `PaneInfo.Timing`.
+///
+/// Only ``early`` results depend on processing time (idle timeouts, `every` periods, where
+/// batches end with `emit: updates`); an ``onTime`` or ``late`` result is a function of the
+/// input, so one `(series, device, start, revision, timing)` that is not early always has
+/// the same values.
+public enum ResultTiming: UInt8, Sendable {
+    /// Before the window closed: an idle flush, an `every` period, an `emit: updates` change.
+    /// Provisional: several early results of one window may share a revision, and the result
+    /// at close carries that revision too.
+    case early
+    /// As the window closed (its watermark reached its end), even if nothing changed since an
+    /// early result; every window that closes with data has one.
+    case onTime
+    /// A revision after the window closed: late records, or a revised window its comparisons
+    /// read.
+    case late
+
+    /// The name in output records: `early`, `on_time`, `late`. Static, so its bytes are read
+    /// without allocating.
+    public var name: StaticString {
+        switch self {
+        case .early: "early"
+        case .onTime: "on_time"
+        case .late: "late"
+        }
+    }
+}
+
 /// One emission of one window of one series for one device.
 ///
 /// `(series, device, start)` identifies the window; a higher `revision` supersedes a lower
-/// one, and a later emission with the same revision supersedes an early (provisional) one.
-/// The revision is a function of the input: the same `(series, device, start, revision)`
-/// always has the same values, comparisons included, however batches end and whatever
-/// restarts happen. `values` holds the aggregates in the order of the series'
-/// ``AggregateSpec``s, NaN meaning null; `comparisons` the series' ``ComparisonSpec``s; both
-/// are only valid during ``WindowResultSink/emit(_:)``.
+/// one, and at equal revisions a result that is not ``ResultTiming/early`` supersedes an
+/// early (provisional) one. The revision is a function of the input: the same
+/// `(series, device, start, revision, timing)` with timing on time or late always has the
+/// same values, comparisons included, however batches end and whatever restarts happen.
+/// `values` holds the aggregates in the order of the series' ``AggregateSpec``s, NaN meaning
+/// null; `comparisons` the series' ``ComparisonSpec``s; both are only valid during
+/// ``WindowResultSink/emit(_:)``.
 public struct WindowResult {
     /// Index of the series in the engine's `series` array.
     public var series: Int
@@ -17,6 +47,7 @@ public struct WindowResult {
     public var start: Int64
     public var end: Int64
     public var revision: Int64
+    public var timing: ResultTiming
     /// True when this session's key disappeared (a late record merged the session into an
     /// earlier one, or moved its start): the window `(series, device, start)` no longer
     /// exists, and `values` are all null.
@@ -30,7 +61,7 @@ public struct WindowResult {
 
     @inlinable
     public init(
-        series: Int, device: DeviceID, start: Int64, end: Int64, revision: Int64, isRetraction: Bool,
+        series: Int, device: DeviceID, start: Int64, end: Int64, revision: Int64, timing: ResultTiming, isRetraction: Bool,
         values: UnsafeBufferPointer<Double>, comparisons: UnsafeBufferPointer<Double> = UnsafeBufferPointer(start: nil, count: 0)
     ) {
         self.series = series
@@ -38,6 +69,7 @@ public struct WindowResult {
         self.start = start
         self.end = end
         self.revision = revision
+        self.timing = timing
         self.isRetraction = isRetraction
         self.values = values
         self.comparisons = comparisons
@@ -78,6 +110,7 @@ package struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
     package var start: Int64
     package var end: Int64
     package var revision: Int64
+    package var timing: ResultTiming
     package var isRetraction: Bool
     /// Aggregates in spec order; nil is null.
     package var values: [Double?]
@@ -85,14 +118,15 @@ package struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
     package var comparisons: [[Double?]?]
 
     package init(
-        series: Int, device: DeviceID, start: Int64, end: Int64, revision: Int64, isRetraction: Bool = false,
-        values: [Double?], comparisons: [[Double?]?] = []
+        series: Int, device: DeviceID, start: Int64, end: Int64, revision: Int64, timing: ResultTiming = .onTime,
+        isRetraction: Bool = false, values: [Double?], comparisons: [[Double?]?] = []
     ) {
         self.series = series
         self.device = device
         self.start = start
         self.end = end
         self.revision = revision
+        self.timing = timing
         self.isRetraction = isRetraction
         self.values = values
         self.comparisons = comparisons
@@ -101,7 +135,7 @@ package struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
     package init(_ result: WindowResult) {
         self.init(
             series: result.series, device: result.device, start: result.start, end: result.end,
-            revision: result.revision, isRetraction: result.isRetraction,
+            revision: result.revision, timing: result.timing, isRetraction: result.isRetraction,
             values: result.values.map { $0.isNaN ? nil : $0 },
             comparisons: (0 ..< result.comparisonCount).map { index in
                 result.comparison(index).map { $0.map { $0.isNaN ? nil : $0 } }
@@ -113,14 +147,14 @@ package struct EmittedWindow: Sendable, Equatable, CustomStringConvertible {
     package static func == (a: EmittedWindow, b: EmittedWindow) -> Bool {
         func bits(_ values: [Double?]) -> [UInt64?] { values.map { $0?.bitPattern } }
         return a.series == b.series && a.device == b.device && a.start == b.start && a.end == b.end
-            && a.revision == b.revision && a.isRetraction == b.isRetraction
+            && a.revision == b.revision && a.timing == b.timing && a.isRetraction == b.isRetraction
             && bits(a.values) == bits(b.values) && a.comparisons.map { $0.map(bits) } == b.comparisons.map { $0.map(bits) }
     }
 
     package var description: String {
         func list(_ values: [Double?]) -> String { values.map { $0.map { "\($0)" } ?? "null" }.joined(separator: ", ") }
         let comparisons = comparisons.map { $0.map { " [\(list($0))]" } ?? " null" }.joined()
-        return "s\(series) d\(device.index) [\(start), \(end)) r\(revision)\(isRetraction ? " retracted" : "") [\(list(values))]\(comparisons)"
+        return "s\(series) d\(device.index) [\(start), \(end)) r\(revision) \(timing.name)\(isRetraction ? " retracted" : "") [\(list(values))]\(comparisons)"
     }
 }
 
@@ -151,6 +185,7 @@ final class PendingResults {
     struct Entry {
         @usableFromInline var series: Int32
         @usableFromInline var isRetraction: Bool
+        @usableFromInline var timing: ResultTiming
         @usableFromInline var device: DeviceID
         @usableFromInline var start: Int64
         @usableFromInline var end: Int64
@@ -173,7 +208,7 @@ final class PendingResults {
                 sink.emit(
                     WindowResult(
                         series: Int(entry.series), device: entry.device, start: entry.start, end: entry.end,
-                        revision: entry.revision, isRetraction: entry.isRetraction,
+                        revision: entry.revision, timing: entry.timing, isRetraction: entry.isRetraction,
                         values: UnsafeBufferPointer(rebasing: values[entry.offset ..< entry.offset + entry.count]),
                         comparisons: UnsafeBufferPointer(
                             rebasing: values[entry.offset + entry.count ..< entry.offset + entry.count + entry.comparisonCount])))

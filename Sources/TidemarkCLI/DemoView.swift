@@ -1,6 +1,6 @@
 // The demo's live view: reads the output topics and redraws a summary every second:
-// results per series, how many are revisions caused by late data, triggers, late records,
-// and the latest of each.
+// results per series by timing (early, on time, late: revisions caused by late data),
+// triggers, late records, and the latest of each.
 import Foundation
 import Kafka
 import ServiceLifecycle
@@ -45,7 +45,8 @@ final class DemoView: Service {
 /// What the view has read from the output topics so far, and how it is drawn.
 private final class Scoreboard {
     private let consumer: KafkaConsumer
-    private var results: [String: (count: Int, revisions: Int)] = [:]
+    /// Per series, its results by timing: early (provisional), on time (one per window), late.
+    private var results: [String: (early: Int, onTime: Int, late: Int)] = [:]
     private var triggers: [String: Int] = [:]
     private var late: [String: Int] = [:]
     private var latestRevisions: [String] = []
@@ -81,11 +82,13 @@ private final class Scoreboard {
                     remember(&latestTriggers, "\(trigger) \(record["device"] ?? "") at \(clock(record["time"])): \(compact(record["value"]))")
                 } else if let series = record["series"] as? String {
                     let revision = record["revision"] as? Int ?? 0
-                    var tally = results["\(app)/\(series)", default: (0, 0)]
-                    tally.count += 1
-                    if revision > 0 {
-                        tally.revisions += 1
+                    var tally = results["\(app)/\(series)", default: (0, 0, 0)]
+                    switch record["timing"] as? String {
+                    case "early": tally.early += 1
+                    case "late":
+                        tally.late += 1
                         remember(&latestRevisions, "\(series) \(record["device"] ?? "") \(clock(record["start"]))–\(clock(record["end"])) revision \(revision): \(aggregates(record))")
+                    default: tally.onTime += 1
                     }
                     results["\(app)/\(series)"] = tally
                 }
@@ -98,15 +101,17 @@ private final class Scoreboard {
         lines.append("Tidemark demo: embedded broker \(bootstrap); Ctrl-C stops")
         lines.append("readings sent \(readingsSent), read by tidemark \(readingsConsumed)")
         lines.append("")
-        lines.append("results                                   windows   revisions (late data)")
+        lines.append("results                                     early   on time   late (revisions after close)")
         for (name, tally) in results.sorted(by: { $0.key < $1.key }) {
-            lines.append(pad(name, 40) + pad(String(tally.count), 10, left: true) + pad(String(tally.revisions), 12, left: true))
+            lines.append(
+                pad(name, 40) + pad(String(tally.early), 10, left: true) + pad(String(tally.onTime), 10, left: true)
+                    + pad(String(tally.late), 7, left: true))
         }
         lines.append("")
         lines.append("triggers: " + (triggers.isEmpty ? "none yet" : triggers.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
         lines.append("late topics: " + (late.isEmpty ? "nothing" : late.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
         lines.append("")
-        lines.append("latest revisions:")
+        lines.append("latest late revisions:")
         lines += latestRevisions.map { "  " + $0 }
         lines.append("latest triggers:")
         lines += latestTriggers.map { "  " + $0 }
@@ -122,7 +127,7 @@ private final class Scoreboard {
     }
 
     private func aggregates(_ record: [String: Any]) -> String {
-        let fixed: Set = ["app", "series", "device", "start", "end", "revision"]
+        let fixed: Set = ["app", "series", "device", "start", "end", "revision", "timing"]
         return record.filter { !fixed.contains($0.key) }.sorted { $0.key < $1.key }.map { "\($0.key) \(compact($0.value))" }.joined(separator: ", ")
     }
 

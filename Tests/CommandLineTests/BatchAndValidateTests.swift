@@ -51,21 +51,21 @@ extension TidemarkCommandLine {
                 // Line 3: b is hot.
                 #"{"app":"tiny","trigger":"too_hot","device":"b","time":1795824005000,"value":{"temperature":31.0}}"#,
                 // Line 4 moves a's watermark to t0+65s: a's first minute closes.
-                #"{"app":"tiny","series":"minute","device":"a","start":1795824000000,"end":1795824060000,"revision":0,"mean":22,"max":24,"count":2}"#,
+                #"{"app":"tiny","series":"minute","device":"a","start":1795824000000,"end":1795824060000,"revision":0,"timing":"on_time","mean":22,"max":24,"count":2}"#,
                 // Line 6 is late but within allowed_lateness: the minute is revised, and the
                 // revision waits for the end of the batch (4096 lines, or the input's end).
                 // Line 7 moves the watermark to t0+185s: a's second minute closes, and is warm.
-                #"{"app":"tiny","series":"minute","device":"a","start":1795824060000,"end":1795824120000,"revision":0,"mean":26,"max":26,"count":1}"#,
-                #"{"app":"tiny","trigger":"warm_minute","device":"a","time":1795824060000,"value":{"app":"tiny","series":"minute","device":"a","start":1795824060000,"end":1795824120000,"revision":0,"mean":26,"max":26,"count":1}}"#,
+                #"{"app":"tiny","series":"minute","device":"a","start":1795824060000,"end":1795824120000,"revision":0,"timing":"on_time","mean":26,"max":26,"count":1}"#,
+                #"{"app":"tiny","trigger":"warm_minute","device":"a","time":1795824060000,"value":{"app":"tiny","series":"minute","device":"a","start":1795824060000,"end":1795824120000,"revision":0,"timing":"on_time","mean":26,"max":26,"count":1}}"#,
                 // ... and puts the first minute past its lateness: its revision is emitted before it goes.
-                #"{"app":"tiny","series":"minute","device":"a","start":1795824000000,"end":1795824060000,"revision":1,"mean":24,"max":28,"count":3}"#,
+                #"{"app":"tiny","series":"minute","device":"a","start":1795824000000,"end":1795824060000,"revision":1,"timing":"late","mean":24,"max":28,"count":3}"#,
                 // Line 9: b is hot again (b's own watermark is far behind a's).
                 #"{"app":"tiny","trigger":"too_hot","device":"b","time":1795824020000,"value":{"temperature":32.0}}"#,
                 // The end of the input closes the windows still open.
-                #"{"app":"tiny","series":"minute","device":"a","start":1795824180000,"end":1795824240000,"revision":0,"mean":27,"max":27,"count":1}"#,
-                #"{"app":"tiny","trigger":"warm_minute","device":"a","time":1795824180000,"value":{"app":"tiny","series":"minute","device":"a","start":1795824180000,"end":1795824240000,"revision":0,"mean":27,"max":27,"count":1}}"#,
-                #"{"app":"tiny","series":"minute","device":"b","start":1795824000000,"end":1795824060000,"revision":0,"mean":31.5,"max":32,"count":2}"#,
-                #"{"app":"tiny","trigger":"warm_minute","device":"b","time":1795824000000,"value":{"app":"tiny","series":"minute","device":"b","start":1795824000000,"end":1795824060000,"revision":0,"mean":31.5,"max":32,"count":2}}"#,
+                #"{"app":"tiny","series":"minute","device":"a","start":1795824180000,"end":1795824240000,"revision":0,"timing":"on_time","mean":27,"max":27,"count":1}"#,
+                #"{"app":"tiny","trigger":"warm_minute","device":"a","time":1795824180000,"value":{"app":"tiny","series":"minute","device":"a","start":1795824180000,"end":1795824240000,"revision":0,"timing":"on_time","mean":27,"max":27,"count":1}}"#,
+                #"{"app":"tiny","series":"minute","device":"b","start":1795824000000,"end":1795824060000,"revision":0,"timing":"on_time","mean":31.5,"max":32,"count":2}"#,
+                #"{"app":"tiny","trigger":"warm_minute","device":"b","time":1795824000000,"value":{"app":"tiny","series":"minute","device":"b","start":1795824000000,"end":1795824060000,"revision":0,"timing":"on_time","mean":31.5,"max":32,"count":2}}"#,
             ])
             #expect(try scratch.lines("late.jsonl") == [
                 #"{"line":5,"reason":"malformed","error":"not valid JSON","value":"this is not json"}"#,

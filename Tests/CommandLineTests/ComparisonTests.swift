@@ -70,31 +70,31 @@ extension TidemarkCommandLine {
             let head = #"{"app":"history","series":"hourly","#
             #expect(try scratch.lines("out.jsonl") == [
                 // Each 12:00 hour closes with a's first reading of the next day.
-                head + #""device":"a","start":1795176000000,"end":1795179600000,"revision":0,"mean":20,"max":21,"count":2,"yesterday":null,"last_week":null,"trailing":null}"#,
-                head + #""device":"a","start":1795262400000,"end":1795266000000,"revision":0,"mean":21,"max":22,"count":2,"yesterday":{"mean":20,"max":21,"count":2},"last_week":null,"trailing":null}"#,
-                head + #""device":"a","start":1795348800000,"end":1795352400000,"revision":0,"mean":19,"max":20,"count":2,"yesterday":{"mean":21,"max":22,"count":2},"last_week":null,"trailing":null}"#,
+                head + #""device":"a","start":1795176000000,"end":1795179600000,"revision":0,"timing":"on_time","mean":20,"max":21,"count":2,"yesterday":null,"last_week":null,"trailing":null}"#,
+                head + #""device":"a","start":1795262400000,"end":1795266000000,"revision":0,"timing":"on_time","mean":21,"max":22,"count":2,"yesterday":{"mean":20,"max":21,"count":2},"last_week":null,"trailing":null}"#,
+                head + #""device":"a","start":1795348800000,"end":1795352400000,"revision":0,"timing":"on_time","mean":19,"max":20,"count":2,"yesterday":{"mean":21,"max":22,"count":2},"last_week":null,"trailing":null}"#,
                 // The 24th: nothing on the 23rd, so no yesterday.
-                head + #""device":"a","start":1795521600000,"end":1795525200000,"revision":0,"mean":22,"max":23,"count":2,"yesterday":null,"last_week":null,"trailing":null}"#,
-                head + #""device":"a","start":1795608000000,"end":1795611600000,"revision":0,"mean":20,"max":21,"count":2,"yesterday":{"mean":22,"max":23,"count":2},"last_week":null,"trailing":null}"#,
-                head + #""device":"a","start":1795694400000,"end":1795698000000,"revision":0,"mean":21,"max":22,"count":2,"yesterday":{"mean":20,"max":21,"count":2},"last_week":null,"trailing":null}"#,
+                head + #""device":"a","start":1795521600000,"end":1795525200000,"revision":0,"timing":"on_time","mean":22,"max":23,"count":2,"yesterday":null,"last_week":null,"trailing":null}"#,
+                head + #""device":"a","start":1795608000000,"end":1795611600000,"revision":0,"timing":"on_time","mean":20,"max":21,"count":2,"yesterday":{"mean":22,"max":23,"count":2},"last_week":null,"trailing":null}"#,
+                head + #""device":"a","start":1795694400000,"end":1795698000000,"revision":0,"timing":"on_time","mean":21,"max":22,"count":2,"yesterday":{"mean":20,"max":21,"count":2},"last_week":null,"trailing":null}"#,
                 // b's own watermark closes its first hour: devices read only their own history.
-                head + #""device":"b","start":1795176000000,"end":1795179600000,"revision":0,"mean":10,"max":10,"count":1,"yesterday":null,"last_week":null,"trailing":null}"#,
+                head + #""device":"b","start":1795176000000,"end":1795179600000,"revision":0,"timing":"on_time","mean":10,"max":10,"count":1,"yesterday":null,"last_week":null,"trailing":null}"#,
                 // The 27th has a last week; 22 is not 3 above 20.
-                head + #""device":"a","start":1795780800000,"end":1795784400000,"revision":0,"mean":22,"max":23,"count":2,"yesterday":{"mean":21,"max":22,"count":2},"last_week":{"mean":20,"max":21,"count":2},"trailing":null}"#,
-                head + #""device":"a","start":1795856400000,"end":1795860000000,"revision":0,"mean":22,"max":22,"count":1,"yesterday":null,"last_week":null,"trailing":null}"#,
+                head + #""device":"a","start":1795780800000,"end":1795784400000,"revision":0,"timing":"on_time","mean":22,"max":23,"count":2,"yesterday":{"mean":21,"max":22,"count":2},"last_week":{"mean":20,"max":21,"count":2},"trailing":null}"#,
+                head + #""device":"a","start":1795856400000,"end":1795860000000,"revision":0,"timing":"on_time","mean":22,"max":22,"count":1,"yesterday":null,"last_week":null,"trailing":null}"#,
                 // The 28th, 12:00: its trailing 6 hours hold the 09:00 hour; 25 is 3 above 21 and more.
-                head + #""device":"a","start":1795867200000,"end":1795870800000,"revision":0,"mean":25,"max":26,"count":2,"yesterday":{"mean":22,"max":23,"count":2},"last_week":{"mean":21,"max":22,"count":2},"trailing":{"mean":22,"max":22,"count":1}}"#,
+                head + #""device":"a","start":1795867200000,"end":1795870800000,"revision":0,"timing":"on_time","mean":25,"max":26,"count":2,"yesterday":{"mean":22,"max":23,"count":2},"last_week":{"mean":21,"max":22,"count":2},"trailing":{"mean":22,"max":22,"count":1}}"#,
                 #"{"app":"history","trigger":"warmer_than_last_week","device":"a","time":1795867200000,"value":"# + head
-                    + #""device":"a","start":1795867200000,"end":1795870800000,"revision":0,"mean":25,"max":26,"count":2,"yesterday":{"mean":22,"max":23,"count":2},"last_week":{"mean":21,"max":22,"count":2},"trailing":{"mean":22,"max":22,"count":1}}}"#,
+                    + #""device":"a","start":1795867200000,"end":1795870800000,"revision":0,"timing":"on_time","mean":25,"max":26,"count":2,"yesterday":{"mean":22,"max":23,"count":2},"last_week":{"mean":21,"max":22,"count":2},"trailing":{"mean":22,"max":22,"count":1}}}"#,
                 // The late reading revises the 27th (within its 2 days of lateness), and so the
                 // 28th, whose yesterday it is: both are emitted again when the batch ends.
-                head + #""device":"a","start":1795780800000,"end":1795784400000,"revision":1,"mean":23,"max":25,"count":3,"yesterday":{"mean":21,"max":22,"count":2},"last_week":{"mean":20,"max":21,"count":2},"trailing":null}"#,
-                head + #""device":"a","start":1795867200000,"end":1795870800000,"revision":1,"mean":25,"max":26,"count":2,"yesterday":{"mean":23,"max":25,"count":3},"last_week":{"mean":21,"max":22,"count":2},"trailing":{"mean":22,"max":22,"count":1}}"#,
+                head + #""device":"a","start":1795780800000,"end":1795784400000,"revision":1,"timing":"late","mean":23,"max":25,"count":3,"yesterday":{"mean":21,"max":22,"count":2},"last_week":{"mean":20,"max":21,"count":2},"trailing":null}"#,
+                head + #""device":"a","start":1795867200000,"end":1795870800000,"revision":1,"timing":"late","mean":25,"max":26,"count":2,"yesterday":{"mean":23,"max":25,"count":3},"last_week":{"mean":21,"max":22,"count":2},"trailing":{"mean":22,"max":22,"count":1}}"#,
                 #"{"app":"history","trigger":"warmer_than_last_week","device":"a","time":1795867200000,"value":"# + head
-                    + #""device":"a","start":1795867200000,"end":1795870800000,"revision":1,"mean":25,"max":26,"count":2,"yesterday":{"mean":23,"max":25,"count":3},"last_week":{"mean":21,"max":22,"count":2},"trailing":{"mean":22,"max":22,"count":1}}}"#,
+                    + #""device":"a","start":1795867200000,"end":1795870800000,"revision":1,"timing":"late","mean":25,"max":26,"count":2,"yesterday":{"mean":23,"max":25,"count":3},"last_week":{"mean":21,"max":22,"count":2},"trailing":{"mean":22,"max":22,"count":1}}}"#,
                 // The end of the input closes the rest: 14:00's trailing 6 hours merge 09:00 and 12:00.
-                head + #""device":"a","start":1795874400000,"end":1795878000000,"revision":0,"mean":23,"max":23,"count":1,"yesterday":null,"last_week":null,"trailing":{"mean":24,"max":26,"count":3}}"#,
-                head + #""device":"b","start":1795780800000,"end":1795784400000,"revision":0,"mean":12,"max":12,"count":1,"yesterday":null,"last_week":{"mean":10,"max":10,"count":1},"trailing":null}"#,
+                head + #""device":"a","start":1795874400000,"end":1795878000000,"revision":0,"timing":"on_time","mean":23,"max":23,"count":1,"yesterday":null,"last_week":null,"trailing":{"mean":24,"max":26,"count":3}}"#,
+                head + #""device":"b","start":1795780800000,"end":1795784400000,"revision":0,"timing":"on_time","mean":12,"max":12,"count":1,"yesterday":null,"last_week":{"mean":10,"max":10,"count":1},"trailing":null}"#,
             ])
             #expect(try scratch.lines("late.jsonl") == [])
         }

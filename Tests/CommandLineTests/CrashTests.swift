@@ -204,9 +204,9 @@ extension TidemarkCommandLine.Crashes {
         // Closed at revision 0 with its one on-time reading; each owner's batch of late readings
         // coalesced into one revision, the second owner's counting on from the first's.
         #expect(firstMinute == [
-            #"{"app":"backfill","series":"minute","device":"d1","start":1764288000000,"end":1764288060000,"revision":0,"count":1,"max":20}"#,
-            #"{"app":"backfill","series":"minute","device":"d1","start":1764288000000,"end":1764288060000,"revision":5,"count":6,"max":25}"#,
-            #"{"app":"backfill","series":"minute","device":"d1","start":1764288000000,"end":1764288060000,"revision":10,"count":11,"max":30}"#,
+            #"{"app":"backfill","series":"minute","device":"d1","start":1764288000000,"end":1764288060000,"revision":0,"timing":"on_time","count":1,"max":20}"#,
+            #"{"app":"backfill","series":"minute","device":"d1","start":1764288000000,"end":1764288060000,"revision":5,"timing":"late","count":6,"max":25}"#,
+            #"{"app":"backfill","series":"minute","device":"d1","start":1764288000000,"end":1764288060000,"revision":10,"timing":"late","count":11,"max":30}"#,
         ])
     }
 }

@@ -41,11 +41,11 @@ extension TidemarkCommandLine {
 
         /// The results both `batch` and `run` give for a, b and c's first minute.
         static let minuteResults = [
-            #"{"app":"clocks","series":"minute","device":"a","start":1795824000000,"end":1795824060000,"revision":0,"sum":42,"mean":21,"max":22,"sd":1.4142135623730951,"count":2}"#,
+            #"{"app":"clocks","series":"minute","device":"a","start":1795824000000,"end":1795824060000,"revision":0,"timing":"on_time","sum":42,"mean":21,"max":22,"sd":1.4142135623730951,"count":2}"#,
             // Two readings of 1e308 sum past the largest double: said, not a silent null.
-            #"{"app":"clocks","series":"minute","device":"b","start":1795824000000,"end":1795824060000,"revision":0,"sum":null,"mean":null,"max":1e+308,"sd":null,"count":2,"overflow":["sum","mean","sd"]}"#,
+            #"{"app":"clocks","series":"minute","device":"b","start":1795824000000,"end":1795824060000,"revision":0,"timing":"on_time","sum":null,"mean":null,"max":1e+308,"sd":null,"count":2,"overflow":["sum","mean","sd"]}"#,
             // Of two temperatures in one reading, the last counts.
-            #"{"app":"clocks","series":"minute","device":"c","start":1795824000000,"end":1795824060000,"revision":0,"sum":99,"mean":99,"max":99,"sd":null,"count":1}"#,
+            #"{"app":"clocks","series":"minute","device":"c","start":1795824000000,"end":1795824060000,"revision":0,"timing":"on_time","sum":99,"mean":99,"max":99,"sd":null,"count":1}"#,
         ]
 
         static let alerts = [
@@ -159,7 +159,7 @@ extension TidemarkCommandLine {
             #expect(late.first?.valueText == oversized)
             #expect(late.first?.headers == ["tidemark-reason": "malformed", "tidemark-error": "record too large"])
             #expect(topics["minute", default: []].map(\.valueText) == [
-                #"{"app":"clocks","series":"minute","device":"a","start":1795824000000,"end":1795824060000,"revision":0,"sum":22,"mean":22,"max":22,"sd":null,"count":1}"#
+                #"{"app":"clocks","series":"minute","device":"a","start":1795824000000,"end":1795824060000,"revision":0,"timing":"on_time","sum":22,"mean":22,"max":22,"sd":null,"count":1}"#
             ])
         }
 

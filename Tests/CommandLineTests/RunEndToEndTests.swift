@@ -118,7 +118,7 @@ func expectRunOutputs(
     let misKeyed = try produced.filter { message in
         let device: String
         switch try OutputRecord(message.valueText ?? "") {
-        case .result(let window, _, _, _):
+        case .result(let window, _, _, _, _):
             let key = #"{"app":"\#(window.app)","series":"\#(window.series)","device":"\#(window.device)","start":\#(window.start)}"#
             guard message.keyText == key else { return true }
             device = window.device

@@ -87,6 +87,7 @@ func batchComparisons(
             var h = try EngineHarness(series, watermark: watermark, fields: 2)
             var results: [(EmittedWindow, early: Bool)] = []
             func collect(early: Bool) {
+                if early { #expect(h.sink.results.allSatisfy { $0.timing == .early }, "seed \(seed)") }
                 results += h.sink.results.map { ($0, early) }
                 h.sink.results.removeAll()
             }
@@ -115,15 +116,17 @@ func batchComparisons(
         struct RevisionKey: Hashable {
             var window: WindowKey
             var revision: Int64
+            var timing: ResultTiming
         }
         func key(_ result: EmittedWindow, _ devices: DeviceTable) -> RevisionKey {
             RevisionKey(
                 window: WindowKey(series: result.series, device: devices.name(of: result.device), start: result.start),
-                revision: result.revision)
+                revision: result.revision, timing: result.timing)
         }
-        // One (window, revision), one content, in either run; early results are provisional.
+        // One (window, revision, timing), one content, in either run, but for early results
+        // (the engine says which), which are provisional.
         var revisions: [RevisionKey: EmittedWindow] = [:]
-        for (result, early) in reference.results where !early {
+        for (result, _) in reference.results where result.timing != .early {
             let revision = key(result, reference.devices)
             if let other = revisions[revision] {
                 #expect(other == result, "seed \(seed): one revision, two contents: \(other) and \(result)")
@@ -131,10 +134,10 @@ func batchComparisons(
             revisions[revision] = result
         }
         var compared = 0
-        for (result, early) in batched.results where !early {
+        for (result, _) in batched.results where result.timing != .early {
             let revision = key(result, batched.devices)
             guard let want = revisions[revision] else {
-                Issue.record("seed \(seed): \(revision.window) revision \(revision.revision) was never emitted with a batch end after every record: \(result)")
+                Issue.record("seed \(seed): \(revision.window) revision \(revision.revision) \(revision.timing.name) was never emitted with a batch end after every record: \(result)")
                 continue
             }
             #expect(want == result, "seed \(seed): \(revision.window) revision \(revision.revision): \(result), with a batch end after every record \(want)")

@@ -64,20 +64,20 @@ func compared(
         h.endBatch()
         // [10,20) reads [0,10) through two comparisons: one record, one revision.
         #expect(h.emitted() == [
-            "a [0,10) r1: 2 9 8 | prev: null | trailing: null",
-            "a [10,20) r1: 1 2 2 | prev: 2 9 8 | trailing: 2 9 8",
+            "a [0,10) r1 late: 2 9 8 | prev: null | trailing: null",
+            "a [10,20) r1 late: 1 2 2 | prev: 2 9 8 | trailing: 2 9 8",
         ])
         h.send("a", at: 6, 16)
         h.send("a", at: 7, 32)
         h.endBatch()
         #expect(h.emitted() == [
-            "a [0,10) r3: 4 57 32 | prev: null | trailing: null",
-            "a [10,20) r3: 1 2 2 | prev: 4 57 32 | trailing: 4 57 32",
+            "a [0,10) r3 late: 4 57 32 | prev: null | trailing: null",
+            "a [10,20) r3 late: 1 2 2 | prev: 4 57 32 | trailing: 4 57 32",
         ])
         // [20,30) reads [10,20) but is still open: it is not emitted, and takes no revision.
         h.send("a", at: 15, 64)
         h.endBatch()
-        #expect(h.emitted() == ["a [10,20) r4: 2 66 64 | prev: 4 57 32 | trailing: 4 57 32"])
+        #expect(h.emitted() == ["a [10,20) r4 late: 2 66 64 | prev: 4 57 32 | trailing: 4 57 32"])
         h.closeAll()
         #expect(h.emitted() == ["a [20,30) r0: 1 4 4 | prev: 2 66 64 | trailing: 6 123 64"])
     }
@@ -91,10 +91,10 @@ func compared(
         h.send("a", at: 12, 2, now: 0)
         #expect(h.emitted() == ["a [0,10) r0: 1 1 1 | prev: null"])
         h.advance(to: 100)
-        #expect(h.emitted() == ["a [10,20) r0: 1 2 2 | prev: 1 1 1"])
+        #expect(h.emitted() == ["a [10,20) r0 early: 1 2 2 | prev: 1 1 1"])
         h.send("a", at: 3, 4, now: 100)
         h.endBatch()
-        #expect(h.emitted() == ["a [0,10) r1: 2 5 4 | prev: null"])
+        #expect(h.emitted() == ["a [0,10) r1 late: 2 5 4 | prev: null"])
         h.send("a", at: 25, 8, now: 100)
         #expect(h.emitted() == ["a [10,20) r0: 1 2 2 | prev: 2 5 4"])
     }
@@ -107,13 +107,13 @@ func compared(
         h.endBatch()
         h.send("a", at: 11, 2)
         h.endBatch()
-        #expect(h.emitted() == ["a [0,10) r0: 1 1 1 | prev: null", "a [10,20) r0: 1 2 2 | prev: 1 1 1"])
+        #expect(h.emitted() == ["a [0,10) r0 early: 1 1 1 | prev: null", "a [0,10) r0: 1 1 1 | prev: null", "a [10,20) r0 early: 1 2 2 | prev: 1 1 1"])
         h.send("a", at: 2, 4)
         h.endBatch()
-        #expect(h.emitted() == ["a [0,10) r1: 2 5 4 | prev: null", "a [10,20) r1: 1 2 2 | prev: 2 5 4"])
+        #expect(h.emitted() == ["a [0,10) r1 late: 2 5 4 | prev: null", "a [10,20) r1 early: 1 2 2 | prev: 2 5 4"])
         h.send("a", at: 12, 8)
         h.endBatch()
-        #expect(h.emitted() == ["a [10,20) r2: 2 10 8 | prev: 2 5 4"])
+        #expect(h.emitted() == ["a [10,20) r2 early: 2 10 8 | prev: 2 5 4"])
     }
 
     /// Windows past their lateness move to the history, where comparisons still find them until

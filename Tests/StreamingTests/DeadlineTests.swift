@@ -33,7 +33,7 @@ import Testing
         #expect(after.records == before)
 
         h.advance(to: 1_100)
-        #expect(h.emitted() == ["a [-20,10) r0: 1 1 1", "a [-10,20) r0: 1 1 1", "a [0,30) r0: 1 1 1"])
+        #expect(h.emitted() == ["a [-20,10) r0 early: 1 1 1", "a [-10,20) r0 early: 1 1 1", "a [0,30) r0 early: 1 1 1"])
         #expect(h.engine.nextDeadline == 1_400)  // then b's
         h.send("b", at: 8, 2, now: 1_200)  // b's timeout restarts
         #expect(h.engine.nextDeadline == 2_200)
@@ -52,7 +52,7 @@ import Testing
         #expect(after.changed == [])
         #expect(after.records == before)
         h.advance(to: 150)
-        #expect(h.emitted() == ["a [0,10) r0: 1 1 1"])
+        #expect(h.emitted() == ["a [0,10) r0 early: 1 1 1"])
         #expect(h.engine.nextDeadline == 250)
         h.advance(to: 470)  // missed periods are skipped, not replayed
         #expect(h.engine.nextDeadline == 550)

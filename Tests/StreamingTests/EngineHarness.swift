@@ -53,7 +53,9 @@ struct EngineHarness {
 
     mutating func closeAll() { engine.closeAll(into: &sink) }
 
-    /// The emissions since the last call, as `device series [start,end) rN: values`.
+    /// The emissions since the last call, as `device series [start,end) rN: values`, where `rN`
+    /// is an on-time result, `rN early` one emitted before the window closed and `rN late` a
+    /// revision after it closed.
     mutating func emitted() -> [String] {
         defer { sink.results.removeAll() }
         return sink.results.map(render)
@@ -62,7 +64,8 @@ struct EngineHarness {
     func render(_ result: EmittedWindow) -> String {
         let name = devices.name(of: result.device)
         let series = specs.count > 1 ? " \(specs[result.series].name)" : ""
-        if result.isRetraction { return "\(name)\(series) [\(result.start),\(result.end)) r\(result.revision) retracted" }
+        let revision = "r\(result.revision)" + (result.timing == .onTime ? "" : " \(result.timing.name)")
+        if result.isRetraction { return "\(name)\(series) [\(result.start),\(result.end)) \(revision) retracted" }
         func text(_ values: [Double?]) -> String {
             values.map { value in
                 guard let value else { return "null" }
@@ -73,7 +76,7 @@ struct EngineHarness {
         let comparisons = zip(specs[result.series].comparisons, result.comparisons).map { spec, values in
             " | \(spec.name): \(values.map(text) ?? "null")"
         }.joined()
-        return "\(name)\(series) [\(result.start),\(result.end)) r\(result.revision): \(text(result.values))\(comparisons)"
+        return "\(name)\(series) [\(result.start),\(result.end)) \(revision): \(text(result.values))\(comparisons)"
     }
 }
 

@@ -24,7 +24,7 @@ import Testing
         h.send("a", at: 12, 3)  // pane [10,20): windows [0,20) closed, [10,30) closed but never had data
         h.endBatch()
         // Both windows have one late record: [10,30) first appears as revision 1.
-        #expect(h.emitted() == ["a [0,20) r1: 2 4 3", "a [10,30) r1: 1 3 3"])
+        #expect(h.emitted() == ["a [0,20) r1 late: 2 4 3", "a [10,30) r1 late: 1 3 3"])
     }
 
     @Test func combiningPanesEqualsComputingTheWindowDirectly() throws {

@@ -21,9 +21,9 @@ import Testing
         h.send("a", at: 40, 4)
         #expect(h.emitted() == ["a [0,10) r0: 1 1 1", "a [15,25) r0: 1 2 2"])
         h.send("a", at: 8, 8)  // within 10 of both 0 and 15
-        #expect(h.emitted() == ["a [15,25) r1 retracted"])  // the key goes at once
+        #expect(h.emitted() == ["a [15,25) r1 late retracted"])  // the key goes at once
         h.endBatch()
-        #expect(h.emitted() == ["a [0,25) r1: 3 11 8"])  // above both parts' revisions
+        #expect(h.emitted() == ["a [0,25) r1 late: 3 11 8"])  // above both parts' revisions
         h.closeAll()
         #expect(h.emitted() == ["a [40,50) r0: 1 4 4"])
     }
@@ -34,9 +34,9 @@ import Testing
         h.send("a", at: 40, 4)
         #expect(h.emitted() == ["a [20,30) r0: 1 2 2"])
         h.send("a", at: 15, 1)  // joins [20,30) from below; the window is closed, so it is late
-        #expect(h.emitted() == ["a [20,30) r1 retracted"])
+        #expect(h.emitted() == ["a [20,30) r1 late retracted"])
         h.endBatch()
-        #expect(h.emitted() == ["a [15,30) r1: 2 3 2"])
+        #expect(h.emitted() == ["a [15,30) r1 late: 2 3 2"])
     }
 
     @Test func aLateRecordThatReopensASessionAndEachRecordWhileReopenedAreRevisions() throws {
@@ -47,10 +47,10 @@ import Testing
         #expect(h.emitted() == ["a [0,10) r0: 1 1 1"])
         h.send("a", at: 7, 4)  // late, and its end 17 is past the watermark: the session reopens
         h.endBatch()
-        #expect(h.emitted() == ["a [0,17) r1: 2 5 4"])
+        #expect(h.emitted() == ["a [0,17) r1 late: 2 5 4"])
         h.send("a", at: 9, 8)  // on time for the reopened session's end, but it closed before
         h.endBatch()
-        #expect(h.emitted() == ["a [0,19) r2: 3 13 8"])
+        #expect(h.emitted() == ["a [0,19) r2 late: 3 13 8"])
         h.send("a", at: 30, 1)  // watermark 22 closes it again, unchanged since revision 2
         h.endBatch()
         #expect(h.emitted() == [])

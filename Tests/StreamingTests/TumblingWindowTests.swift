@@ -35,12 +35,12 @@ import Testing
         #expect(h.send("a", at: 7, 5) == .accepted)  // watermark 12 < 10 + 20
         #expect(h.emitted() == [])
         h.endBatch()
-        #expect(h.emitted() == ["a [0,10) r1: 2 6 5"])  // one late record: revision 1
+        #expect(h.emitted() == ["a [0,10) r1 late: 2 6 5"])  // one late record: revision 1
         h.endBatch()
         #expect(h.emitted() == [])
         #expect(h.send("a", at: 4, 1) == .accepted)
         h.endBatch()
-        #expect(h.emitted() == ["a [0,10) r2: 3 7 5"])
+        #expect(h.emitted() == ["a [0,10) r2 late: 3 7 5"])
         h.closeAll()
         #expect(h.emitted() == ["a [10,20) r0: 1 2 2"])
     }
@@ -54,7 +54,7 @@ import Testing
         h.send("a", at: 5, 1)
         #expect(h.emitted() == ["a [0,10) r0: 1 1 1"])
         h.endBatch()
-        #expect(h.emitted() == ["a [0,10) r3: 4 8 5"])  // revisions 1 and 2 are never emitted
+        #expect(h.emitted() == ["a [0,10) r3 late: 4 8 5"])  // revisions 1 and 2 are never emitted
     }
 
     @Test func aRevisionNotYetEmittedIsEmittedBeforeItsWindowIsPurged() throws {
@@ -64,7 +64,7 @@ import Testing
         h.send("a", at: 7, 5)  // late for [0,10)
         #expect(h.emitted() == ["a [0,10) r0: 1 1 1"])
         h.send("a", at: 16, 1)  // watermark 16 >= 10 + 5: [0,10) goes, its revision with it
-        #expect(h.emitted() == ["a [0,10) r1: 2 6 5"])
+        #expect(h.emitted() == ["a [0,10) r1 late: 2 6 5"])
         h.endBatch()
         #expect(h.emitted() == [])
     }
@@ -91,7 +91,7 @@ import Testing
         #expect(h.emitted() == ["a strict [0,10) r0: 1 1 1", "a lenient [0,10) r0: 1 1 1"])
         #expect(h.send("a", at: 5, 2) == .accepted)
         h.endBatch()
-        #expect(h.emitted() == ["a lenient [0,10) r1: 2 3 2"])
+        #expect(h.emitted() == ["a lenient [0,10) r1 late: 2 3 2"])
     }
 
     @Test func negativeEventTimesAlignToTheEpoch() throws {

@@ -479,10 +479,40 @@ func app(series: String = "", triggers: String = "") -> String {
             ])
     }
 
-    @Test func overflowIsAReservedResultKey() {
+    @Test func overflowAndTimingAreReservedResultKeys() {
         #expect(
             configErrors(app(series: "").replacingOccurrences(of: "{mean: mean(temperature)}", with: "{overflow: sum(x)}")) == [
-                "a.yaml:6:17: error: aggregate name 'overflow' is reserved; results already have app, series, device, start, end, revision and overflow"
+                "a.yaml:6:17: error: aggregate name 'overflow' is reserved; results already have app, series, device, start, end, revision, timing and overflow"
+            ])
+        #expect(
+            configErrors(app(series: "").replacingOccurrences(of: "{mean: mean(temperature)}", with: "{timing: max(x)}")) == [
+                "a.yaml:6:17: error: aggregate name 'timing' is reserved; results already have app, series, device, start, end, revision, timing and overflow"
+            ])
+    }
+
+    /// A series trigger reads a result's timing as a string: `timing == "on_time"`.
+    @Test func seriesTriggersCompareTheTimingWithAString() throws {
+        let parsed = try AppDefinition.parse(
+            yaml: app(triggers: "triggers:\n  - {name: settled, on: s, when: 'timing != \"early\" and mean > 28', output: o}\n"),
+            file: "a.yaml")
+        let condition = parsed.triggers[0].condition
+        let timings: [StaticString] = ["early", "on_time", "late"]
+        let fired = timings.map { timing in
+            let bytes: UnsafeRawBufferPointer? = UnsafeRawBufferPointer(start: timing.utf8Start, count: timing.utf8CodeUnitCount)
+            return withUnsafePointer(to: bytes) { slot in
+                [30.0, 0, 60_000, 0].withUnsafeBufferPointer {
+                    condition.evaluate(numbers: $0, strings: UnsafeBufferPointer(start: slot, count: 1))
+                }
+            }
+        }
+        #expect(fired == [false, true, true])
+        #expect(
+            configErrors(app(triggers: "triggers:\n  - {name: x, on: s, when: timing > 1, output: o}\n")) == [
+                #"a.yaml:9:28: error: series 's': timing is a string, compared with one: timing == "on_time" (or "early", "late")"#
+            ])
+        #expect(
+            configErrors(app(triggers: "triggers:\n  - {name: x, on: s, when: 'phase == \"late\"', output: o}\n")) == [
+                #"a.yaml:9:29: error: series 's' has no string field 'phase'; its string fields: timing ("early", "on_time" or "late")"#
             ])
     }
 }

@@ -23,13 +23,33 @@ private func text(_ encoder: OutputEncoder) -> String {
             [21.4, 23.9, 360].withUnsafeBufferPointer { values in
                 encoder.encodeSeriesResult(
                     layout, device: device, start: 1_764_288_000_000, end: 1_764_289_800_000, revision: 0,
-                    values: values)
+                    timing: .onTime, values: values)
             }
         }
         #expect(
             text(encoder)
-                == #"{"app":"thermostat","series":"mean_temperature","device":"dev-000017","start":1764288000000,"end":1764289800000,"revision":0,"mean":21.4,"max":23.9,"count":360}"#
+                == #"{"app":"thermostat","series":"mean_temperature","device":"dev-000017","start":1764288000000,"end":1764289800000,"revision":0,"timing":"on_time","mean":21.4,"max":23.9,"count":360}"#
         )
+    }
+
+    /// The timing follows the revision: early (before the window closed), on time, late.
+    @Test func timingFollowsTheRevision() {
+        var encoder = OutputEncoder()
+        let layout = SeriesResultLayout(app: "thermostat", series: series)
+        func result(_ revision: Int, _ timing: ResultTiming) -> String {
+            Array("d".utf8).withUnsafeBytes { device in
+                [21.4, 23.9, 360].withUnsafeBufferPointer { values in
+                    encoder.encodeSeriesResult(
+                        layout, device: device, start: 0, end: 1_800_000, revision: revision, timing: timing, values: values)
+                }
+            }
+            return text(encoder)
+        }
+        let head = #"{"app":"thermostat","series":"mean_temperature","device":"d","start":0,"end":1800000,"#
+        let tail = #","mean":21.4,"max":23.9,"count":360}"#
+        #expect(result(0, .early) == head + #""revision":0,"timing":"early""# + tail)
+        #expect(result(0, .onTime) == head + #""revision":0,"timing":"on_time""# + tail)
+        #expect(result(4, .late) == head + #""revision":4,"timing":"late""# + tail)
     }
 
     /// Comparisons follow the aggregates, each an object of the series' aggregates or null,
@@ -48,13 +68,14 @@ private func text(_ encoder: OutputEncoder) -> String {
             [AggregateValue.overflow, 23.9, 360].withUnsafeBufferPointer { values in
                 comparisons.withUnsafeBufferPointer { comparisons in
                     encoder.encodeSeriesResult(
-                        layout, device: device, start: 0, end: 1_800_000, revision: 2, values: values, comparisons: comparisons)
+                        layout, device: device, start: 0, end: 1_800_000, revision: 2, timing: .late, values: values,
+                        comparisons: comparisons)
                 }
             }
         }
         #expect(
             text(encoder)
-                == #"{"app":"thermostat","series":"mean_temperature","device":"d","start":0,"end":1800000,"revision":2,"mean":null,"max":23.9,"count":360,"yesterday":{"mean":20.1,"max":23,"count":60},"last_week":null,"trailing":{"mean":null,"max":9,"count":2,"overflow":["mean"]},"overflow":["mean"]}"#
+                == #"{"app":"thermostat","series":"mean_temperature","device":"d","start":0,"end":1800000,"revision":2,"timing":"late","mean":null,"max":23.9,"count":360,"yesterday":{"mean":20.1,"max":23,"count":60},"last_week":null,"trailing":{"mean":null,"max":9,"count":2,"overflow":["mean"]},"overflow":["mean"]}"#
         )
     }
 
@@ -63,16 +84,16 @@ private func text(_ encoder: OutputEncoder) -> String {
         let layout = SeriesResultLayout(app: "a\"b", series: series)
         Array("d\\1\n".utf8).withUnsafeBytes { device in
             [Double.nan, -0.5, 1e21].withUnsafeBufferPointer { values in
-                encoder.encodeSeriesResult(layout, device: device, start: -1, end: 0, revision: 3, values: values)
+                encoder.encodeSeriesResult(layout, device: device, start: -1, end: 0, revision: 3, timing: .late, values: values)
             }
         }
         #expect(
             text(encoder)
-                == #"{"app":"a\"b","series":"mean_temperature","device":"d\\1\n","start":-1,"end":0,"revision":3,"mean":null,"max":-0.5,"count":1e+21}"#
+                == #"{"app":"a\"b","series":"mean_temperature","device":"d\\1\n","start":-1,"end":0,"revision":3,"timing":"late","mean":null,"max":-0.5,"count":1e+21}"#
         )
         Array("x".utf8).withUnsafeBytes { device in
             [Double.infinity, 9_007_199_254_740_991, 0.1 + 0.2].withUnsafeBufferPointer { values in
-                encoder.encodeSeriesResult(layout, device: device, start: 0, end: 1, revision: 0, values: values)
+                encoder.encodeSeriesResult(layout, device: device, start: 0, end: 1, revision: 0, timing: .early, values: values)
             }
         }
         #expect(text(encoder).hasSuffix(#""mean":null,"max":9007199254740991,"count":0.30000000000000004}"#))
@@ -105,12 +126,12 @@ private func text(_ encoder: OutputEncoder) -> String {
                 encoder.encodeSeriesTriggerEvent(
                     TriggerEventLayout(app: "thermostat", trigger: "hot_room"),
                     series: SeriesResultLayout(app: "thermostat", series: series), device: device,
-                    start: 1_764_288_000_000, end: 1_764_289_800_000, revision: 1, values: values)
+                    start: 1_764_288_000_000, end: 1_764_289_800_000, revision: 1, timing: .late, values: values)
             }
         }
         #expect(
             text(encoder)
-                == #"{"app":"thermostat","trigger":"hot_room","device":"dev-000017","time":1764288000000,"value":{"app":"thermostat","series":"mean_temperature","device":"dev-000017","start":1764288000000,"end":1764289800000,"revision":1,"mean":28.5,"max":30,"count":12}}"#
+                == #"{"app":"thermostat","trigger":"hot_room","device":"dev-000017","time":1764288000000,"value":{"app":"thermostat","series":"mean_temperature","device":"dev-000017","start":1764288000000,"end":1764289800000,"revision":1,"timing":"late","mean":28.5,"max":30,"count":12}}"#
         )
     }
 
@@ -153,12 +174,12 @@ private func text(_ encoder: OutputEncoder) -> String {
                 ]))
         Array("d".utf8).withUnsafeBytes { device in
             [AggregateValue.overflow, 1e308, AggregateValue.overflow].withUnsafeBufferPointer { values in
-                encoder.encodeSeriesResult(layout, device: device, start: 0, end: 60_000, revision: 0, values: values)
+                encoder.encodeSeriesResult(layout, device: device, start: 0, end: 60_000, revision: 0, timing: .onTime, values: values)
             }
         }
         #expect(
             text(encoder)
-                == #"{"app":"a","series":"s","device":"d","start":0,"end":60000,"revision":0,"sum":null,"max":1e+308,"mean \"x\"":null,"overflow":["sum","mean \"x\""]}"#
+                == #"{"app":"a","series":"s","device":"d","start":0,"end":60000,"revision":0,"timing":"on_time","sum":null,"max":1e+308,"mean \"x\"":null,"overflow":["sum","mean \"x\""]}"#
         )
     }
 }

@@ -122,6 +122,10 @@ package struct SeriesDefinition: Sendable, Equatable {
 
     /// Window fields appended after the aggregates in a series result's slots.
     package static let windowFields = ["start", "end", "revision"]
+
+    /// The string fields a series trigger can compare with a string literal, in slot order:
+    /// `timing` (`"early"`, `"on_time"`, `"late"`).
+    package static let stringResultFields = ["timing"]
 }
 
 /// One trigger: a condition over records or over one series' results.

@@ -245,7 +245,7 @@ struct AppFileParser: ConfigNodeParser {
     private static let seriesKeys = ["name", "window", "allowed_lateness", "emit", "aggregate", "compare", "output"]
     /// Keys every series result already has; an aggregate may not shadow them.
     private static let reservedResultKeys: Set<String> = [
-        "app", "series", "device", "start", "end", "revision", "overflow",
+        "app", "series", "device", "start", "end", "revision", "timing", "overflow",
     ]
 
     private mutating func parseSeries(_ node: Node, numericSlot: (String) -> Int) -> SeriesDefinition? {
@@ -270,7 +270,7 @@ struct AppFileParser: ConfigNodeParser {
                 if Self.reservedResultKeys.contains(outName) {
                     error(
                         at: keyNode,
-                        "aggregate name '\(outName)' is reserved; results already have app, series, device, start, end, revision and overflow"
+                        "aggregate name '\(outName)' is reserved; results already have app, series, device, start, end, revision, timing and overflow"
                     )
                     complete = false
                     continue
@@ -345,7 +345,7 @@ struct AppFileParser: ConfigNodeParser {
                 error(at: nameNode, "comparison name '\(name)' is also an aggregate of this series; results hold both as fields")
                 complete = false
             } else if Self.reservedResultKeys.contains(name) {
-                error(at: nameNode, "comparison name '\(name)' is reserved; results already have app, series, device, start, end, revision and overflow")
+                error(at: nameNode, "comparison name '\(name)' is reserved; results already have app, series, device, start, end, revision, timing and overflow")
                 complete = false
             }
             guard let keys = mapping(valueNode, in: "comparison '\(name)'", allowed: ["offset", "over"], required: []) else {
@@ -526,11 +526,13 @@ struct AppFileParser: ConfigNodeParser {
         do throws(ExpressionError) {
             if let seriesIndex {
                 let fields = series[seriesIndex].resultFields
-                for use in syntax.fieldUses where use.kind == .string || !fields.contains(use.name) {
+                let strings = SeriesDefinition.stringResultFields
+                for use in syntax.fieldUses where !(use.kind == .string ? strings : fields).contains(use.name) {
                     throw ExpressionError(offset: use.offset, message: Self.unknownResultField(use, of: series[seriesIndex]))
                 }
                 condition = try TriggerCondition(
-                    source: source, syntax: syntax, numberSlot: { fields.firstIndex(of: $0) })
+                    source: source, syntax: syntax, numberSlot: { fields.firstIndex(of: $0) },
+                    stringSlot: { strings.firstIndex(of: $0) })
             } else {
                 condition = try TriggerCondition(
                     source: source, syntax: syntax, numberSlot: numericSlot, stringSlot: stringSlot)
@@ -558,9 +560,15 @@ struct AppFileParser: ConfigNodeParser {
             }
             return "comparison '\(comparison)' of series '\(spec.name)' has no aggregate '\(aggregate)'; its aggregates: \(aggregates.joined(separator: ", "))"
         }
+        if use.kind == .string {
+            return "series '\(spec.name)' has no string field '\(use.name)'; its string fields: timing (\"early\", \"on_time\" or \"late\")"
+        }
         var fields = aggregates + SeriesDefinition.windowFields
         fields += comparisons.map { "\($0).<aggregate>" }
-        return "series '\(spec.name)' has no \(use.kind == .string ? "string " : "")field '\(use.name)'; its fields: \(fields.joined(separator: ", "))"
+        if use.name == "timing" {
+            return "series '\(spec.name)': timing is a string, compared with one: timing == \"on_time\" (or \"early\", \"late\")"
+        }
+        return "series '\(spec.name)' has no field '\(use.name)'; its fields: \(fields.joined(separator: ", "))"
     }
 
     // MARK: Reporting

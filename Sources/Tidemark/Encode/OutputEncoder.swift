@@ -88,8 +88,9 @@ package struct OutputEncoder: Sendable {
     }
 
     /// A series result:
-    /// `{"app":…,"series":…,"device":…,"start":…,"end":…,"revision":…,"<aggregate>":…,"<comparison>":{"<aggregate>":…}}`,
-    /// a comparison being `null` where the device has no such window.
+    /// `{"app":…,"series":…,"device":…,"start":…,"end":…,"revision":…,"timing":…,"<aggregate>":…,"<comparison>":{"<aggregate>":…}}`,
+    /// a comparison being `null` where the device has no such window, timing `"early"`,
+    /// `"on_time"` or `"late"`.
     ///
     /// - Parameters:
     ///   - values: aggregate values in config order; NaN for no input.
@@ -97,11 +98,13 @@ package struct OutputEncoder: Sendable {
     ///     values, as ``WindowResult/comparisons``.
     package mutating func encodeSeriesResult(
         _ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64, end: Int64, revision: Int,
-        values: UnsafeBufferPointer<Double>, comparisons: UnsafeBufferPointer<Double> = UnsafeBufferPointer(start: nil, count: 0)
+        timing: ResultTiming, values: UnsafeBufferPointer<Double>,
+        comparisons: UnsafeBufferPointer<Double> = UnsafeBufferPointer(start: nil, count: 0)
     ) {
         bytes.removeAll(keepingCapacity: true)
         appendSeriesResult(
-            layout, device: device, start: start, end: end, revision: revision, values: values, comparisons: comparisons)
+            layout, device: device, start: start, end: end, revision: revision, timing: timing, values: values,
+            comparisons: comparisons)
     }
 
     /// A trigger event on a record: `value` is the record's members other than the device
@@ -128,13 +131,14 @@ package struct OutputEncoder: Sendable {
     /// series result record.
     package mutating func encodeSeriesTriggerEvent(
         _ layout: TriggerEventLayout, series: SeriesResultLayout, device: UnsafeRawBufferPointer,
-        start: Int64, end: Int64, revision: Int, values: UnsafeBufferPointer<Double>,
+        start: Int64, end: Int64, revision: Int, timing: ResultTiming, values: UnsafeBufferPointer<Double>,
         comparisons: UnsafeBufferPointer<Double> = UnsafeBufferPointer(start: nil, count: 0)
     ) {
         bytes.removeAll(keepingCapacity: true)
         appendEventHead(layout, device: device, time: start)
         appendSeriesResult(
-            series, device: device, start: start, end: end, revision: revision, values: values, comparisons: comparisons)
+            series, device: device, start: start, end: end, revision: revision, timing: timing, values: values,
+            comparisons: comparisons)
         bytes.append(UInt8(ascii: "}"))
     }
 
@@ -148,7 +152,7 @@ package struct OutputEncoder: Sendable {
 
     private mutating func appendSeriesResult(
         _ layout: SeriesResultLayout, device: UnsafeRawBufferPointer, start: Int64, end: Int64, revision: Int,
-        values: UnsafeBufferPointer<Double>, comparisons: UnsafeBufferPointer<Double>
+        timing: ResultTiming, values: UnsafeBufferPointer<Double>, comparisons: UnsafeBufferPointer<Double>
     ) {
         bytes.append(contentsOf: layout.prefix)
         JSONWriter.appendStringBody(device, to: &bytes)
@@ -158,6 +162,11 @@ package struct OutputEncoder: Sendable {
         JSONWriter.appendInteger(end, to: &bytes)
         bytes.append(contentsOf: #","revision":"#.utf8)
         JSONWriter.appendInteger(Int64(revision), to: &bytes)
+        switch timing {
+        case .early: bytes.append(contentsOf: #","timing":"early""#.utf8)
+        case .onTime: bytes.append(contentsOf: #","timing":"on_time""#.utf8)
+        case .late: bytes.append(contentsOf: #","timing":"late""#.utf8)
+        }
         var overflowed = false
         for (index, key) in layout.aggregateKeys.enumerated() {
             bytes.append(contentsOf: key)

@@ -34,7 +34,7 @@ public enum FuzzTargets {
             var values = decoder.numbers
             values[0] = AggregateValue.overflow
             values.withUnsafeBufferPointer { values in
-                encoder.encodeSeriesResult(seriesLayout, device: device, start: decoder.time, end: decoder.time, revision: 0, values: values)
+                encoder.encodeSeriesResult(seriesLayout, device: device, start: decoder.time, end: decoder.time, revision: 0, timing: .onTime, values: values)
             }
         }
         checkObject(encoder.bytes, valueMember: nil)

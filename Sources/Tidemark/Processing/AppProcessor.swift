@@ -55,7 +55,7 @@ package final class AppProcessor {
     /// Per series, its `on:` triggers.
     private let seriesTriggers: [[(condition: TriggerCondition, layout: TriggerEventLayout, output: String)]]
     /// A series trigger's slots: the aggregates, then start, end and revision, then each
-    /// comparison's aggregates (NaN where it is null).
+    /// comparison's aggregates (NaN where it is null); its one string slot is `timing`.
     private var resultSlots: [Double]
     /// Per input partition held, its state.
     private var partitions: [Int32: PartitionState] = [:]
@@ -313,7 +313,7 @@ package final class AppProcessor {
             let layout = seriesLayouts[result.series]
             encoder.encodeSeriesResult(
                 layout, device: device, start: result.start, end: result.end, revision: Int(result.revision),
-                values: result.values, comparisons: result.comparisons)
+                timing: result.timing, values: result.values, comparisons: result.comparisons)
             encoder.encodeWindowKey(layout, device: device, start: result.start)
             encoder.key.withUnsafeBytes { key in
                 encoder.bytes.withUnsafeBytes { value in
@@ -336,13 +336,20 @@ package final class AppProcessor {
                     slot += 1
                 }
             }
-            resultSlots.withUnsafeBufferPointer { slots in
-                for trigger in triggers where trigger.condition.evaluate(numbers: slots) {
-                    encoder.encodeSeriesTriggerEvent(
-                        trigger.layout, series: layout, device: device, start: result.start, end: result.end,
-                        revision: Int(result.revision), values: result.values, comparisons: result.comparisons)
-                    deliver(topic: trigger.output, device: device, into: sink)
-                    counts.triggersOut += 1
+            // The one string slot, `timing`: static bytes, so nothing is allocated.
+            let timing = result.timing.name
+            let timingBytes: UnsafeRawBufferPointer? = UnsafeRawBufferPointer(start: timing.utf8Start, count: timing.utf8CodeUnitCount)
+            withUnsafePointer(to: timingBytes) { timingSlot in
+                let strings = UnsafeBufferPointer(start: timingSlot, count: 1)
+                resultSlots.withUnsafeBufferPointer { slots in
+                    for trigger in triggers where trigger.condition.evaluate(numbers: slots, strings: strings) {
+                        encoder.encodeSeriesTriggerEvent(
+                            trigger.layout, series: layout, device: device, start: result.start, end: result.end,
+                            revision: Int(result.revision), timing: result.timing, values: result.values,
+                            comparisons: result.comparisons)
+                        deliver(topic: trigger.output, device: device, into: sink)
+                        counts.triggersOut += 1
+                    }
                 }
             }
         }

@@ -19,8 +19,9 @@ struct WindowKey: Hashable, Comparable, CustomStringConvertible {
 
 /// One output value, parsed just enough to group it.
 enum OutputRecord {
-    /// A series result; `json` is the value exactly as produced.
-    case result(window: WindowKey, end: Int64, revision: Int, json: String)
+    /// A series result; `timing` is `early`, `on_time` or `late`; `json` is the value exactly
+    /// as produced.
+    case result(window: WindowKey, end: Int64, revision: Int, timing: String, json: String)
     /// A trigger event; `window` is set for `on:` triggers (their value is a series result).
     case trigger(name: String, window: WindowKey?, json: String)
 
@@ -31,9 +32,10 @@ enum OutputRecord {
         if let trigger = object["trigger"] as? String {
             self = .trigger(name: trigger, window: (object["value"] as? [String: Any]).flatMap(Self.window), json: json)
         } else if let window = Self.window(object), let revision = object["revision"] as? Int,
+            let timing = object["timing"] as? String, ["early", "on_time", "late"].contains(timing),
             let end = (object["end"] as? NSNumber)?.int64Value
         {
-            self = .result(window: window, end: end, revision: revision, json: json)
+            self = .result(window: window, end: end, revision: revision, timing: timing, json: json)
         } else {
             throw TestFailure(description: "neither a series result nor a trigger event: \(json)")
         }
@@ -49,8 +51,9 @@ enum OutputRecord {
 
 /// A set of output values, split the way the comparisons need them.
 struct Outputs {
-    /// Per window, its results (JSON) by revision, in the order they were produced.
-    var revisions: [WindowKey: [(revision: Int, json: String)]] = [:]
+    /// Per window, its results (JSON) with their revisions and timings, in the order they were
+    /// produced.
+    var revisions: [WindowKey: [(revision: Int, timing: String, json: String)]] = [:]
     /// Per window, its end.
     var ends: [WindowKey: Int64] = [:]
     /// Events of record triggers.
@@ -61,8 +64,8 @@ struct Outputs {
     init(_ values: some Sequence<String>) throws {
         for value in values {
             switch try OutputRecord(value) {
-            case .result(let window, let end, let revision, let json):
-                revisions[window, default: []].append((revision, json))
+            case .result(let window, let end, let revision, let timing, let json):
+                revisions[window, default: []].append((revision, timing, json))
                 ends[window] = end
             case .trigger(_, let window?, let json): seriesTriggerEvents[window, default: []].append(json)
             case .trigger(_, nil, let json): recordTriggerEvents.append(json)
@@ -70,9 +73,15 @@ struct Outputs {
         }
     }
 
-    /// The highest revision of a window.
-    func final(_ window: WindowKey) -> (revision: Int, json: String)? {
-        revisions[window]?.max { $0.revision < $1.revision }
+    /// The newest result of a window: its highest revision, and at equal revisions one that is
+    /// not early over an early one (as a consumer keeping the newest result picks it).
+    func final(_ window: WindowKey) -> (revision: Int, timing: String, json: String)? {
+        revisions[window]?.max { ($0.revision, $0.timing != "early" ? 1 : 0) < ($1.revision, $1.timing != "early" ? 1 : 0) }
+    }
+
+    /// The results of a window that are not early, which a revision and timing identify.
+    func settled(_ window: WindowKey) -> [(revision: Int, timing: String, json: String)] {
+        revisions[window, default: []].filter { $0.timing != "early" }
     }
 
     var resultCount: Int { revisions.values.reduce(0) { $0 + $1.count } }
@@ -90,13 +99,14 @@ func multisetDifference(_ a: [String], _ b: [String]) -> [String] {
 }
 
 /// The central promise, window by window. Every window `run` emitted exists in `batch`; per
-/// window, run's revisions strictly increase (they may skip: revisions are coalesced per
-/// batch, and run's batches are not batch's), and every revision both emitted is byte for
-/// byte the same; every window `closed` by the end of run's input was emitted, its final
-/// revision equal to batch's. Run emits no window still open, except (for `sessions`) one
-/// that late data reopened after its close. The events of record triggers are the same
-/// multiset, and so are the series trigger events of each window run emitted, for the
-/// revisions both emitted.
+/// window, run's results that are not early (early ones are provisional) strictly increase
+/// in revision (they may skip: revisions are coalesced per batch, and run's batches are not
+/// batch's), at most one is on time and it comes first, no early result follows them, and
+/// every (revision, timing) both emitted is byte for byte the same; every window `closed` by
+/// the end of run's input was emitted, its final revision equal to batch's. Run emits no
+/// window still open but early, except (for `sessions`) one that late data reopened after
+/// its close. The events of record triggers are the same multiset, and so are the series
+/// trigger events of each window run emitted, for the results both emitted.
 ///
 /// - Parameter restarted: run's outputs span restarts that read records again: a revision may
 ///   be emitted more than once, byte for byte the same each time, and trigger events repeat;
@@ -106,45 +116,61 @@ func expectRunMatchesBatch(
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
     var mismatches: [String] = []
+    struct Settled: Hashable {
+        var revision: Int
+        var timing: String
+    }
     for (window, emitted) in run.revisions.sorted(by: { $0.key < $1.key }) {
-        var results = emitted
+        if let firstSettled = emitted.firstIndex(where: { $0.timing != "early" }),
+            let early = emitted[firstSettled...].first(where: { $0.timing == "early" })
+        {
+            mismatches.append("\(window): an early result after the window closed: \(early.json)")
+        }
+        var results = run.settled(window)
         if restarted {
-            var seen: [Int: String] = [:]
+            var seen: [Settled: String] = [:]
             results = []
-            for (revision, json) in emitted {
-                if let first = seen[revision] {
-                    if first != json { mismatches.append("\(window): revision \(revision) emitted as \(first) and again as \(json)") }
+            for result in run.settled(window) {
+                let key = Settled(revision: result.revision, timing: result.timing)
+                if let first = seen[key] {
+                    if first != result.json {
+                        mismatches.append("\(window): revision \(result.revision) \(result.timing) emitted as \(first) and again as \(result.json)")
+                    }
                     continue
                 }
-                seen[revision] = json
-                results.append((revision, json))
+                seen[key] = result.json
+                results.append(result)
             }
         }
         let revisions = results.map(\.revision)
         if !restarted && zip(revisions, revisions.dropFirst()).contains(where: { $0 >= $1 }) {
             mismatches.append("\(window): run produced revisions \(revisions), expected them to increase")
         }
+        if results.dropFirst().contains(where: { $0.timing == "on_time" }) {
+            mismatches.append("\(window): run produced timings \(results.map(\.timing)), an on_time result after another")
+        }
         let batchResults = batch.revisions[window, default: []]
-        let batchByRevision = Dictionary(batchResults.map { ($0.revision, $0.json) }, uniquingKeysWith: { first, _ in first })
+        let batchSettled = Dictionary(
+            batch.settled(window).map { (Settled(revision: $0.revision, timing: $0.timing), $0.json) }, uniquingKeysWith: { first, _ in first })
         // A session key can come and go within one of batch's batches (a start moved twice).
         if batchResults.isEmpty && !sessions {
             mismatches.append("\(window): emitted by run, never by batch")
         }
-        for (revision, json) in results {
-            if let expected = batchByRevision[revision], expected != json {
-                mismatches.append("\(window): revision \(revision) is \(json) in run but \(expected) in batch")
+        for result in results {
+            if let expected = batchSettled[Settled(revision: result.revision, timing: result.timing)], expected != result.json {
+                mismatches.append("\(window): revision \(result.revision) \(result.timing) is \(result.json) in run but \(expected) in batch")
             }
         }
-        let actual = results.map(\.json)
         if closed.contains(window) {
             if run.final(window)?.revision != batch.final(window)?.revision || run.final(window)?.json != batch.final(window)?.json {
                 mismatches.append("\(window): run's final revision \(run.final(window)?.json ?? "none") but batch's is \(batch.final(window)?.json ?? "none")")
             }
-        } else if !sessions {
-            mismatches.append("\(window): emitted by run though still open: \(actual)")
+        } else if !sessions && !results.isEmpty {
+            mismatches.append("\(window): emitted by run though still open: \(results.map(\.json))")
         }
-        // A series trigger event carries the result (and so the revision) it fired on.
-        let both = Set(actual).intersection(batchResults.map(\.json))
+        // A series trigger event carries the result (and so the revision) it fired on; early
+        // results are provisional, and so are the events on them.
+        let both = Set(results.map(\.json)).intersection(batchSettled.values)
         func firedOnBoth(_ events: [String]) -> [String] {
             events.filter { event in both.contains { event.hasSuffix(",\"value\":" + $0 + "}") } }.sorted()
         }
