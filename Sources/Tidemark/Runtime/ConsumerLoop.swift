@@ -27,17 +27,8 @@ final class ConsumerLoop {
     private var lastMetrics: Int64 = 0
     private var lastCheckpoint: Int64 = 0
     private var loggedErrors = 0
-    /// The partitions this consumer holds now.
-    private var assigned: Set<TopicPartition> = []
-    /// Partitions held but not read until their states are restored.
-    private var paused: Set<TopicPartition> = []
-    /// Per partition, the apps whose state is being restored, with the request's generation.
-    private var restoring: [TopicPartition: [String: Int]] = [:]
-    /// States of partitions an eager rebalance revoked, checkpointed and committed, kept until
-    /// the assignment that follows: a partition assigned back takes them up again instead of
-    /// restoring (nobody else can have had it in between); the others are dropped then.
-    private var parked: [TopicPartition: [String: PartitionState]] = [:]
-    private var generation = 0
+    /// Where each partition this consumer holds (or parks, with its states per app) stands.
+    private var partitions = PartitionLifecycle<[String: PartitionState]>()
     /// The offsets this process last committed, per partition.
     private var committed: [TopicPartition: Int64] = [:]
     private var connection: ConnectionWatch
@@ -200,7 +191,7 @@ final class ConsumerLoop {
     /// from there.
     private func arrangeCatchUp(adding added: TopicPartition? = nil) throws {
         var reads: [TopicPartition: Int64] = [:]
-        for partition in Set(catchUp.partitions.keys).union(added.map { [$0] } ?? []) where assigned.contains(partition) {
+        for partition in Set(catchUp.partitions.keys).union(added.map { [$0] } ?? []) where partitions.holds(partition) {
             let states = shard(of: partition.partition).states(of: partition.topic, partition: partition.partition)
             let catching = states.filter(\.catchingUp)
             guard let from = catching.map(\.position).min() else { continue }
@@ -243,7 +234,7 @@ final class ConsumerLoop {
             return
         }
         if due {
-            let restoring = Set(self.restoring.keys)
+            let restoring = partitions.restoring
             for shard in shards { shard.takeCheckpoint(restoring: restoring) }
         }
         for shard in shards { shard.writeCheckpointIfSafe() }
@@ -266,7 +257,7 @@ final class ConsumerLoop {
     @discardableResult
     private func commitTransactions(until deadline: ContinuousClock.Instant? = nil) throws -> TransactionsOutcome {
         let group = consumer.groupMetadata()
-        let restoring = Set(self.restoring.keys)
+        let restoring = partitions.restoring
         var outcome = TransactionsOutcome.committed
         for shard in shards {
             do {
@@ -303,14 +294,13 @@ final class ConsumerLoop {
             throw fail(.transactionsAborting("transaction of shard \(shard.index) cannot be aborted: \(error)"))
         }
         pipeline.metrics.countAbortedTransaction()
-        let partitions = assigned.filter { Self.shardIndex(of: $0.partition, among: shards.count) == shard.index }
-        for partition in partitions {
+        let rewound = partitions.held.filter { Self.shardIndex(of: $0.partition, among: shards.count) == shard.index }
+        for partition in rewound {
             shard.drop(topic: partition.topic, partition: partition.partition)
-            restoring[partition] = nil
+            partitions.rewind(partition)
         }
-        try consumer.pause(partitions.map { KafkaTopicPartition($0) })
-        paused.formUnion(partitions)
-        for partition in partitions { requestRestore(partition, apps: shard.apps(reading: partition.topic).map(\.app)) }
+        try consumer.pause(rewound.map { KafkaTopicPartition($0) })
+        for partition in rewound { requestRestore(partition, apps: shard.apps(reading: partition.topic).map(\.app), pausing: true) }
     }
 
     /// Delivers everything sent, writes a last checkpoint of every state, and waits until it
@@ -336,7 +326,7 @@ final class ConsumerLoop {
         }
         for shard in shards { shard.sink.flush(timeout: Self.remaining(until: deadline)) }
         for shard in shards { shard.writeCheckpointIfSafe() }
-        let restoring = Set(self.restoring.keys)
+        let restoring = partitions.restoring
         for shard in shards {
             shard.takeCheckpoint(restoring: restoring)
             shard.writeCheckpointIfSafe()
@@ -372,11 +362,12 @@ final class ConsumerLoop {
 
     /// Asks for the states of `apps` for `partition` to be restored.
     ///
-    /// - Parameter freshStart: where an app with no state yet starts (see ``RestoreRequest``).
-    private func requestRestore(_ partition: TopicPartition, apps: [AppDefinition], freshStart: Int64? = nil) {
+    /// - Parameters:
+    ///   - freshStart: where an app with no state yet starts (see ``RestoreRequest``).
+    ///   - pausing: the partition is (or was just) paused: it is read once they are restored.
+    private func requestRestore(_ partition: TopicPartition, apps: [AppDefinition], pausing: Bool, freshStart: Int64? = nil) {
         guard !apps.isEmpty else { return }
-        generation += 1
-        for app in apps { restoring[partition, default: [:]][app.name] = generation }
+        let generation = partitions.requestRestore(partition, apps: apps.map(\.name), pausing: pausing)
         restorer.request(
             RestoreRequest(
                 generation: generation, topic: partition.topic, partition: partition.partition,
@@ -389,36 +380,42 @@ final class ConsumerLoop {
     private func installRestored() throws {
         for restored in restorer.takeResults() {
             let partition = TopicPartition(topic: restored.topic, partition: restored.partition)
-            guard assigned.contains(partition), var waiting = restoring[partition] else { continue }
+            guard partitions.isRestoring(partition) else { continue }
             if let error = restored.error {
                 throw fail(.restore(partition: "\(partition)", "\(error)"))
             }
             let shard = shard(of: partition.partition)
             var installed: [PartitionState] = []
-            for (app, state) in restored.states where waiting[app] == restored.generation {
-                waiting[app] = nil
+            var taken = false
+            var resumeFromStates: Bool?
+            for (app, state) in restored.states {
+                switch partitions.restored(partition, app: app, generation: restored.generation) {
+                case .stale: continue
+                case .waiting: break
+                case .complete(let wasPaused): resumeFromStates = wasPaused
+                }
+                taken = true
                 guard let processor = shard.processors[app] else { continue }
                 processor.install(state, partition: partition.partition)
                 installed.append(state)
             }
-            restoring[partition] = waiting.isEmpty ? nil : waiting
-            guard !waiting.isEmpty || !installed.isEmpty else { continue }
+            guard taken else { continue }
             pipeline.metrics.countRestored(records: restored.records, bytes: restored.bytes, devices: restored.devices)
-            if waiting.isEmpty { try resume(partition, after: installed) }
+            if let resumeFromStates { try resume(partition, after: installed, fromStates: resumeFromStates) }
         }
     }
 
     /// Reads a partition whose states are all installed: from where the furthest-ahead state
-    /// stands when the partition was paused for them, on where it is read already otherwise.
-    /// States behind that catch up through the catch-up reader; states ahead skip what they
-    /// have seen.
-    private func resume(_ partition: TopicPartition, after installed: [PartitionState]) throws {
+    /// stands when the partition was paused for them (`fromStates`), on where it is read
+    /// already otherwise. States behind that catch up through the catch-up reader; states
+    /// ahead skip what they have seen.
+    private func resume(_ partition: TopicPartition, after installed: [PartitionState], fromStates: Bool) throws {
         let states = shard(of: partition.partition).states(of: partition.topic, partition: partition.partition)
         let reading = states.filter { state in !state.catchingUp && !installed.contains { $0 === state } }
         let tp = KafkaTopicPartition(partition)
         let lead: Int64
         let behind: [PartitionState]
-        if let shared = reading.map(\.position).max(), !paused.contains(partition) {
+        if let shared = reading.map(\.position).max(), !fromStates {
             lead = shared
             behind = installed.filter { $0.start < shared }
         } else {
@@ -428,7 +425,7 @@ final class ConsumerLoop {
             behind = states.filter { $0.start < lead }
         }
         for state in behind { state.catchingUp = true }
-        if paused.remove(partition) != nil { try consumer.resume([tp]) }
+        if fromStates { try consumer.resume([tp]) }
         logger.info("partition resumed", metadata: ["partition": "\(partition)", "from": "\(lead)"])
         try arrangeCatchUp(adding: behind.isEmpty ? nil : partition)
     }
@@ -448,18 +445,18 @@ final class ConsumerLoop {
             published[name] = nil
             pipeline.metrics.remove(app: name)
         }
-        for partition in assigned {
+        for partition in partitions.held {
             let apps = stateless.values.filter { $0.input.topic == partition.topic }.sorted { $0.name < $1.name }
             // An app added while its topic is read starts where the other apps stand: on new records.
             let reading = shard(of: partition.partition).apps(reading: partition.topic)
                 .compactMap { $0.state(of: partition.partition)?.position }.min()
-            requestRestore(partition, apps: apps, freshStart: restoring[partition] == nil ? reading : nil)
+            requestRestore(partition, apps: apps, pausing: false, freshStart: partitions.isRestoring(partition) ? nil : reading)
         }
         let topics = shards[0].topics
         guard topics != subscribedTopics else { return }
         subscribedTopics = topics
         try consumer.subscribe(topics: topics)
-        connection.assignment(isEmpty: assigned.isEmpty, at: pipeline.clock())
+        connection.assignment(isEmpty: partitions.held.isEmpty, at: pipeline.clock())
         logger.info("subscribed", metadata: ["topics": "\(topics.joined(separator: ","))"])
     }
 
@@ -471,14 +468,12 @@ final class ConsumerLoop {
     private func rebalanced(_ event: KafkaRebalanceEvent) {
         let now = pipeline.clock()
         switch event {
-        case .assigned(let partitions):
-            logger.info("partitions assigned", metadata: ["partitions": "\(describe(partitions))"])
-            let added = partitions.map { $0.topicPartition }
-            assigned.formUnion(added)
+        case .assigned(let given):
+            logger.info("partitions assigned", metadata: ["partitions": "\(describe(given))"])
             // Per partition, the apps it needs restored (after taking up parked states).
             var missing: [TopicPartition: [AppDefinition]] = [:]
-            for partition in added {
-                let parkedStates = parked.removeValue(forKey: partition) ?? [:]
+            for partition in given.map(\.topicPartition) {
+                let parkedStates = partitions.assign(partition) ?? [:]
                 for processor in shard(of: partition.partition).apps(reading: partition.topic) {
                     if let state = parkedStates[processor.app.name] {
                         // Read again from the committed offset: what the state saw is skipped.
@@ -489,53 +484,43 @@ final class ConsumerLoop {
                     }
                 }
             }
-            parked.removeAll()
+            partitions.dropParked()
             do {
                 try consumer.pause(missing.keys.map { KafkaTopicPartition($0) })
-                paused.formUnion(missing.keys)
             } catch {
                 logger.error("cannot pause partitions to restore them", metadata: ["error": "\(error)"])
             }
-            for (partition, apps) in missing { requestRestore(partition, apps: apps) }
-        case .revoked(let partitions):
+            for (partition, apps) in missing { requestRestore(partition, apps: apps, pausing: true) }
+        case .revoked(let taken):
             if !failing {
                 let deadline = drainDeadline ?? .now + Self.revocationTimeout
                 checkpointEverything(until: deadline)
                 commit(waitingUntil: deadline)
-                if !consumer.rebalancesIncrementally { park(partitions) }
             }
-            release(partitions)
-            logger.info("partitions revoked", metadata: ["partitions": "\(describe(partitions))"])
-        case .lost(let partitions):
-            release(partitions)
-            logger.warning("partitions lost", metadata: ["partitions": "\(describe(partitions))"])
+            release(taken, parking: !failing && !consumer.rebalancesIncrementally)
+            logger.info("partitions revoked", metadata: ["partitions": "\(describe(taken))"])
+        case .lost(let taken):
+            release(taken, parking: false)
+            logger.warning("partitions lost", metadata: ["partitions": "\(describe(taken))"])
         }
-        connection.assignment(isEmpty: assigned.isEmpty, at: now)
+        connection.assignment(isEmpty: partitions.held.isEmpty, at: now)
     }
 
-    /// Keeps the states of revoked partitions, all checkpointed, for the assignment that follows.
-    private func park(_ partitions: [KafkaTopicPartition]) {
-        for p in partitions {
+    /// Drops the states of partitions taken away, at once; `parking` (an eager rebalance,
+    /// every state checkpointed) keeps them for the assignment that follows. A state catching
+    /// up is restored instead, and catches up from its changelog's position.
+    private func release(_ taken: [KafkaTopicPartition], parking: Bool) {
+        for p in taken {
             let partition = p.topicPartition
-            guard restoring[partition] == nil else { continue }
-            var states: [String: PartitionState] = [:]
-            // A state catching up is restored instead, and catches up from its changelog's position.
-            for processor in shard(of: p.partition).apps(reading: p.topic) {
-                if let state = processor.state(of: p.partition), !state.catchingUp { states[processor.app.name] = state }
-            }
-            if !states.isEmpty { parked[partition] = states }
-        }
-    }
-
-    /// Drops the states of partitions taken away, at once.
-    private func release(_ partitions: [KafkaTopicPartition]) {
-        for p in partitions {
-            let partition = p.topicPartition
-            assigned.remove(partition)
-            paused.remove(partition)
-            restoring[partition] = nil
-            pipeline.metrics.removeConsumerLag(topic: p.topic, partition: p.partition)
             let shard = shard(of: p.partition)
+            var kept: [String: PartitionState] = [:]
+            if parking {
+                for processor in shard.apps(reading: p.topic) {
+                    if let state = processor.state(of: p.partition), !state.catchingUp { kept[processor.app.name] = state }
+                }
+            }
+            partitions.revoke(partition, keeping: kept.isEmpty ? nil : kept)
+            pipeline.metrics.removeConsumerLag(topic: p.topic, partition: p.partition)
             shard.sink.forget(partition)
             shard.drop(topic: p.topic, partition: p.partition)
         }
@@ -612,7 +597,7 @@ final class ConsumerLoop {
             pipeline.metrics.countClientErrors(shard.sink.takeClientErrors())
             pipeline.metrics.countChangelogBytes(shard.sink.takeChangelogBytes())
         }
-        pipeline.metrics.setRestoring(partitions: restoring.count)
+        pipeline.metrics.setRestoring(partitions: partitions.restoring.count)
         pipeline.metrics.setCatchingUp(partitions: catchUp.partitions.count)
     }
 
@@ -623,17 +608,17 @@ final class ConsumerLoop {
         let disconnected = connection.isDisconnected(at: now)
         // What waits in the partitions being read (not restoring, not paused for a restore).
         var waiting: Int64? = 0
-        for partition in assigned {
+        for partition in partitions.held {
             let states = shard(of: partition.partition).apps(reading: partition.topic)
                 .compactMap { $0.state(of: partition.partition) }
-            let position = restoring[partition] == nil ? states.map(\.position).min() : committed[partition]
+            let position = partitions.isRestoring(partition) ? committed[partition] : states.map(\.position).min()
             let high = disconnected ? nil : consumer.cachedHighWatermark(topic: partition.topic, partition: partition.partition)
             var lag = Double.nan
             if let position, let high { lag = Double(max(0, high - position)) }
             pipeline.metrics.setConsumerLag(topic: partition.topic, partition: partition.partition, lag: lag)
             // A transactional input ends with a commit marker no record stands for: a lag of
             // one is a partition read to its end.
-            if restoring[partition] == nil, !paused.contains(partition) {
+            if !partitions.isRestoring(partition), !partitions.isPaused(partition) {
                 waiting = lag.isNaN ? nil : waiting.map { $0 + max(0, Int64(lag) - 1) }
             }
         }
@@ -727,7 +712,7 @@ final class ConsumerLoop {
     /// the offsets the states cover (truncated, or made anew): nothing read from it may reach
     /// them, and the loop fails.
     private func offsetWasReset(_ reset: KafkaOffsetReset) throws {
-        let partition = "\(reset)"
+        let partition = "\(TopicPartition(topic: reset.topic, partition: reset.partition))"
         // librdkafka may log one reset more than once (as it happens, and once the offset it
         // goes to is known).
         guard lastResets[partition] != reset.from else { return }
