@@ -40,6 +40,8 @@ package final class TidemarkRuntime: Service, Sendable {
         /// records wait, commits failing) may last before the service fails (`/health` 503,
         /// non-zero exit), so that an orchestrator starts it again.
         package var unhealthyAfter: Duration
+        /// What the metrics server lets its clients hold (connections, idle time, request size).
+        package var metricsLimits = MetricsServer.Limits()
 
         package init(
             kafka: KafkaConfig, apps: String, group: String = "tidemark", shards: Int = TidemarkRuntime.defaultShards,
@@ -101,7 +103,8 @@ package final class TidemarkRuntime: Service, Sendable {
         // and health are served until the very end.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let address = options.metricsAddress {
-            services.append(.init(service: MetricsServer(address: address, metrics: metrics, health: health, logger: logger)))
+            services.append(.init(service: MetricsServer(
+                address: address, metrics: metrics, health: health, limits: options.metricsLimits, logger: logger)))
         }
         services.append(.init(service: AppReloader(
             path: options.apps, interval: options.reloadInterval, apps: apps, pipeline: pipeline, metrics: metrics, logger: logger)))
