@@ -127,12 +127,14 @@ struct MetricsServerTests {
         }
     }
 
-    @Test("past the cap, a new connection takes the place of the one idle longest: /health answers at once and the server never holds more than the cap")
+    @Test("past the cap, a new connection takes the place of the one idle (or stalled halfway through a request) longest: /health answers at once and the server never holds more than the cap")
     func theCapClosesTheLongestIdle() async throws {
         try await serving(Self.limits(maxConnections: 8)) { served in
             var idle: [LoopbackConnection] = []
-            for _ in 0..<20 {
+            for index in 0..<20 {
                 idle.append(try LoopbackConnection(port: served.port))
+                // A client stalled halfway through a request is no busier than an idle one.
+                if index < 4 { idle[index].send("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab") }
                 // One at a time, so "idle longest" is the order they were opened in.
                 try wait("the server to take connection \(idle.count) in", within: .seconds(5)) {
                     served.closed("limit") == max(0, idle.count - 8) && served.open == min(idle.count, 8)

@@ -240,7 +240,6 @@ private final class EndpointHandler: ChannelInboundHandler {
         guard !closing else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            connections.touch(context.channel, busy: true)
             request = head
             bodyBytes = 0
             if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > maxBodyBytes {
@@ -254,6 +253,9 @@ private final class EndpointHandler: ChannelInboundHandler {
         case .end:
             guard let request else { return }
             self.request = nil
+            // Busy only from a whole request until its answer is sent: a client that stops
+            // halfway through a request is as evictable as an idle one.
+            connections.touch(context.channel, busy: true)
             respond(to: request, context: context)
         }
     }
