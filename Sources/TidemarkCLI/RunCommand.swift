@@ -1,8 +1,14 @@
 // `tidemark run`: the service. Every app in a directory, on a Kafka cluster, until SIGTERM.
+// The command owns the signals: the first SIGTERM/SIGINT drains, a second ends the process at
+// once, SIGHUP reloads the app files.
 import ArgumentParser
 import Logging
 import Tidemark
 import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,10 +19,13 @@ struct RunCommand: AsyncParsableCommand {
             trigger events and late records to the topics the apps name. Input offsets are \
             committed only after every output derived from them is acknowledged. App files \
             added, changed or removed while running take effect within seconds, without \
-            restarting the other apps. SIGTERM or SIGINT drains in-flight work, commits, leaves \
-            the group and exits 0, or non-zero if the broker has not acknowledged all of it \
-            within --drain-timeout; an output that cannot be delivered ends the process with a \
-            non-zero exit after committing what precedes it.
+            restarting the other apps; SIGHUP reads the app files again at once, the same way. \
+            SIGTERM or SIGINT drains in-flight work, commits, leaves the group and exits 0, or \
+            non-zero if the broker has not acknowledged all of it within --drain-timeout; a \
+            second SIGTERM or SIGINT during the drain ends the process at once (exit 143 or \
+            130), and the next run reads again from the last committed offsets. An output that \
+            cannot be delivered ends the process with a non-zero exit after committing what \
+            precedes it.
             """)
 
     @OptionGroup var kafka: KafkaClientOptions
@@ -81,21 +90,59 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         bootstrapLogging(level: logLevel)
+        // Trapped before anything else, so none of them can end the process by default action
+        // once the apps load (SIGHUP's default is to terminate, undrained).
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         let runtime = try loadingConfiguration { () throws(ConfigErrors) in
             try TidemarkRuntime(
                 options: .init(
                     kafka: kafka.config(), apps: apps, group: group, shards: shards, metricsAddress: metrics,
                     checkpointInterval: .milliseconds(Int64(checkpointInterval * 1000)), guarantee: guarantee,
                     prefetchBudget: prefetchBudget?.bytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
-                    unhealthyAfter: .milliseconds(Int64(unhealthyAfter * 1000))),
-                signals: [.sigterm, .sigint])
+                    unhealthyAfter: .milliseconds(Int64(unhealthyAfter * 1000))))
         }
         do {
-            try await runtime.run()
+            try await withThrowingTaskGroup { tasks in
+                tasks.addTask { try await runtime.run() }
+                tasks.addTask { await Self.handle(signals, runtime: runtime) }
+                // The runtime ends the run (the signal loop only ends when cancelled).
+                try await tasks.next()
+                tasks.cancelAll()
+            }
         } catch {
             printError("tidemark run: \(error)")
             throw ExitCode.failure
         }
+    }
+
+    /// SIGHUP: reload the app files. The first SIGTERM or SIGINT: drain. A second one: stop
+    /// now, without waiting for the drain; what it had not finished is simply not committed.
+    private static func handle(_ signals: UnixSignalsSequence, runtime: TidemarkRuntime) async {
+        let logger = Logger(label: "tidemark")
+        var draining = false
+        for await signal in signals {
+            switch signal {
+            case .sighup:
+                logger.info("SIGHUP: reloading the app files")
+                runtime.reloadApps()
+            default:
+                guard !draining else { cutDrainShort(by: signal) }
+                draining = true
+                logger.info("\(signal): draining; a second SIGTERM or SIGINT stops at once")
+                await runtime.shutdown()
+            }
+        }
+    }
+
+    /// Ends the process at once, with 128 + the signal's number as a shell reports a death by
+    /// it. `_exit`, not `exit`: the drain's threads and librdkafka's are still running, and
+    /// must not see the process's globals torn down under them. Nothing is committed after
+    /// this point, so nothing unacknowledged is counted as done.
+    private static func cutDrainShort(by signal: UnixSignal) -> Never {
+        printError(
+            "tidemark run: \(signal) during the drain: stopped at once, the drain cut short; outputs, checkpoints and "
+                + "offsets it had not committed are not counted as done: the next run reads again from the last committed offsets")
+        _exit(128 + signal.rawValue)
     }
 }
 

@@ -30,11 +30,34 @@ import Tidemark
         #expect(changed(), "a replacement by rename")
 
         try "notes".write(to: directory.appendingPathComponent("README.txt"), atomically: false, encoding: .utf8)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("old.yaml"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("old"), withIntermediateDirectories: true)
         #expect(!changed(), "other files and directories")
+        // The loader refuses a directory named like an app file, so its reload must report it.
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("old.yaml"), withIntermediateDirectories: true)
+        #expect(changed(), "a directory named like an app file")
 
         try FileManager.default.removeItem(at: app)
         #expect(changed(), "a removed app file")
+        #expect(!changed())
+    }
+
+    @Test("a symbolic link loop, a dangling link and a permission change are changes: the reload after them reports each")
+    func namesThatCannotBeReadAreChanges() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("watcher-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "app: a\n".write(to: directory.appendingPathComponent("a.yaml"), atomically: false, encoding: .utf8)
+        var watcher = AppDirectoryWatcher(path: directory.path)
+        func changed() -> Bool { watcher.changed() }
+        #expect(!changed())
+
+        #expect(symlink("loop.yaml", directory.appendingPathComponent("loop.yaml").path) == 0)
+        #expect(changed(), "a link to itself")
+        #expect(!changed())
+        #expect(symlink("nowhere.yaml", directory.appendingPathComponent("dangling.yaml").path) == 0)
+        #expect(changed(), "a link to nothing")
+        #expect(chmod(directory.appendingPathComponent("a.yaml").path, 0o000) == 0)
+        #expect(changed(), "a file made unreadable")
         #expect(!changed())
     }
 

@@ -16,6 +16,9 @@ package final class HealthState: Sendable {
     }
 
     private let status = Mutex<Status>(.starting)
+    /// Problems reported apart from the status, by what found them (the app reloader, say),
+    /// so that each source sets and clears its own without overwriting the consumer loop's.
+    private let conditions = Mutex<[String: String]>([:])
 
     package init() {}
 
@@ -33,6 +36,17 @@ package final class HealthState: Sendable {
         }
     }
 
+    /// Reports a problem found by `source` (e.g. `"apps"`), shown as `degraded` while the
+    /// service runs; nil clears it.
+    package func setCondition(_ source: String, _ problem: String?) {
+        conditions.withLock { $0[source] = problem }
+    }
+
+    /// The problems of ``setCondition(_:_:)`` in force, ordered by source.
+    package var conditionsInForce: [String] {
+        conditions.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
+    }
+
     /// The `/health` body and whether it is healthy (HTTP 200) or not (503).
     package var report: (healthy: Bool, json: String) {
         func body(_ status: String, _ detail: String) -> String {
@@ -43,10 +57,12 @@ package final class HealthState: Sendable {
             json.append(contentsOf: "}\n".utf8)
             return String(decoding: json, as: UTF8.self)
         }
+        let problems = conditionsInForce
         switch current {
-        case .starting: return (true, body("ok", "starting"))
-        case .ok: return (true, body("ok", "running"))
-        case .degraded(let reason): return (true, body("degraded", reason))
+        case .starting where problems.isEmpty: return (true, body("ok", "starting"))
+        case .ok where problems.isEmpty: return (true, body("ok", "running"))
+        case .starting, .ok: return (true, body("degraded", problems.joined(separator: "; ")))
+        case .degraded(let reason): return (true, body("degraded", ([reason] + problems).joined(separator: "; ")))
         // Not ready for work any more: what it holds is about to move to another process.
         case .stopping(let what): return (false, body("stopping", what))
         case .failing(let reason): return (false, body("failing", reason))

@@ -26,6 +26,9 @@ package final class RuntimeMetrics: Sendable {
     private let changelogBytes: CoreMetrics.Counter
     private let checkpointDuration: CoreMetrics.Timer
     private let abortedTransactions: CoreMetrics.Counter
+    /// Connections the metrics server closed on its own, by reason.
+    private let httpConnectionsClosed: [HTTPConnectionClose: CoreMetrics.Counter]
+    private let httpConnectionsOpen: CoreMetrics.Gauge
 
     /// Upper bounds of the emit-latency histogram: wall-clock time at emission minus the
     /// window's end, from sub-second (live) to six hours (backfills).
@@ -54,6 +57,11 @@ package final class RuntimeMetrics: Sendable {
         changelogBytes = CoreMetrics.Counter(label: "tidemark_changelog_bytes_total", factory: factory)
         checkpointDuration = CoreMetrics.Timer(label: "tidemark_checkpoint_seconds", factory: factory)
         abortedTransactions = CoreMetrics.Counter(label: "tidemark_aborted_transactions_total", factory: factory)
+        httpConnectionsClosed = Dictionary(
+            uniqueKeysWithValues: HTTPConnectionClose.allCases.map { reason in
+                (reason, CoreMetrics.Counter(label: "tidemark_http_connections_closed_total", dimensions: [("reason", reason.rawValue)], factory: factory))
+            })
+        httpConnectionsOpen = CoreMetrics.Gauge(label: "tidemark_http_connections_open", factory: factory)
     }
 
     /// The metrics of `app`, created on first use.
@@ -123,6 +131,24 @@ package final class RuntimeMetrics: Sendable {
     package func countAppFileErrors(_ count: Int) {
         if count > 0 { appFileErrors.increment(by: count) }
     }
+
+    /// Why the metrics server closed a connection of its own accord.
+    package enum HTTPConnectionClose: String, Sendable, CaseIterable {
+        /// Past the connection cap: refused, or the connection idle longest closed for it.
+        case limit
+        /// Nothing sent or received for the idle timeout.
+        case idle
+        /// A request head or body over its limit (431, 413).
+        case tooLarge = "too_large"
+        /// A request that is not HTTP (400).
+        case badRequest = "bad_request"
+    }
+
+    /// Counts a connection the metrics server closed of its own accord.
+    package func countHTTPConnectionClosed(_ reason: HTTPConnectionClose) { httpConnectionsClosed[reason]?.increment() }
+
+    /// Sets the number of connections the metrics server holds open.
+    package func setHTTPConnectionsOpen(_ count: Int) { httpConnectionsOpen.record(count) }
 
     /// Counts an output that could not be delivered (the process is about to exit).
     package func countDeliveryFailure() { deliveryFailures.increment() }

@@ -15,12 +15,18 @@ package struct AppDirectoryWatcher {
     private var fingerprint: [String: FileStamp] = [:]
 
     /// What tells one version of a file from the next: an edit in place changes the
-    /// modification time or size, a replacement (editors, `mv`) the inode.
+    /// modification time or size, a replacement (editors, `mv`) the inode, `chmod` the
+    /// status change time. A name that cannot be followed (a symbolic link loop, a dangling
+    /// link) has only the error, so that it too counts as a change and its reload reports it.
     private struct FileStamp: Equatable {
-        var seconds: Int
-        var nanoseconds: Int
-        var size: Int64
-        var inode: UInt64
+        var seconds = 0
+        var nanoseconds = 0
+        var changeSeconds = 0
+        var changeNanoseconds = 0
+        var size: Int64 = 0
+        var inode: UInt64 = 0
+        var mode: UInt32 = 0
+        var error: Int32 = 0
     }
 
     package init(path: String) {
@@ -41,11 +47,13 @@ package struct AppDirectoryWatcher {
         guard let directory = opendir(path) else { return [:] }
         defer { closedir(directory) }
         var result: [String: FileStamp] = [:]
+        // Every entry the loader lists (ConfigSources), whatever it is: a directory, a FIFO or
+        // a link that goes nowhere named like an app file is a problem the reload reports.
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
             guard name.hasSuffix(".yaml") || name.hasSuffix(".yml") else { continue }
             let file = path.hasSuffix("/") ? path + name : path + "/" + name
-            if let found = stamp(file), !found.isDirectory { result[file] = found.stamp }
+            result[file] = stamp(file)?.stamp ?? FileStamp(error: errno)
         }
         return result
     }
@@ -54,13 +62,13 @@ package struct AppDirectoryWatcher {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         #if canImport(Darwin)
-        let modified = info.st_mtimespec
+        let (modified, changed) = (info.st_mtimespec, info.st_ctimespec)
         #else
-        let modified = info.st_mtim
+        let (modified, changed) = (info.st_mtim, info.st_ctim)
         #endif
         let stamp = FileStamp(
-            seconds: Int(modified.tv_sec), nanoseconds: Int(modified.tv_nsec), size: Int64(info.st_size),
-            inode: UInt64(info.st_ino))
+            seconds: Int(modified.tv_sec), nanoseconds: Int(modified.tv_nsec), changeSeconds: Int(changed.tv_sec),
+            changeNanoseconds: Int(changed.tv_nsec), size: Int64(info.st_size), inode: UInt64(info.st_ino), mode: UInt32(info.st_mode))
         return (stamp, (info.st_mode & S_IFMT) == S_IFDIR)
     }
 }

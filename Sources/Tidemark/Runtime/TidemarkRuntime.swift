@@ -1,7 +1,8 @@
 // `tidemark run` as a library: a service group of the pipeline (consuming the apps' input
 // topics in a consumer group), the app-file reloader and the metrics server. SIGTERM/SIGINT
-// (or `shutdown()`) drain, commit and leave the group; a service that fails ends the group and
-// `run()` throws its reason.
+// (or `shutdown()`) drain, commit and leave the group; `reloadApps()` (SIGHUP in `tidemark
+// run`) reads the app directory at once; a service that fails ends the group and `run()`
+// throws its reason.
 import Foundation
 import Kafka
 import Logging
@@ -40,6 +41,8 @@ package final class TidemarkRuntime: Service, Sendable {
         /// records wait, commits failing) may last before the service fails (`/health` 503,
         /// non-zero exit), so that an orchestrator starts it again.
         package var unhealthyAfter: Duration
+        /// What the metrics server lets its clients hold (connections, idle time, request size).
+        package var metricsLimits = MetricsServer.Limits()
 
         package init(
             kafka: KafkaConfig, apps: String, group: String = "tidemark", shards: Int = TidemarkRuntime.defaultShards,
@@ -75,6 +78,7 @@ package final class TidemarkRuntime: Service, Sendable {
     package let metrics = RuntimeMetrics()
     package let health = HealthState()
     private let pipeline: Pipeline
+    private let reloader: AppReloader
     private let group: ServiceGroup
 
     /// Loads the apps; a bad app file stops here with every error named.
@@ -101,10 +105,13 @@ package final class TidemarkRuntime: Service, Sendable {
         // and health are served until the very end.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let address = options.metricsAddress {
-            services.append(.init(service: MetricsServer(address: address, metrics: metrics, health: health, logger: logger)))
+            services.append(.init(service: MetricsServer(
+                address: address, metrics: metrics, health: health, limits: options.metricsLimits, logger: logger)))
         }
-        services.append(.init(service: AppReloader(
-            path: options.apps, interval: options.reloadInterval, apps: apps, pipeline: pipeline, metrics: metrics, logger: logger)))
+        reloader = AppReloader(
+            path: options.apps, interval: options.reloadInterval, apps: apps, pipeline: pipeline, metrics: metrics, health: health,
+            logger: logger)
+        services.append(.init(service: reloader))
         services.append(.init(service: pipeline, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = signals
@@ -120,6 +127,12 @@ package final class TidemarkRuntime: Service, Sendable {
     /// Runs until shut down (returns once drained) or until a service fails (throws its error).
     package func run() async throws {
         try await group.run()
+    }
+
+    /// Reads the app directory again at once (as the periodic check does on a change), and
+    /// switches to what loads; files that do not are reported and keep their previous apps.
+    package func reloadApps() {
+        reloader.requestReload()
     }
 
     /// Drains, commits and leaves the group; ``run()`` returns once done.
