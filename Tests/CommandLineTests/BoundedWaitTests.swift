@@ -13,18 +13,8 @@ extension TidemarkCommandLine {
     struct BoundedWaits {
         @Test("SIGTERM as the broker freezes (every request answered after 10 minutes): the drain ends within --drain-timeout, exits non-zero and names each unfinished step")
         func aDrainOnAFrozenBrokerEnds() throws {
-            let scratch = try ScratchDirectory("frozen-drain")
-            defer { scratch.remove() }
-            try scratch.write("apps/e2e.yaml", endToEndApp)
-            let broker = try endToEndBroker()
-            defer { broker.stop() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(try simulateReadings(into: scratch, count: 2000), topic: "readings")
-            try producer.finish()
-
-            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: ["--drain-timeout", "5"])
-            defer { service.tool.kill() }
-            try service.waitForRecordsIn(app: "e2e", 2000)
+            let running = try RunningEndToEnd("frozen-drain", readings: 2000, extra: ["--drain-timeout", "5"])
+            let (broker, service) = (running.broker, running.service)
             // Commits and heartbeats are under way when the broker freezes: the last commit and
             // the LeaveGroup of the close wait for answers that do not come in time.
             try broker.setRoundTripTime(broker: 1, .seconds(600))
@@ -44,19 +34,8 @@ extension TidemarkCommandLine {
 
         @Test("no broker for longer than --unhealthy-after: /health says failing (503) naming the trouble, and the process exits non-zero within its drain timeout")
         func lastingTroubleFails() throws {
-            let scratch = try ScratchDirectory("unhealthy")
-            defer { scratch.remove() }
-            try scratch.write("apps/e2e.yaml", endToEndApp)
-            let broker = try endToEndBroker()
-            defer { broker.stop() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(try simulateReadings(into: scratch, count: 200), topic: "readings")
-            try producer.finish()
-
-            let service = try RunningService(
-                broker: broker, apps: scratch.path("apps"), group: "g", extra: ["--unhealthy-after", "15", "--drain-timeout", "5"])
-            defer { service.tool.kill() }
-            try service.waitForRecordsIn(app: "e2e", 200)
+            let running = try RunningEndToEnd("unhealthy", readings: 200, extra: ["--unhealthy-after", "15", "--drain-timeout", "5"])
+            let (broker, service) = (running.broker, running.service)
             try broker.setBrokerDown(1)
             var seen: Set<String> = []
             try waitUntil("the process to give up; /health seen: \(seen)", within: .seconds(120)) {

@@ -14,19 +14,9 @@ extension TidemarkCommandLine {
     struct Signals {
         @Test("SIGHUP reloads the app files at once: an added app starts, the process keeps running and drains to exit 0")
         func sighupReloads() throws {
-            let scratch = try ScratchDirectory("sighup")
-            defer { scratch.remove() }
-            try scratch.write("apps/e2e.yaml", endToEndApp)
+            let running = try RunningEndToEnd("sighup", readings: 200, extraTopics: ["b-five-minutes", "b-late"])
+            let (scratch, broker, service) = (running.scratch, running.broker, running.service)
             try scratch.write("b.yaml", HotReload.appB)
-            let broker = try endToEndBroker(extraTopics: ["b-five-minutes", "b-late"])
-            defer { broker.stop() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(try simulateReadings(into: scratch, count: 200), topic: "readings")
-            try producer.finish()
-
-            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
-            defer { service.tool.kill() }
-            try service.waitForRecordsIn(app: "e2e", 200)
             try createChangelogs(on: broker, apps: scratch.path("b.yaml"), group: "g")
             try FileManager.default.moveItem(atPath: scratch.path("b.yaml"), toPath: scratch.path("apps/b.yaml"))
             service.tool.send(SIGHUP)
@@ -92,18 +82,8 @@ extension TidemarkCommandLine {
 
         @Test("a symbolic link loop or a broken app file that appears while running is logged naming it and shown by /health as degraded until removed; the running app goes on")
         func problemsThatAppearWhileRunningAreReported() throws {
-            let scratch = try ScratchDirectory("appear-running")
-            defer { scratch.remove() }
-            try scratch.write("apps/e2e.yaml", endToEndApp)
-            let broker = try endToEndBroker()
-            defer { broker.stop() }
-            let producer = try TestProducer(bootstrap: broker.bootstrapServers)
-            try producer.sendReadings(try simulateReadings(into: scratch, count: 200), topic: "readings")
-            try producer.finish()
-
-            let service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g")
-            defer { service.tool.kill() }
-            try service.waitForRecordsIn(app: "e2e", 200)
+            let running = try RunningEndToEnd("appear-running", readings: 200)
+            let (scratch, service) = (running.scratch, running.service)
             let ok = #"{"status":"ok","detail":"running"}"# + "\n"
             try waitUntil("ok health; /health \(service.health ?? "nil")", within: .seconds(30)) { service.health == ok }
 

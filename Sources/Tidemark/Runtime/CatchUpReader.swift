@@ -29,13 +29,19 @@ final class CatchUpReader {
 
     /// Reads these partitions, each from its offset, and no others: what was fetched ahead
     /// for a partition read before is dropped and fetched again from its new offset.
+    ///
+    /// Each call reads through a consumer of its own. librdkafka 2.0.2 aborts the process
+    /// (`rdkafka_assignment.c`: assertion `rktp->rktp_started`) when an assignment is replaced
+    /// twice before the fetchers of the first have stopped, as reads in quick succession do
+    /// (several partitions resuming in one turn of the loop): a partition is stopped twice. A
+    /// consumer that is closed waits for its fetchers; sets change seldom enough for that.
     func read(_ partitions: [TopicPartition: Int64]) throws(KafkaError) {
+        close()
+        guard !partitions.isEmpty else { return }
+        let consumer = try KafkaConsumer(config: config)
+        try consumer.assign(partitions.map { KafkaTopicPartition($0.key, offset: $0.value) })
+        self.consumer = consumer
         self.partitions = partitions
-        if consumer == nil {
-            guard !partitions.isEmpty else { return }
-            consumer = try KafkaConsumer(config: config)
-        }
-        try consumer?.assign(partitions.map { KafkaTopicPartition(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
     }
 
     /// The next messages (valid until the next poll), and the ends of partitions reached.

@@ -80,3 +80,29 @@ func createChangelogs(on broker: EmbeddedKafkaBroker, apps: String, group: Strin
         try broker.createTopic(changelog.name, partitions: counts[changelog.inputTopic] ?? 4)
     }
 }
+
+/// The end-to-end app on an embedded broker of its own, with `count` simulated readings
+/// produced and read by a running `tidemark run` (group `g`): where the tests of a running
+/// service's edges start. Everything is stopped and removed with it.
+final class RunningEndToEnd {
+    let scratch: ScratchDirectory
+    let broker: EmbeddedKafkaBroker
+    let service: RunningService
+
+    init(_ name: String, readings count: Int, extraTopics: [String] = [], extra: [String] = []) throws {
+        scratch = try ScratchDirectory(name)
+        try scratch.write("apps/e2e.yaml", endToEndApp)
+        broker = try endToEndBroker(extraTopics: extraTopics)
+        let producer = try TestProducer(bootstrap: broker.bootstrapServers)
+        try producer.sendReadings(try simulateReadings(into: scratch, count: count), topic: "readings")
+        try producer.finish()
+        service = try RunningService(broker: broker, apps: scratch.path("apps"), group: "g", extra: extra)
+        try service.waitForRecordsIn(app: "e2e", count)
+    }
+
+    deinit {
+        service.tool.kill()
+        broker.stop()
+        scratch.remove()
+    }
+}
