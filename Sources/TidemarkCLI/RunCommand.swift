@@ -123,7 +123,7 @@ struct RunCommand: AsyncParsableCommand {
         for await signal in signals {
             switch signal {
             case .sighup:
-                logger.info("SIGHUP: reloading the app files")
+                // The reloader logs it.
                 runtime.reloadApps()
             default:
                 guard !draining else { cutDrainShort(by: signal) }

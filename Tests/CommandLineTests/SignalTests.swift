@@ -24,7 +24,7 @@ extension TidemarkCommandLine {
                 guard service.tool.isRunning else { throw TestFailure(description: "tidemark run exited on SIGHUP: \(service.tool.stderr.text.suffix(2000))") }
                 return service.recordsIn(app: "b") != nil
             }
-            #expect(service.tool.stderr.text.contains("SIGHUP: reloading the app files"), "\(service.tool.stderr.text.suffix(2000))")
+            #expect(service.tool.stderr.text.contains("reloading app files on request (SIGHUP)"), "\(service.tool.stderr.text.suffix(2000))")
             // A SIGHUP with nothing changed changes nothing, and is no problem either.
             service.tool.send(SIGHUP)
             try waitUntil("a second reload; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(20)) {

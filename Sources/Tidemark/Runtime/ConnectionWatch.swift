@@ -19,8 +19,8 @@ package struct ConnectionWatch {
     private var unassignedSince: Int64?
     private var commitsFailingSince: Int64?
     private var lastCommitError = ""
-    /// Records skipped by offset resets, for as long as the process runs: a loss an operator
-    /// must hear of, which no recovery undoes.
+    /// The last records skipped by offset resets (the status names three), for as long as the
+    /// process runs: a loss an operator must hear of, which no recovery undoes.
     private var skipped: [String] = []
     private var stalledSince: Int64?
     private var stalledLag: Int64 = 0
@@ -88,13 +88,13 @@ package struct ConnectionWatch {
 
     /// Notes records that will never be read, e.g. `readings/0 offsets 100..<2000`.
     package mutating func skippedRecords(_ what: String) {
-        skipped.append(what)
+        skipped = Array((skipped + [what]).suffix(3))
     }
 
     /// `ok`, or `degraded` with every reason that has lasted longer than the patience.
     package func status(at now: Int64) -> HealthState.Status {
         var reasons = troubles(at: now).map(\.reason) + unassigned(at: now)
-        if !skipped.isEmpty { reasons.append("records skipped by offset resets: \(skipped.suffix(3).joined(separator: ", "))") }
+        if !skipped.isEmpty { reasons.append("records skipped by offset resets: \(skipped.joined(separator: ", "))") }
         return reasons.isEmpty ? .ok : .degraded(reasons.joined(separator: "; "))
     }
 

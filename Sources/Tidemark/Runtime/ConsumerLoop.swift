@@ -40,7 +40,7 @@ final class ConsumerLoop {
     /// Every wait for the broker from then on, the rebalance handler's included, ends by it.
     private var drainDeadline: ContinuousClock.Instant?
     /// Per partition, the offset its last reset was from.
-    private var lastResets: [String: Int64] = [:]
+    private var lastResets: [TopicPartition: Int64] = [:]
     /// The cluster the partitions' offsets belong to, as first seen.
     private var cluster: String?
     private var logger: Logger { pipeline.logger }
@@ -147,7 +147,7 @@ final class ConsumerLoop {
         } else {
             for index in positions.indices { positions[index].removeAll(keepingCapacity: true) }
             for (position, message) in messages.enumerated() {
-                positions[Self.shardIndex(of: message.partition, among: shards.count)].append(position)
+                positions[shardIndex(of: message.partition)].append(position)
             }
             // Shards look up topic names from their threads: every name must be known first.
             messages.nameTopics()
@@ -217,9 +217,9 @@ final class ConsumerLoop {
     }
 
     /// The shard a partition's records go to: all of one partition, and so of one device, in one.
-    private func shard(of partition: Int32) -> Shard { shards[Self.shardIndex(of: partition, among: shards.count)] }
+    private func shard(of partition: Int32) -> Shard { shards[shardIndex(of: partition)] }
 
-    private static func shardIndex(of partition: Int32, among count: Int) -> Int { Int(partition) % count }
+    private func shardIndex(of partition: Int32) -> Int { Int(partition) % shards.count }
 
     // MARK: Checkpoints and commits
 
@@ -294,7 +294,7 @@ final class ConsumerLoop {
             throw fail(.transactionsAborting("transaction of shard \(shard.index) cannot be aborted: \(error)"))
         }
         pipeline.metrics.countAbortedTransaction()
-        let rewound = partitions.held.filter { Self.shardIndex(of: $0.partition, among: shards.count) == shard.index }
+        let rewound = partitions.held.filter { shardIndex(of: $0.partition) == shard.index }
         for partition in rewound {
             shard.drop(topic: partition.topic, partition: partition.partition)
             partitions.rewind(partition)
@@ -712,7 +712,7 @@ final class ConsumerLoop {
     /// the offsets the states cover (truncated, or made anew): nothing read from it may reach
     /// them, and the loop fails.
     private func offsetWasReset(_ reset: KafkaOffsetReset) throws {
-        let partition = "\(TopicPartition(topic: reset.topic, partition: reset.partition))"
+        let partition = TopicPartition(topic: reset.topic, partition: reset.partition)
         // librdkafka may log one reset more than once (as it happens, and once the offset it
         // goes to is known).
         guard lastResets[partition] != reset.from else { return }
@@ -727,7 +727,7 @@ final class ConsumerLoop {
             return
         }
         if to < reset.from {
-            throw fail(.partitionRewound(partition: partition, readUpTo: reset.from, endsAt: to))
+            throw fail(.partitionRewound(partition: "\(partition)", readUpTo: reset.from, endsAt: to))
         }
         let skipped = to - reset.from
         pipeline.metrics.countSkippedRecords(skipped, reason: "offset_reset")

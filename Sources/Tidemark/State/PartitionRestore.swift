@@ -20,17 +20,18 @@ package struct ChangelogContents {
     /// Takes one changelog record (a later one of a key replaces an earlier one).
     ///
     /// - Parameters:
-    ///   - tombstonePosition: a tombstone's position, from its header.
-    ///   - cluster: the cluster its header names.
+    ///   - tombstonePosition: a tombstone's position, from its header (read for tombstones only).
+    ///   - cluster: the cluster its header names (read for the partition record only).
     package mutating func add(
-        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?, tombstonePosition: Int64?, cluster: String? = nil
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?, tombstonePosition: @autoclosure () -> Int64?,
+        cluster: @autoclosure () -> String? = nil
     ) throws(ChangelogRestoreError) {
         records += 1
         bytes += key.count + (value?.count ?? 0)
         guard let parsed = ChangelogKey(key) else { throw .unknownKey(Array(key.prefix(16))) }
         guard let value else {
             guard case .device(let device) = parsed else { return }
-            guard let position = tombstonePosition else { throw .tombstoneWithoutPosition }
+            guard let position = tombstonePosition() else { throw .tombstoneWithoutPosition }
             // A tombstone holds no state of any shape: it fits whatever signature restores it.
             devices[Array(device)] = (signature: 0, position: position, state: nil)
             return
@@ -44,7 +45,7 @@ package struct ChangelogContents {
         switch parsed {
         case .partition:
             partition = (signature, position, scratch)
-            self.cluster = cluster
+            self.cluster = cluster()
         case .device(let device): devices[Array(device)] = (signature, position, scratch)
         }
     }

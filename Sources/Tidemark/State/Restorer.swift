@@ -273,14 +273,15 @@ private struct ChangelogReader {
             for message in poll.messages {
                 let partition = KafkaTopicPartition(topic: message.topic, partition: message.partition)
                 guard unreadable[partition] == nil else { continue }
-                let position = message.header(ChangelogValue.positionHeader).flatMap { Int64($0.string) }
-                let cluster = message.header(ChangelogValue.clusterHeader)?.string
                 do {
                     try KafkaBytes.withOptional(message.key) { key in
                         guard let key else { throw ChangelogRestoreError.unknownKey([]) }
                         try KafkaBytes.withOptional(message.value) { value in
+                            // Headers are looked up for the few records that carry one.
                             try contents[partition, default: ChangelogContents()].add(
-                                key: key, value: value, tombstonePosition: position, cluster: cluster)
+                                key: key, value: value,
+                                tombstonePosition: message.header(ChangelogValue.positionHeader).flatMap { Int64($0.string) },
+                                cluster: message.header(ChangelogValue.clusterHeader)?.string)
                         }
                     }
                 } catch {
