@@ -35,6 +35,11 @@ package struct KafkaConsumerPoll {
     package let messages: KafkaMessageBatch
     /// Rebalances, end-of-partition notices and errors seen during the poll, in order.
     package let events: [KafkaConsumerEvent]
+
+    package init(messages: KafkaMessageBatch, events: [KafkaConsumerEvent]) {
+        self.messages = messages
+        self.events = events
+    }
 }
 
 /// Called on the polling thread, inside `poll` or `close`, when the assignment

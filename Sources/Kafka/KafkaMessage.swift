@@ -102,6 +102,9 @@ public struct KafkaMessage {
 
     /// The message timestamp (epoch milliseconds; create or log-append time), or nil if absent.
     @inlinable public var timestamp: Int64? {
+        // Messages made in memory (the runtime simulation's) keep theirs where librdkafka's
+        // message has no field for it; a branch the record path always predicts.
+        if _slowPath(topics.inMemory) { return topics.inMemoryTimestamp(of: raw) }
         let ts = rd_kafka_message_timestamp(raw, nil)
         return ts < 0 ? nil : ts
     }
@@ -122,6 +125,7 @@ public struct KafkaMessage {
 
     /// The value of the last header named `name`: nil if absent, empty for a null-valued header.
     package func header(_ name: String) -> KafkaBytes? {
+        if topics.inMemory { return InMemoryMessages.headers(of: raw).last { $0.name.elementsEqual(utf8: name) }.map { $0.value ?? KafkaBytes(base: nil, count: 0) } }
         var headers: OpaquePointer?
         guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else { return nil }
         var value: UnsafeRawPointer?
@@ -133,6 +137,7 @@ public struct KafkaMessage {
 
     /// All headers in order.
     package var headers: Headers {
+        if topics.inMemory { return Headers(list: nil, inMemory: InMemoryMessages.headers(of: raw)) }
         var headers: OpaquePointer?
         guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR else { return Headers(list: nil) }
         return Headers(list: headers)
@@ -141,14 +146,16 @@ public struct KafkaMessage {
     /// The headers of a message, in order (borrowed like the message).
     package struct Headers: RandomAccessCollection {
         let list: OpaquePointer?
+        var inMemory: [KafkaHeader]? = nil
 
         /// Always 0.
         package var startIndex: Int { 0 }
         /// The number of headers.
-        package var endIndex: Int { list.map { rd_kafka_header_cnt($0) } ?? 0 }
+        package var endIndex: Int { inMemory?.count ?? list.map { rd_kafka_header_cnt($0) } ?? 0 }
 
         /// The header at `position`.
         package subscript(position: Int) -> KafkaHeader {
+            if let inMemory { return inMemory[position] }
             var name: UnsafePointer<CChar>?
             var value: UnsafeRawPointer?
             var size = 0
@@ -212,6 +219,18 @@ public struct KafkaTopicIdentity: Equatable {
 /// the cache and crashed.)
 @usableFromInline final class TopicNameCache {
     private var names: [OpaquePointer: String] = [:]
+    /// Whether the messages named are made in memory (see ``InMemoryMessages``).
+    @usableFromInline let inMemory: Bool
+
+    init(inMemory: Bool = false) { self.inMemory = inMemory }
+
+    /// Names a handle that librdkafka did not make.
+    func register(_ handle: OpaquePointer, name: String) { names[handle] = name }
+
+    /// The timestamp of a message made in memory (out of line: the record path never calls it).
+    @usableFromInline func inMemoryTimestamp(of raw: UnsafeMutablePointer<rd_kafka_message_t>) -> Int64? {
+        InMemoryMessages.timestamp(of: raw)
+    }
 
     func name(of handle: OpaquePointer?) -> String {
         guard let handle else { return "" }
