@@ -10,12 +10,14 @@ import Kafka
 /// Not thread-safe: the consumer loop's.
 final class CatchUpReader {
     private let config: KafkaConfig
-    private var consumer: KafkaConsumer?
+    private let clients: any KafkaClientFactory
+    private var consumer: (any KafkaConsumerClient)?
     /// The partitions read, each from where its furthest-back catching state stands.
     private(set) var partitions: [TopicPartition: Int64] = [:]
 
     /// - Parameter config: the service's consumer settings; no group is joined.
-    init(config: KafkaConfig) {
+    init(config: KafkaConfig, clients: any KafkaClientFactory) {
+        self.clients = clients
         var config = config
         // A partition's end is where its states hand over when the shared stream is idle.
         config["enable.partition.eof"] = "true"
@@ -38,7 +40,7 @@ final class CatchUpReader {
     func read(_ partitions: [TopicPartition: Int64]) throws(KafkaError) {
         close()
         guard !partitions.isEmpty else { return }
-        let consumer = try KafkaConsumer(config: config)
+        let consumer = try clients.consumer(config: config, fairPartitions: false, rebalance: nil)
         try consumer.assign(partitions.map { KafkaTopicPartition($0.key, offset: $0.value) })
         self.consumer = consumer
         self.partitions = partitions
@@ -50,8 +52,8 @@ final class CatchUpReader {
         return try consumer.poll(timeout: timeout, maxMessages: 4096)
     }
 
-    func close(until deadline: ContinuousClock.Instant = .now + KafkaConsumer.closeTimeout) {
-        _ = try? consumer?.close(timeout: max(.zero, deadline - .now))
+    func close(until deadline: ContinuousClock.Instant? = nil) {
+        _ = try? consumer?.close(timeout: deadline.map(clients.remaining) ?? KafkaConsumer.closeTimeout)
         consumer = nil
         partitions = [:]
     }

@@ -11,9 +11,9 @@ import Logging
 import Synchronization
 
 /// The state of the polling thread: nothing here is shared outside a step's barrier.
-final class ConsumerLoop {
+package final class ConsumerLoop {
     private unowned let pipeline: Pipeline
-    private let consumer: KafkaConsumer
+    private let consumer: any KafkaConsumerClient
     private let shards: [Shard]
     private let threads: [ShardThread]
     private let restorer: Restorer
@@ -48,10 +48,13 @@ final class ConsumerLoop {
     /// How often idle flushes, `every` periods, commits and metrics are taken care of.
     static let tickMillis: Int64 = 100
 
-    init(pipeline: Pipeline) throws {
+    package init(pipeline: Pipeline) throws {
         self.pipeline = pipeline
+        let clients = pipeline.clients
         shards = try (0..<pipeline.shardCount).map { (index) throws(KafkaError) in
-            try Shard(index: index, group: pipeline.group, producerConfig: pipeline.producerConfig(shard: index), logger: pipeline.logger)
+            try Shard(
+                index: index, group: pipeline.group, producer: clients.producer(config: pipeline.producerConfig(shard: index)),
+                clients: clients, logger: pipeline.logger)
         }
         threads = shards.dropFirst().map { ShardThread(shard: $0) }
         positions = Array(repeating: [], count: shards.count)
@@ -61,11 +64,11 @@ final class ConsumerLoop {
             reconnectBackoff: config["reconnect.backoff.max.ms"].flatMap { Int64($0) } ?? 10_000)
         // No app runs without its changelog: missing ones are created where the cluster allows.
         let apps = pipeline.pendingApps.withLock { $0 } ?? []
-        let problems = ChangelogTopic.ensure(
+        let problems = clients.ensure(
             apps.map { ChangelogTopic(app: $0, group: pipeline.group) }, config: pipeline.producerConfig, timeout: .seconds(10))
         guard problems.isEmpty else { throw RuntimeFailure.changelogs(problems.map(\.description)) }
-        restorer = Restorer(config: pipeline.restoreConfig, clock: pipeline.clock, logger: pipeline.logger) {}
-        catchUp = CatchUpReader(config: pipeline.consumerConfig)
+        restorer = Restorer(config: pipeline.restoreConfig, clients: clients, clock: pipeline.clock, logger: pipeline.logger) {}
+        catchUp = CatchUpReader(config: pipeline.consumerConfig, clients: clients)
         // Before any restore: registering the transactional ids aborts what an earlier
         // instance left open, so the changelogs read to their end hold committed state only.
         if pipeline.exactlyOnce {
@@ -74,63 +77,74 @@ final class ConsumerLoop {
         // The handler runs inside `poll`/`close` on this thread, while no step is running.
         weak var target: ConsumerLoop?
         // Fair partitions: a quiet app's record is not queued behind a hot topic's backlog.
-        consumer = try KafkaConsumer(config: pipeline.consumerConfig, fairPartitions: true) { _, event in
+        consumer = try clients.consumer(config: pipeline.consumerConfig, fairPartitions: true) { event in
             target?.rebalanced(event)
         }
         target = self
+        pipeline.health.set(.ok)
     }
+
+    private var clients: any KafkaClientFactory { pipeline.clients }
 
     /// Polls and processes until `stop` is requested, then drains: delivers what is in
     /// flight, writes the states' last checkpoint, commits and leaves the group. A delivery
     /// or a restore that fails for good ends the loop the same way, committing only what
     /// precedes it, and throws.
     func run(until stop: StopRequest) throws {
-        defer {
-            for thread in threads { thread.finish() }
-            // Within what is left of the drain, and never without a bound.
-            let deadline = max(drainDeadline ?? .now, .now + .seconds(1))
-            restorer.stop(waitingUntil: deadline)
-            catchUp.close(until: deadline)
-        }
-        pipeline.health.set(.ok)
-        while !stop.isRequested {
-            if let apps = pipeline.pendingApps.withLock({ pending in defer { pending = nil }; return pending }) {
-                try install(apps)
-            }
-            // While states catch up, the wait is for whichever consumer has records first.
-            let poll = try consumer.poll(timeout: catchUp.isEmpty ? .milliseconds(Self.tickMillis) : .zero, maxMessages: 4096)
-            // Before anything of this poll is processed or committed (a few instructions and a
-            // lock a batch): records of another cluster must not reach the states.
-            try checkCluster()
-            for reset in consumer.takeOffsetResets() { try offsetWasReset(reset) }
-            let now = pipeline.clock()
-            observe(poll, at: now)
-            try installRestored()
-            let tick = now - lastTick >= Self.tickMillis
-            if tick { lastTick = now }
-            step(poll.messages, now: now, tick: tick)
-            if !catchUp.isEmpty { try stepCatchingUp(now: now, wait: poll.messages.isEmpty) }
-            if let fatal = shards.lazy.compactMap(\.sink.fatalError).first { throw fail(.delivery(fatal)) }
-            for shard in shards {
-                guard let failure = shard.sink.deliveryFailure else { continue }
-                // Exactly once, a delivery that fails dooms its transaction, not the process.
-                guard pipeline.exactlyOnce else { throw fail(.delivery(failure)) }
-                try rewind(shard, because: failure)
-            }
-            try checkpoint(now)
-            for shard in shards {
-                if let duration = shard.takeCheckpointDuration() { pipeline.metrics.observeCheckpoint(milliseconds: duration) }
-            }
-            if tick {
-                commit(waitingUntil: nil)
-                if now - lastMetrics >= 1000 {
-                    lastMetrics = now
-                    publishMetrics(now)
-                    if !subscribedTopics.isEmpty { try reportHealth(at: now) }
-                }
-            }
-        }
+        defer { finish() }
+        while !stop.isRequested { try turn() }
         try drain()
+    }
+
+    /// Stops the shard threads, the restorer and the catch-up reader: after the drain, or
+    /// after a failure.
+    package func finish() {
+        for thread in threads { thread.finish() }
+        // Within what is left of the drain, and never without a bound.
+        let deadline = max(drainDeadline ?? clients.now(), clients.now() + .seconds(1))
+        restorer.stop(waitingUntil: deadline)
+        catchUp.close(until: deadline)
+    }
+
+    /// One turn of the loop: a poll, its records processed, and whatever falls due (idle
+    /// flushes, checkpoints, commits, metrics and health). Throws the failure that ends the
+    /// loop, once it has committed what is safe and left the group.
+    package func turn() throws {
+        if let apps = pipeline.pendingApps.withLock({ pending in defer { pending = nil }; return pending }) {
+            try install(apps)
+        }
+        // While states catch up, the wait is for whichever consumer has records first.
+        let poll = try consumer.poll(timeout: catchUp.isEmpty ? .milliseconds(Self.tickMillis) : .zero, maxMessages: 4096)
+        // Before anything of this poll is processed or committed (a few instructions and a
+        // lock a batch): records of another cluster must not reach the states.
+        try checkCluster()
+        for reset in consumer.takeOffsetResets() { try offsetWasReset(reset) }
+        let now = pipeline.clock()
+        observe(poll, at: now)
+        try installRestored()
+        let tick = now - lastTick >= Self.tickMillis
+        if tick { lastTick = now }
+        step(poll.messages, now: now, tick: tick)
+        if !catchUp.isEmpty { try stepCatchingUp(now: now, wait: poll.messages.isEmpty) }
+        if let fatal = shards.lazy.compactMap(\.sink.fatalError).first { throw fail(.delivery(fatal)) }
+        for shard in shards {
+            guard let failure = shard.sink.deliveryFailure else { continue }
+            // Exactly once, a delivery that fails dooms its transaction, not the process.
+            guard pipeline.exactlyOnce else { throw fail(.delivery(failure)) }
+            try rewind(shard, because: failure)
+        }
+        try checkpoint(now)
+        for shard in shards {
+            if let duration = shard.takeCheckpointDuration() { pipeline.metrics.observeCheckpoint(milliseconds: duration) }
+        }
+        if tick {
+            commit(waitingUntil: nil)
+            if now - lastMetrics >= 1000 {
+                lastMetrics = now
+                publishMetrics(now)
+                if !subscribedTopics.isEmpty { try reportHealth(at: now) }
+            }
+        }
     }
 
     /// Splits the batch by shard and steps every shard (in parallel).
@@ -261,7 +275,7 @@ final class ConsumerLoop {
         var outcome = TransactionsOutcome.committed
         for shard in shards {
             do {
-                try shard.commitTransaction(group: group, restoring: restoring, timeout: deadline.map(Self.remaining) ?? .seconds(60))
+                try shard.commitTransaction(group: group, restoring: restoring, timeout: deadline.map(clients.remaining) ?? .seconds(60))
                 abortsInARow = 0
             } catch where error.isFatal || error.isFencing {
                 // Fenced, the broker has aborted the transaction already: no abort to wait for.
@@ -275,11 +289,6 @@ final class ConsumerLoop {
             }
         }
         return outcome
-    }
-
-    /// The time left until `deadline`, never negative.
-    private static func remaining(until deadline: ContinuousClock.Instant) -> Duration {
-        max(.zero, deadline - .now)
     }
 
     /// Exactly once: aborts a shard's transaction and starts its partitions again from their
@@ -315,8 +324,9 @@ final class ConsumerLoop {
                     case .committed: return nil
                     case .aborted: return "the last transaction was aborted"
                     case .pending:
-                        guard ContinuousClock.now < deadline else { return "the last transaction was not committed in time" }
-                        Thread.sleep(forTimeInterval: 0.1)  // the broker's retriable trouble takes a moment
+                        guard clients.now() < deadline else { return "the last transaction was not committed in time" }
+                        // The broker's retriable trouble takes a moment.
+                        for shard in shards { shard.sink.serveDeliveries(timeout: .milliseconds(100 / shards.count)) }
                     }
                 }
             } catch {
@@ -324,13 +334,13 @@ final class ConsumerLoop {
                 return "the last transaction was not committed (\(error))"
             }
         }
-        for shard in shards { shard.sink.flush(timeout: Self.remaining(until: deadline)) }
+        for shard in shards { shard.sink.flush(timeout: clients.remaining(until: deadline)) }
         for shard in shards { shard.writeCheckpointIfSafe() }
         let restoring = partitions.restoring
         for shard in shards {
             shard.takeCheckpoint(restoring: restoring)
             shard.writeCheckpointIfSafe()
-            shard.sink.flush(timeout: Self.remaining(until: deadline))
+            shard.sink.flush(timeout: clients.remaining(until: deadline))
         }
         if let failure = shards.lazy.compactMap(\.sink.deliveryFailure).first { return "an output was refused (\(failure))" }
         let inFlight = shards.map(\.sink.inFlight).reduce(0, +)
@@ -347,7 +357,7 @@ final class ConsumerLoop {
         let list = offsets.map { KafkaTopicPartition($0.partition, offset: $0.offset) }
         do {
             if let deadline {
-                try consumer.commit(list, timeout: Self.remaining(until: deadline))
+                try consumer.commit(list, timeout: clients.remaining(until: deadline))
             } else {
                 try consumer.commit(asynchronously: list)
             }
@@ -493,7 +503,7 @@ final class ConsumerLoop {
             for (partition, apps) in missing { requestRestore(partition, apps: apps, pausing: true) }
         case .revoked(let taken):
             if !failing {
-                let deadline = drainDeadline ?? .now + Self.revocationTimeout
+                let deadline = drainDeadline ?? clients.now() + Self.revocationTimeout
                 checkpointEverything(until: deadline)
                 commit(waitingUntil: deadline)
             }
@@ -634,9 +644,9 @@ final class ConsumerLoop {
     /// unfinished step, so the process exits non-zero. A last offset commit the coordinator
     /// refuses (in a rebalance, say) is no such loss: the changelogs say what the states
     /// cover, and the next owner skips what they do. One that gets no answer at all is.
-    private func drain() throws {
+    package func drain() throws {
         let timeout = pipeline.drainTimeout
-        let deadline = ContinuousClock.now + timeout
+        let deadline = clients.now() + timeout
         drainDeadline = deadline
         pipeline.health.set(.stopping("delivering outputs, writing the last checkpoint and committing (at most \(timeout))"))
         var undone: [String] = []
@@ -658,7 +668,7 @@ final class ConsumerLoop {
     /// so the process exits non-zero and a restart reprocesses from the last checkpoint.
     private func fail(_ failure: RuntimeFailure) -> RuntimeFailure {
         failing = true
-        let deadline = drainDeadline ?? .now + pipeline.drainTimeout
+        let deadline = drainDeadline ?? clients.now() + pipeline.drainTimeout
         drainDeadline = deadline
         pipeline.health.set(.failing("\(failure)"))
         if failure.isDelivery { pipeline.metrics.countDeliveryFailure() }
@@ -666,11 +676,9 @@ final class ConsumerLoop {
             failure.isDelivery ? "output cannot be delivered; stopping after committing what is safe" : "stopping after committing what is safe",
             metadata: ["reason": "\(failure)"])
         if pipeline.exactlyOnce {
-            for shard in shards where failure.abortsTransactions && shard.sink.fatalError == nil {
-                try? shard.sink.producer.abortTransaction(timeout: Self.remaining(until: deadline))
-            }
+            for shard in shards where failure.abortsTransactions { shard.abandonTransaction(timeout: clients.remaining(until: deadline)) }
         } else if failure.mayCommit {
-            for shard in shards { shard.sink.flush(timeout: Self.remaining(until: deadline)) }
+            for shard in shards { shard.sink.flush(timeout: clients.remaining(until: deadline)) }
             commit(waitingUntil: deadline)
         }
         publishMetrics(pipeline.clock())
@@ -682,7 +690,7 @@ final class ConsumerLoop {
     @discardableResult
     private func closeConsumer(until deadline: ContinuousClock.Instant) -> Bool {
         do {
-            return try consumer.close(timeout: Self.remaining(until: deadline))
+            return try consumer.close(timeout: clients.remaining(until: deadline))
         } catch {
             logger.warning("consumer close", metadata: ["error": "\(error)"])
             return false
@@ -695,7 +703,7 @@ final class ConsumerLoop {
     /// librdkafka takes the new id from the first metadata the new cluster sends, before it
     /// can fetch from it.
     private func checkCluster() throws {
-        guard let id = consumer.clusterID() else { return }
+        guard let id = consumer.clusterID(timeout: .zero) else { return }
         guard let cluster else {
             cluster = id
             for shard in shards { shard.sink.cluster = id }

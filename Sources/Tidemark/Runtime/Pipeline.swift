@@ -8,7 +8,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// Consume, process in shards, produce, commit: the service behind `tidemark run`.
-final class Pipeline: Service, Sendable {
+package final class Pipeline: Service, Sendable {
     let consumerConfig: KafkaConfig
     let producerConfig: KafkaConfig
     /// The consumer group; it names the apps' changelog topics.
@@ -23,14 +23,17 @@ final class Pipeline: Service, Sendable {
     let unhealthyAfterMillis: Int64
     /// Outputs, changelog writes and input offsets in one transaction per checkpoint.
     let exactlyOnce: Bool
+    /// Processing time: epoch milliseconds.
     let clock: @Sendable () -> Int64
+    /// The Kafka clients and the clock deadlines are measured by.
+    let clients: any KafkaClientFactory
     let metrics: RuntimeMetrics
     let health: HealthState
     let logger: Logger
     /// The app set to switch to at the consumer loop's next turn.
     let pendingApps: Mutex<[AppDefinition]?>
     /// Input messages consumed and processed so far (for benchmarks and tests).
-    let consumed = Atomic<Int>(0)
+    package let consumed = Atomic<Int>(0)
 
     /// The restorer's consumer: the service's client settings and group (to read its
     /// committed offsets), joining no group.
@@ -48,11 +51,12 @@ final class Pipeline: Service, Sendable {
         return config
     }
 
-    init(
+    package init(
         consumerConfig: KafkaConfig, producerConfig: KafkaConfig, group: String, shards: Int, checkpointInterval: Duration,
         drainTimeout: Duration, unhealthyAfter: Duration, exactlyOnce: Bool, apps: [AppDefinition], metrics: RuntimeMetrics, health: HealthState,
-        clock: @escaping @Sendable () -> Int64, logger: Logger
+        clock: @escaping @Sendable () -> Int64, clients: any KafkaClientFactory = LiveKafkaClients(), logger: Logger
     ) {
+        self.clients = clients
         self.exactlyOnce = exactlyOnce
         self.drainTimeout = drainTimeout
         unhealthyAfterMillis = Self.milliseconds(unhealthyAfter)
@@ -74,13 +78,13 @@ final class Pipeline: Service, Sendable {
     }
 
     /// Replaces the app set; apps whose definition did not change keep their state.
-    func update(apps: [AppDefinition]) {
+    package func update(apps: [AppDefinition]) {
         pendingApps.withLock { $0 = apps }
     }
 
     /// Runs the consumer loop until graceful shutdown (then drains, commits and leaves the
     /// group) or until it fails (then it also commits what is safe, and throws the reason).
-    func run() async throws {
+    package func run() async throws {
         try await runOnDedicatedThreadUntilShutdown(name: "tidemark-poll") { [self] stop in
             do {
                 try ConsumerLoop(pipeline: self).run(until: stop)

@@ -41,13 +41,16 @@ final class Shard {
     /// The last checkpoint written: its last record's token and when it was taken.
     private var written: (token: UInt64, takenAt: ContinuousClock.Instant)?
 
-    init(index: Int, group: String, producerConfig: KafkaConfig, logger: Logger) throws(KafkaError) {
+    private let clients: any KafkaClientFactory
+
+    init(index: Int, group: String, producer: any KafkaProducerClient, clients: any KafkaClientFactory, logger: Logger) {
         self.index = index
         self.group = group
+        self.clients = clients
         var logger = logger
         logger[metadataKey: "shard"] = "\(index)"
         self.logger = logger
-        sink = KafkaOutputSink(producer: try KafkaProducer(config: producerConfig), logger: logger)
+        sink = KafkaOutputSink(producer: producer, logger: logger)
     }
 
     /// The topics some app of this shard reads.
@@ -241,7 +244,7 @@ final class Shard {
         }
         guard !records.isEmpty || !positions.isEmpty else { return }
         pending = PendingCheckpoint(
-            after: sink.lastSent, records: records, positions: positions.map { ($0.key, $0.value) }, takenAt: .now)
+            after: sink.lastSent, records: records, positions: positions.map { ($0.key, $0.value) }, takenAt: clients.now())
     }
 
     /// Writes the pending checkpoint once every output sent before it is acknowledged: its
@@ -262,7 +265,7 @@ final class Shard {
     func takeCheckpointDuration() -> Int64? {
         guard let written, sink.isAcknowledged(through: written.token) else { return nil }
         self.written = nil
-        let (seconds, attoseconds) = (ContinuousClock.now - written.takenAt).components
+        let (seconds, attoseconds) = (clients.now() - written.takenAt).components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
@@ -274,8 +277,7 @@ final class Shard {
     /// Registers the shard's transactional producer (fencing an earlier instance of it) and
     /// opens the first transaction.
     func startTransactions() throws(KafkaError) {
-        try sink.producer.initTransactions(timeout: .seconds(60))
-        try sink.producer.beginTransaction()
+        try sink.startTransactions(timeout: .seconds(60))
     }
 
     /// Takes a checkpoint of the changed states and commits it in one transaction with every
@@ -285,27 +287,27 @@ final class Shard {
         group: KafkaConsumerGroupMetadata, restoring: Set<TopicPartition>, timeout: Duration = .seconds(60)
     ) throws(KafkaError) {
         takeCheckpoint(restoring: restoring)
+        var offsets: [KafkaTopicPartition] = []
         if let checkpoint = pending {
             pending = nil
             sink.sendChangelog(checkpoint.records)
-            let offsets = checkpoint.positions.map {
-                KafkaTopicPartition(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset)
-            }
-            if !offsets.isEmpty { try sink.producer.sendOffsetsToTransaction(offsets, group: group, timeout: timeout) }
+            offsets = checkpoint.positions.map { KafkaTopicPartition($0.partition, offset: $0.offset) }
         }
-        try sink.producer.commitTransaction(timeout: timeout)
-        sink.serveDeliveries()
-        try sink.producer.beginTransaction()
+        try sink.commitTransaction(offsets: offsets, group: group, timeout: timeout)
     }
 
     /// Aborts the open transaction: its outputs and changelog records are never visible to
     /// read-committed consumers; the caller drops the states that produced them.
     func abortTransaction() throws(KafkaError) {
         pending = nil
-        try sink.producer.abortTransaction(timeout: .seconds(60))
-        sink.serveDeliveries()
-        sink.resetTracker()
-        try sink.producer.beginTransaction()
+        try sink.abortTransaction(timeout: .seconds(60))
+    }
+
+    /// A failure ends the process: the open transaction is aborted if the producer can still
+    /// do it (a fenced or failed one cannot; the broker aborts it), none is opened after it.
+    func abandonTransaction(timeout: Duration) {
+        guard sink.fatalError == nil else { return }
+        try? sink.abortTransaction(timeout: timeout, reopen: false)
     }
 }
 

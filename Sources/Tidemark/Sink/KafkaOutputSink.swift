@@ -5,7 +5,7 @@ import Logging
 
 /// The Kafka side of an `OutputSink`: results, trigger events and late records.
 final class KafkaOutputSink: OutputSink {
-    let producer: KafkaProducer
+    private let producer: any KafkaProducerClient
     private var tracker = CommitTracker()
     /// Processing time of the batch being processed (for emit latency).
     var now: Int64 = 0
@@ -26,7 +26,7 @@ final class KafkaOutputSink: OutputSink {
     private var lastPartitionCount: Int32 = 1
     private let logger: Logger
 
-    init(producer: KafkaProducer, logger: Logger) {
+    init(producer: any KafkaProducerClient, logger: Logger) {
         self.producer = producer
         self.logger = logger
         latencies.reserveCapacity(4096)
@@ -166,10 +166,31 @@ final class KafkaOutputSink: OutputSink {
         return clientErrors
     }
 
-    /// Starts commit bookkeeping afresh after an aborted transaction: what was sent in it,
-    /// delivered or not, is void.
-    func resetTracker() {
+    // MARK: Transactions (exactly once)
+
+    /// Registers the producer's transactional id (fencing an earlier producer with it) and
+    /// opens the first transaction.
+    func startTransactions(timeout: Duration) throws(KafkaError) {
+        try producer.initTransactions(timeout: timeout)
+        try producer.beginTransaction()
+    }
+
+    /// Commits the open transaction with `offsets` (input positions, each the next offset to
+    /// read) and opens the next.
+    func commitTransaction(offsets: [KafkaTopicPartition], group: KafkaConsumerGroupMetadata, timeout: Duration) throws(KafkaError) {
+        if !offsets.isEmpty { try producer.sendOffsetsToTransaction(offsets, group: group, timeout: timeout) }
+        try producer.commitTransaction(timeout: timeout)
+        serveDeliveries()
+        try producer.beginTransaction()
+    }
+
+    /// Aborts the open transaction, voids what was sent in it (delivered or not: commit
+    /// bookkeeping starts afresh), and opens the next; `reopen` false leaves none open.
+    func abortTransaction(timeout: Duration, reopen: Bool = true) throws(KafkaError) {
+        try producer.abortTransaction(timeout: timeout)
+        serveDeliveries()
         tracker = CommitTracker()
+        if reopen { try producer.beginTransaction() }
     }
 
     /// Input positions processed, for the tracker (see ``CommitTracker/processed(_:nextOffset:)``).

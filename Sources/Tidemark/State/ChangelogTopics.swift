@@ -33,6 +33,11 @@ package struct ChangelogTopic: Sendable, Equatable {
 package struct ChangelogSetupError: Error, CustomStringConvertible, Equatable {
     package var app: String
     package var description: String
+
+    package init(app: String, description: String) {
+        self.app = app
+        self.description = description
+    }
 }
 
 extension ChangelogTopic {

@@ -56,37 +56,51 @@ package struct RestoredPartition: @unchecked Sendable {
     package var error: String?
 }
 
-/// The thread that restores partitions, one request after another.
+/// The thread that restores partitions, one request after another (or, where the clients
+/// say restores run inline, the caller of ``takeResults()``).
 package final class Restorer: Sendable {
     private let requests = Mutex<[RestoreRequest]>([])
     private let results = Mutex<[RestoredPartition]>([])
     private let wake = DispatchSemaphore(value: 0)
     private let stopped = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
+    private let clients: any KafkaClientFactory
+    private let logger: Logger
+    /// Inline: the reader, made on first use (nil otherwise, and until then).
+    private let inlineReader = Mutex<ChangelogReader?>(nil)
+    private let readerConfig: KafkaConfig
+    private let autoOffsetReset: String
+    private let clock: @Sendable () -> Int64
 
     /// - Parameters:
     ///   - config: client properties and `group.id` (to read the group's committed offsets for
     ///     apps with no state yet); no group is joined.
     ///   - onResult: called on the restorer thread when a result is ready (to wake the loop).
     package init(
-        config: KafkaConfig, clock: @escaping @Sendable () -> Int64, logger: Logger, onResult: @escaping @Sendable () -> Void
+        config: KafkaConfig, clients: any KafkaClientFactory = LiveKafkaClients(), clock: @escaping @Sendable () -> Int64, logger: Logger,
+        onResult: @escaping @Sendable () -> Void
     ) {
+        var readerConfig = config
+        readerConfig["enable.partition.eof"] = "true"
+        readerConfig["enable.auto.commit"] = "false"
+        // Restoring is reading to the end: a fetch need not wait for more data.
+        readerConfig["fetch.wait.max.ms"] = "10"
+        self.readerConfig = readerConfig
+        self.clients = clients
+        self.logger = logger
+        self.clock = clock
+        autoOffsetReset = config["auto.offset.reset"] ?? "earliest"
+        guard !clients.restoresInline else { return }
         Thread { [self] in
             defer { finished.signal() }
-            let consumer: KafkaConsumer
+            let reader: ChangelogReader
             do {
-                var config = config
-                config["enable.partition.eof"] = "true"
-                config["enable.auto.commit"] = "false"
-                // Restoring is reading to the end: a fetch need not wait for more data.
-                config["fetch.wait.max.ms"] = "10"
-                consumer = try KafkaConsumer(config: config)
+                reader = try makeReader()
             } catch {
                 logger.critical("restorer cannot start", metadata: ["error": "\(error)"])
                 return
             }
-            defer { try? consumer.close() }
-            let reader = ChangelogReader(consumer: consumer, clock: clock, autoOffsetReset: config["auto.offset.reset"] ?? "earliest")
+            defer { _ = try? reader.consumer.close(timeout: KafkaConsumer.closeTimeout) }
             while true {
                 wake.wait()
                 if stopped.load(ordering: .acquiring) { return }
@@ -97,22 +111,55 @@ package final class Restorer: Sendable {
                 }
                 guard !batch.isEmpty else { continue }
                 for result in reader.restore(batch) {
-                    let partition = "\(result.topic)/\(result.partition)"
-                    if let error = result.error {
-                        logger.error("restore failed", metadata: ["partition": "\(partition)", "error": "\(error)"])
-                    } else {
-                        logger.info(
-                            "partition restored",
-                            metadata: [
-                                "partition": "\(partition)", "devices": "\(result.devices)", "records": "\(result.records)",
-                                "seconds": "\((result.seconds * 1000).rounded() / 1000)",
-                            ])
-                    }
+                    log(result)
                     results.withLock { $0.append(result) }
                 }
                 onResult()
             }
         }.start()
+    }
+
+    private func makeReader() throws(KafkaError) -> ChangelogReader {
+        ChangelogReader(
+            consumer: try clients.consumer(config: readerConfig, fairPartitions: false, rebalance: nil), clients: clients, clock: clock,
+            autoOffsetReset: autoOffsetReset)
+    }
+
+    private func log(_ result: RestoredPartition) {
+        let partition = "\(result.topic)/\(result.partition)"
+        if let error = result.error {
+            logger.error("restore failed", metadata: ["partition": "\(partition)", "error": "\(error)"])
+        } else {
+            logger.info(
+                "partition restored",
+                metadata: [
+                    "partition": "\(partition)", "devices": "\(result.devices)", "records": "\(result.records)",
+                    "seconds": "\((result.seconds * 1000).rounded() / 1000)",
+                ])
+        }
+    }
+
+    /// Inline: restores what was requested, on the caller's thread.
+    private func restoreInline() {
+        let batch = requests.withLock { requests in
+            defer { requests.removeAll() }
+            return requests
+        }
+        guard !batch.isEmpty else { return }
+        let restored = inlineReader.withLock { (reader) -> [RestoredPartition] in
+            do {
+                if reader == nil { reader = try makeReader() }
+                return reader!.restore(batch)
+            } catch {
+                return batch.map { request in
+                    RestoredPartition(
+                        generation: request.generation, topic: request.topic, partition: request.partition, states: [:], records: 0,
+                        bytes: 0, devices: 0, seconds: 0, readSeconds: 0, error: "the restorer cannot start: \(error)")
+                }
+            }
+        }
+        for result in restored { log(result) }
+        results.withLock { $0.append(contentsOf: restored) }
     }
 
     /// Asks for a partition to be restored.
@@ -123,7 +170,8 @@ package final class Restorer: Sendable {
 
     /// The restores finished since the last call.
     package func takeResults() -> [RestoredPartition] {
-        results.withLock { results in
+        if clients.restoresInline { restoreInline() }
+        return results.withLock { results in
             defer { results.removeAll() }
             return results
         }
@@ -132,10 +180,14 @@ package final class Restorer: Sendable {
     /// Stops the thread (after the restore under way) and closes its consumer, waiting for
     /// that until `deadline` at most: a restore waiting on a broker that is gone is left to
     /// end with the process.
-    package func stop(waitingUntil deadline: ContinuousClock.Instant = .now + .seconds(60)) {
+    package func stop(waitingUntil deadline: ContinuousClock.Instant? = nil) {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let left = deadline.map(clients.remaining) ?? .seconds(60)
+        guard !clients.restoresInline else {
+            inlineReader.withLock { reader in _ = try? reader?.consumer.close(timeout: left) }
+            return
+        }
         wake.signal()
-        let left = max(.zero, deadline - .now)
         let (seconds, attoseconds) = left.components
         _ = finished.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)))
     }
@@ -143,7 +195,8 @@ package final class Restorer: Sendable {
 
 /// Reads changelog partitions to their end: the restorer thread's consumer and what it does.
 private struct ChangelogReader {
-    let consumer: KafkaConsumer
+    let consumer: any KafkaConsumerClient
+    let clients: any KafkaClientFactory
     let clock: @Sendable () -> Int64
     let autoOffsetReset: String
     /// How long the changelog partitions of one round may take to read to their ends.
@@ -152,7 +205,7 @@ private struct ChangelogReader {
     /// Restores every request: their changelog partitions are read together, then each
     /// request's states are rebuilt.
     func restore(_ requests: [RestoreRequest]) -> [RestoredPartition] {
-        let started = ContinuousClock.now
+        let started = clients.now()
         var results = requests.map { request in
             RestoredPartition(
                 generation: request.generation, topic: request.topic, partition: request.partition, states: [:], records: 0,
@@ -172,9 +225,9 @@ private struct ChangelogReader {
             for index in results.indices { results[index].error = "\(error)" }
             return results
         }
-        let readSeconds = seconds(ContinuousClock.now - started)
+        let readSeconds = seconds(clients.now() - started)
         for (index, request) in requests.enumerated() {
-            let rebuilding = ContinuousClock.now
+            let rebuilding = clients.now()
             let freshStart = request.freshStart ?? starts[KafkaTopicPartition(topic: request.topic, partition: request.partition)] ?? 0
             var inputEnd: Int64?
             for app in request.apps {
@@ -215,7 +268,7 @@ private struct ChangelogReader {
             }
             // The read is shared: each partition is charged its share of it.
             results[index].readSeconds = readSeconds / Double(requests.count)
-            results[index].seconds = results[index].readSeconds + seconds(ContinuousClock.now - rebuilding)
+            results[index].seconds = results[index].readSeconds + seconds(clients.now() - rebuilding)
         }
         return results
     }
@@ -264,9 +317,9 @@ private struct ChangelogReader {
         try consumer.assign(partitions.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition, offset: KafkaTopicPartition.beginningOffset) })
         defer { try? consumer.assign([]) }
         var open = Set(partitions)
-        let deadline = ContinuousClock.now + Self.limit
+        let deadline = clients.now() + Self.limit
         while !open.isEmpty {
-            guard ContinuousClock.now < deadline else {
+            guard clients.now() < deadline else {
                 throw RestoreFailure(description: "changelog partitions \(open.map(\.description).sorted()) not read to their end within \(Self.limit)")
             }
             let poll = try consumer.poll(timeout: .milliseconds(100), maxMessages: 16_384)
