@@ -34,6 +34,14 @@ package struct KafkaDeliveryReport: Sendable {
     package var error: KafkaError?
     /// The topic of a message that was not written (nil on success: naming it costs a string).
     package var failedTopic: String? = nil
+
+    package init(token: UInt64, partition: Int32, offset: Int64, error: KafkaError? = nil, failedTopic: String? = nil) {
+        self.token = token
+        self.partition = partition
+        self.offset = offset
+        self.error = error
+        self.failedTopic = failedTopic
+    }
 }
 
 /// A Kafka producer.
