@@ -78,6 +78,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // An in-memory cluster on simulated time, whose clients the runtime runs over in the
+        // deterministic simulation.
+        .target(name: "KafkaSimulation", dependencies: ["Kafka"]),
         .target(name: "CBenchBaseline", dependencies: ["CLibRdKafka"]),
         .executableTarget(
             name: "TidemarkBench",
@@ -93,6 +96,7 @@ let package = Package(
         .target(name: "TestThreads"),
 
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "EmbeddedKafka", "TestThreads"]),
+        .testTarget(name: "KafkaSimulationTests", dependencies: ["KafkaSimulation", "Kafka"]),
         .testTarget(name: "StreamingTests", dependencies: ["Streaming"]),
         .testTarget(
             name: "TidemarkTests",

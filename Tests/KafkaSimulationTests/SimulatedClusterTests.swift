@@ -1,0 +1,379 @@
+// The simulated cluster as the runtime sees it through the client protocols: records, read
+// committed, eager rebalances, faults, and replay from a seed.
+import Kafka
+import KafkaSimulation
+import Testing
+
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+extension KafkaProducerClient {
+    func send(_ topic: String, partition: Int32? = nil, key: String?, value: String?, timestamp: Int64? = nil, token: UInt64) throws {
+        let key = key.map(bytes)
+        let value = value.map(bytes)
+        try withOptional(key) { key in
+            try withOptional(value) { value in
+                try send(topic: topic, partition: partition, key: key, value: value, headers: [], timestamp: timestamp, token: token)
+            }
+        }
+    }
+}
+
+private func withOptional(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws -> Void) throws {
+    guard let bytes else { return try body(nil) }
+    try bytes.withUnsafeBytes { try body($0) }
+}
+
+/// What one poll returned, in values that outlive it.
+struct Polled: Equatable {
+    var records: [String] = []  // "topic[partition]@offset=value"
+    var rebalances: [KafkaRebalanceEvent] = []
+    var ends: [String] = []  // "topic[partition]@next"
+    var errors: [Int32] = []
+    var commits: [Int32?] = []
+}
+
+extension KafkaConsumerClient {
+    func pollValues(timeout: Duration = .milliseconds(100), maxMessages: Int = 100) throws -> Polled {
+        let poll = try poll(timeout: timeout, maxMessages: maxMessages)
+        var polled = Polled()
+        for message in poll.messages {
+            polled.records.append("\(message.topic)[\(message.partition)]@\(message.offset)=\(message.value.map { $0.string } ?? "nil")")
+        }
+        for event in poll.events {
+            switch event {
+            case .rebalance(let rebalance): polled.rebalances.append(rebalance)
+            case .partitionEOF(let end): polled.ends.append("\(end.topic)[\(end.partition)]@\(end.offset)")
+            case .error(let error): polled.errors.append(error.code)
+            case .committed(let error): polled.commits.append(error?.code)
+            }
+        }
+        return polled
+    }
+}
+
+/// Rebalance events handed to a handler, in order.
+final class RebalanceLog {
+    var events: [KafkaRebalanceEvent] = []
+}
+
+func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
+    partitions.map { KafkaTopicPartition(topic: topic, partition: $0) }
+}
+
+@Suite struct SimulatedClusterTests {
+    @Test func recordsTravelWithKeysHeadersAndTimestamps() throws {
+        let cluster = SimulatedCluster(seed: 1)
+        cluster.createTopic("in", partitions: 1)
+        cluster.produce(
+            topic: "in", partition: 0, key: bytes("k1"), value: bytes("v1"), headers: [KafkaOutgoingHeader(name: "x", text: "hx")],
+            timestamp: 1_234)
+        cluster.produce(topic: "in", partition: nil, key: nil, value: nil, timestamp: nil)
+        let consumer = cluster.consumer(owner: 1, config: ["group.id": "g"], rebalance: nil)
+        try consumer.subscribe(topics: ["in"])
+
+        let poll = try consumer.poll(timeout: .milliseconds(100), maxMessages: 10)
+        #expect(poll.messages.count == 2)
+        let first = poll.messages[0]
+        #expect(first.topic == "in")
+        #expect(first.partition == 0)
+        #expect(first.offset == 0)
+        #expect(first.key?.array == bytes("k1"))
+        #expect(first.value?.array == bytes("v1"))
+        #expect(first.header("x")?.array == bytes("hx"))
+        #expect(first.header("y") == nil)
+        #expect(first.timestamp == 1_234)
+        let second = poll.messages[1]
+        #expect(second.offset == 1)
+        #expect(second.key == nil)
+        #expect(second.value == nil)
+        #expect(second.timestamp == 1_700_000_000_000)
+        #expect(poll.events.count == 1)
+        guard case .rebalance(.assigned(let assigned)) = poll.events.first else {
+            Issue.record("expected an assignment, got \(poll.events)")
+            return
+        }
+        #expect(assigned == tps("in", [0]))
+        // A poll that returned something costs a millisecond.
+        #expect(cluster.nowMillis == 1_700_000_000_001)
+    }
+
+    @Test func producedRecordsAreWrittenWhenAcknowledgedAndReportedByPoll() throws {
+        let cluster = SimulatedCluster(seed: 7)
+        cluster.ackLatency = 10...10
+        cluster.createTopic("out", partitions: 4)
+        let producer = cluster.producer(owner: 1, config: [:])
+        try producer.send("out", key: "device-1", value: "a", token: 11)
+        try producer.send("out", key: "device-1", value: "b", timestamp: 99, token: 12)
+        let partition = bytes("device-1").withUnsafeBytes { KafkaPartitioner.murmur2($0, partitions: 4) }
+        #expect(cluster.records(topic: "out", partition: partition, readCommitted: false).isEmpty)
+
+        var reports: [String] = []
+        let count = producer.poll(timeout: .seconds(1)) { reports.append("\($0.token)@\($0.partition):\($0.offset)") }
+        #expect(count == 2)
+        #expect(reports == ["11@\(partition):0", "12@\(partition):1"])
+        // The poll stopped when the acknowledgements fell due.
+        #expect(cluster.nowMillis == 1_700_000_000_010)
+        #expect(
+            cluster.records(topic: "out", partition: partition, readCommitted: true) == [
+                SimulatedRecord(offset: 0, key: bytes("device-1"), value: bytes("a"), headers: [], timestamp: 1_700_000_000_000),
+                SimulatedRecord(offset: 1, key: bytes("device-1"), value: bytes("b"), headers: [], timestamp: 99),
+            ])
+        #expect(throws: KafkaError.self) { try producer.send("nowhere", key: nil, value: "x", token: 1) }
+
+        // Nothing to report: the poll waits out its timeout.
+        #expect(producer.poll(timeout: .milliseconds(250)) { _ in } == 0)
+        #expect(cluster.nowMillis == 1_700_000_000_260)
+    }
+
+    @Test func readCommittedHidesOpenAndAbortedTransactionsAndMarkersTakeOffsets() throws {
+        let cluster = SimulatedCluster(seed: 3)
+        cluster.createTopic("t", partitions: 1)
+        let producer = cluster.producer(owner: 1, config: ["transactional.id": "tx-1"])
+        try producer.initTransactions(timeout: .seconds(5))
+        try producer.beginTransaction()
+        try producer.send("t", partition: 0, key: nil, value: "aborted-0", token: 1)
+        try producer.send("t", partition: 0, key: nil, value: "aborted-1", token: 2)
+        try producer.flush(timeout: .seconds(1))
+        cluster.produce(topic: "t", partition: 0, key: nil, value: bytes("plain-2"), timestamp: nil)
+
+        let committed = cluster.consumer(owner: 2, config: ["group.id": "c", "enable.partition.eof": "true"], rebalance: nil)
+        try committed.assign([KafkaTopicPartition(topic: "t", partition: 0, offset: KafkaTopicPartition.beginningOffset)])
+        let uncommitted = cluster.consumer(owner: 2, config: ["group.id": "u", "isolation.level": "read_uncommitted"], rebalance: nil)
+        try uncommitted.assign(tps("t", [0]))
+
+        // The open transaction holds back everything after its first record.
+        #expect(try committed.pollValues() == Polled(ends: ["t[0]@0"]))
+        #expect(try uncommitted.pollValues().records == ["t[0]@0=aborted-0", "t[0]@1=aborted-1", "t[0]@2=plain-2"])
+
+        try producer.abortTransaction(timeout: .seconds(1))
+        try producer.beginTransaction()
+        try producer.send("t", partition: 0, key: nil, value: "committed-4", token: 3)
+        try producer.commitTransaction(timeout: .seconds(1))
+
+        #expect(try committed.watermarks(topic: "t", partition: 0, timeout: .seconds(1)) == (0, 6))
+        #expect(try committed.pollValues() == Polled(records: ["t[0]@2=plain-2", "t[0]@4=committed-4"], ends: ["t[0]@6"]))
+        #expect(try uncommitted.pollValues().records == ["t[0]@4=committed-4"])
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).map(\.offset) == [2, 4])
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: false).map(\.offset) == [0, 1, 2, 4])
+        #expect(committed.cachedHighWatermark(topic: "t", partition: 0) == 6)
+    }
+
+    @Test func aSecondMemberTriggersAnEagerRebalanceFromCommittedOffsets() throws {
+        let cluster = SimulatedCluster(seed: 5)
+        cluster.createTopic("t", partitions: 4)
+        for partition in Int32(0)..<4 {
+            for index in 0..<3 { cluster.produce(topic: "t", partition: partition, key: nil, value: bytes("\(partition)-\(index)"), timestamp: nil) }
+        }
+        var commits: [String] = []
+        cluster.onCommit = { group, offsets in commits.append("\(group):\(offsets.map(\.description))") }
+        let logA = RebalanceLog()
+        var consumerA: SimulatedConsumer?
+        consumerA = cluster.consumer(owner: 1, config: ["group.id": "g"]) { event in
+            logA.events.append(event)
+            // On revocation, A commits its progress on t[2].
+            if case .revoked = event { try? consumerA?.commit([KafkaTopicPartition(topic: "t", partition: 2, offset: 2)], timeout: .seconds(1)) }
+        }
+        let a = consumerA!
+        let logB = RebalanceLog()
+        let b = cluster.consumer(owner: 2, config: ["group.id": "g"]) { logB.events.append($0) }
+
+        try a.subscribe(topics: ["t"])
+        #expect(
+            try a.pollValues(maxMessages: 4)
+                == Polled(records: ["t[0]@0=0-0", "t[1]@0=1-0", "t[2]@0=2-0", "t[3]@0=3-0"], rebalances: [.assigned(tps("t", [0, 1, 2, 3]))]))
+        try a.commit([KafkaTopicPartition(topic: "t", partition: 0, offset: 1)], timeout: .seconds(1))
+
+        try b.subscribe(topics: ["t"])
+        // A gives everything up, and the coordinator deals the partitions out round-robin.
+        #expect(
+            try a.pollValues()
+                == Polled(
+                    records: ["t[0]@1=0-1", "t[2]@2=2-2", "t[0]@2=0-2"],
+                    rebalances: [.revoked(tps("t", [0, 1, 2, 3])), .assigned(tps("t", [0, 2]))]))
+        #expect(try b.pollValues() == Polled(records: ["t[1]@0=1-0", "t[3]@0=3-0", "t[1]@1=1-1", "t[3]@1=3-1", "t[1]@2=1-2", "t[3]@2=3-2"], rebalances: [.assigned(tps("t", [1, 3]))]))
+        #expect(logA.events == [.assigned(tps("t", [0, 1, 2, 3])), .revoked(tps("t", [0, 1, 2, 3])), .assigned(tps("t", [0, 2]))])
+        #expect(logB.events == [.assigned(tps("t", [1, 3]))])
+        #expect(commits == ["g:[\"t[0]@1\"]", "g:[\"t[2]@2\"]"])
+        #expect(cluster.committedOffset(group: "g", topic: "t", partition: 2) == 2)
+        #expect(try b.committed(tps("t", [0, 1]), timeout: .seconds(1)).map(\.offset) == [1, KafkaTopicPartition.unsetOffset])
+
+        // B leaves: A revokes again and takes all four.
+        #expect(try b.close(timeout: .seconds(1)))
+        #expect(try a.pollValues().rebalances == [.revoked(tps("t", [0, 2])), .assigned(tps("t", [0, 1, 2, 3]))])
+        #expect(logB.events == [.assigned(tps("t", [1, 3])), .revoked(tps("t", [1, 3]))])
+    }
+
+    @Test func aCrashedMemberLosesItsPartitionsAfterItsSessionTimeout() throws {
+        let cluster = SimulatedCluster(seed: 9)
+        cluster.createTopic("t", partitions: 2)
+        let a = cluster.consumer(owner: 1, config: ["group.id": "g"], rebalance: nil)
+        let b = cluster.consumer(owner: 2, config: ["group.id": "g", "session.timeout.ms": "6000"], rebalance: nil)
+        try a.subscribe(topics: ["t"])
+        try b.subscribe(topics: ["t"])
+        #expect(try a.pollValues().rebalances == [.assigned(tps("t", [0]))])
+        #expect(try b.pollValues().rebalances == [.assigned(tps("t", [1]))])
+        cluster.produce(topic: "t", partition: 1, key: nil, value: bytes("x"), timestamp: nil)
+
+        let crashedAt = cluster.nowMillis
+        cluster.crash(owner: 2)
+        // Dead clients do nothing, and take no time.
+        #expect(try b.pollValues(timeout: .seconds(1)) == Polled())
+        #expect(cluster.nowMillis == crashedAt)
+        #expect(try a.pollValues(timeout: .seconds(5)) == Polled())
+        #expect(cluster.nowMillis == crashedAt + 5_000)
+        // The poll returns as the session expires, with t[1] from its start (nothing committed).
+        #expect(
+            try a.pollValues(timeout: .seconds(5))
+                == Polled(records: ["t[1]@0=x"], rebalances: [.revoked(tps("t", [0])), .assigned(tps("t", [0, 1]))]))
+        #expect(cluster.nowMillis == crashedAt + 6_000)
+    }
+
+    @Test func anOutageMakesACommitTimeOutAfterExactlyItsTimeout() throws {
+        let cluster = SimulatedCluster(seed: 11)
+        cluster.createTopic("t", partitions: 1)
+        var stored = 0
+        cluster.onCommit = { _, _ in stored += 1 }
+        let consumer = cluster.consumer(owner: 1, config: ["group.id": "g"], rebalance: nil)
+        try consumer.subscribe(topics: ["t"])
+        _ = try consumer.pollValues()
+        let start = cluster.nowMillis
+        cluster.outage(for: 10_000)
+        #expect(cluster.isDown)
+
+        let error = #expect(throws: KafkaError.self) {
+            try consumer.commit([KafkaTopicPartition(topic: "t", partition: 0, offset: 1)], timeout: .seconds(2))
+        }
+        #expect(error?.code == KafkaError.timedOut)
+        #expect(cluster.nowMillis == start + 2_000)
+        #expect(cluster.committedOffset(group: "g", topic: "t", partition: 0) == nil)
+        #expect(throws: KafkaError.self) { try consumer.watermarks(topic: "t", partition: 0, timeout: .seconds(1)) }
+        #expect(cluster.nowMillis == start + 3_000)
+        #expect(consumer.clusterID(timeout: .zero) == nil)
+
+        // Polls report the transport error at most once a second.
+        try consumer.commit(asynchronously: [KafkaTopicPartition(topic: "t", partition: 0, offset: 1)])
+        #expect(try consumer.pollValues(timeout: .milliseconds(600)) == Polled(errors: [-195], commits: [KafkaError.timedOut]))
+        #expect(try consumer.pollValues(timeout: .milliseconds(600)) == Polled())
+        #expect(try consumer.pollValues(timeout: .milliseconds(600)) == Polled(errors: [-195]))
+
+        cluster.advance(by: 10_000)
+        #expect(!cluster.isDown)
+        try consumer.commit([KafkaTopicPartition(topic: "t", partition: 0, offset: 1)], timeout: .seconds(2))
+        #expect(cluster.committedOffset(group: "g", topic: "t", partition: 0) == 1)
+        #expect(stored == 1)
+        #expect(consumer.clusterID(timeout: .zero) == "sim-cluster-1")
+    }
+
+    @Test func aFencedProducerThrowsAndItsTransactionIsAborted() throws {
+        let cluster = SimulatedCluster(seed: 13)
+        cluster.createTopic("t", partitions: 1)
+        let old = cluster.producer(owner: 1, config: ["transactional.id": "shard-0"])
+        try old.initTransactions(timeout: .seconds(1))
+        try old.beginTransaction()
+        try old.send("t", partition: 0, key: nil, value: "zombie", token: 1)
+        try old.flush(timeout: .seconds(1))
+
+        cluster.fence(transactionalID: "shard-0")
+        let error = #expect(throws: KafkaError.self) { try old.commitTransaction(timeout: .seconds(1)) }
+        #expect(error?.code == -144)
+        #expect(error?.isFencing == true)
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).isEmpty)
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: false).map(\.offset) == [0])
+
+        // A new instance with the same id fences the one before it, and its own records count.
+        let first = cluster.producer(owner: 2, config: ["transactional.id": "shard-1"])
+        try first.initTransactions(timeout: .seconds(1))
+        try first.beginTransaction()
+        try first.send("t", partition: 0, key: nil, value: "lost", token: 2)
+        let second = cluster.producer(owner: 3, config: ["transactional.id": "shard-1"])
+        second.group = "g"
+        try second.initTransactions(timeout: .seconds(1))
+        var failed: [Int32?] = []
+        first.poll(timeout: .zero) { failed.append($0.error?.code) }
+        #expect(failed == [-144])
+        #expect(throws: KafkaError.self) { try first.send("t", partition: 0, key: nil, value: "late", token: 3) }
+        try second.beginTransaction()
+        try second.send("t", partition: 0, key: nil, value: "kept", token: 4)
+        try second.sendOffsetsToTransaction(
+            [KafkaTopicPartition(topic: "in", partition: 0, offset: 42)], group: KafkaConsumerGroupMetadata(groupID: "g"), timeout: .seconds(1))
+        try second.commitTransaction(timeout: .seconds(1))
+        // Markers: the fenced transaction's abort (1), the committed one's (3).
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).map(\.offset) == [2])
+        #expect(cluster.committedOffset(group: "g", topic: "in", partition: 0) == 42)
+    }
+
+    @Test func aRefusedDeliveryIsReportedAndNotWritten() throws {
+        let cluster = SimulatedCluster(seed: 17)
+        cluster.createTopic("t", partitions: 1)
+        let producer = cluster.producer(owner: 1, config: [:])
+        cluster.refuseNextDelivery(owner: 1)
+        try producer.send("t", partition: 0, key: nil, value: "refused", token: 1)
+        try producer.send("t", partition: 0, key: nil, value: "written", token: 2)
+        try producer.flush(timeout: .seconds(1))
+        var reports: [String] = []
+        producer.poll(timeout: .zero) { reports.append("\($0.token):\($0.error?.code ?? 0):\($0.offset)") }
+        #expect(reports == ["1:-192:\(KafkaTopicPartition.unsetOffset)", "2:0:0"])
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).map(\.value) == [bytes("written")])
+    }
+
+    @Test func aSessionTimeoutOnlyEndsACrashedTransactionAfterFiveSeconds() throws {
+        let cluster = SimulatedCluster(seed: 19)
+        cluster.createTopic("t", partitions: 1)
+        let producer = cluster.producer(owner: 1, config: ["transactional.id": "tx"])
+        try producer.initTransactions(timeout: .seconds(1))
+        try producer.beginTransaction()
+        try producer.send("t", partition: 0, key: nil, value: "open", token: 1)
+        try producer.flush(timeout: .seconds(1))
+        cluster.produce(topic: "t", partition: 0, key: nil, value: bytes("after"), timestamp: nil)
+        cluster.crash(owner: 1)
+        let reader = cluster.consumer(owner: 2, config: ["group.id": "r"], rebalance: nil)
+        try reader.assign(tps("t", [0]))
+        #expect(try reader.pollValues(timeout: .seconds(4)) == Polled())
+        #expect(try reader.pollValues(timeout: .seconds(4)) == Polled(records: ["t[0]@1=after"]))
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: false).map(\.offset) == [0, 1])
+        #expect(try reader.watermarks(topic: "t", partition: 0, timeout: .zero).high == 3)
+    }
+
+    @Test func theSameSeedReplaysTheSameRun() throws {
+        func run(seed: UInt64) throws -> [String] {
+            let cluster = SimulatedCluster(seed: seed)
+            cluster.createTopic("t", partitions: 3)
+            var trace: [String] = []
+            let producer = cluster.producer(owner: 1, config: [:])
+            for index in 0..<30 {
+                try producer.send("t", key: "key-\(index % 7)", value: "v\(index)", token: UInt64(index))
+                if index % 4 == 0 { cluster.advance(by: Int64(cluster.random.int(in: 0...15))) }
+                producer.poll(timeout: .zero) { trace.append("\($0.token)@\($0.partition):\($0.offset)@\(cluster.nowMillis)") }
+            }
+            cluster.crash(owner: 1)
+            let consumer = cluster.consumer(owner: 2, config: ["group.id": "g"], rebalance: nil)
+            try consumer.subscribe(topics: ["t"])
+            for _ in 0..<3 {
+                let polled = try consumer.pollValues(maxMessages: 7)
+                trace += polled.records
+                trace.append("\(cluster.nowMillis)")
+            }
+            return trace
+        }
+        let first = try run(seed: 42)
+        #expect(try run(seed: 42) == first)
+        #expect(try run(seed: 43) != first)
+    }
+
+    @Test func aReplacedClusterIsEmptyAndHasANewID() throws {
+        let cluster = SimulatedCluster(seed: 23)
+        cluster.createTopic("t", partitions: 2)
+        cluster.produce(topic: "t", partition: 1, key: nil, value: bytes("old"), timestamp: nil)
+        let consumer = cluster.consumer(owner: 1, config: ["group.id": "g"], rebalance: nil)
+        try consumer.subscribe(topics: ["t"])
+        #expect(try consumer.pollValues().records == ["t[1]@0=old"])
+        try consumer.commit([KafkaTopicPartition(topic: "t", partition: 1, offset: 1)], timeout: .seconds(1))
+        cluster.replaceCluster()
+        #expect(cluster.clusterID == "sim-cluster-2")
+        #expect(cluster.partitionCount(of: "t") == 2)
+        #expect(cluster.committedOffset(group: "g", topic: "t", partition: 1) == nil)
+        #expect(try consumer.pollValues().rebalances == [.revoked(tps("t", [0, 1])), .assigned(tps("t", [0, 1]))])
+        cluster.produce(topic: "t", partition: 1, key: nil, value: bytes("new"), timestamp: nil)
+        #expect(try consumer.pollValues().records == ["t[1]@0=new"])
+    }
+}
