@@ -83,7 +83,28 @@ enum SimulationTimer {
 }
 
 /// An in-memory Kafka cluster whose clients conform to ``KafkaConsumerClient`` and
-/// ``KafkaProducerClient``; see the module's semantics notes on each call.
+/// ``KafkaProducerClient``, on simulated time shared by every simulated process.
+///
+/// Time moves only when asked: ``advance(by:)``, or a client call that waits (a poll with
+/// nothing to return, flush, a commit or transaction call while the broker is down, …), which
+/// fires what falls due on the way (acknowledgements, outage ends, session expiries, the abort
+/// of a crashed producer's transaction) and returns as soon as it has something.
+///
+/// What it models as librdkafka 2.0.2 and Kafka show it to the clients: logs from offset 0
+/// with transaction markers; read_committed up to the last stable offset; eager rebalancing
+/// (every member revokes, then the coordinator deals partitions round-robin); acknowledgements
+/// in send order per producer after ``ackLatency``; fencing by transactional id.
+///
+/// Faults: ``crash(owner:)`` kills every client of a process (its calls do nothing from then
+/// on): its group memberships end after their `session.timeout.ms` (default 3 s), its open
+/// transactions abort 5 s later, and each of its records in flight is written or lost by a
+/// seeded coin, a loss taking the later records of its partition with it. ``outage(for:)``
+/// makes the broker unreachable. ``refuseNextDelivery(owner:)`` fails one delivery
+/// (`_MSG_TIMED_OUT`). ``fence(transactionalID:)`` and ``replaceCluster()``.
+///
+/// Simplified: no retention (low watermark 0), no message timeouts but a refused delivery,
+/// no `max.poll.interval.ms`, commits are not checked against the member's generation, and
+/// clients hold the cluster `unowned` (keep it alive while they are used).
 package final class SimulatedCluster {
     package var random: SimulationRandom
     /// Simulated epoch milliseconds.

@@ -131,15 +131,13 @@ package final class SimulatedConsumer: KafkaConsumerClient {
             cluster.advance(by: deadline - cluster.nowMillis)
             return KafkaConsumerPoll(messages: arena.batch, events: takeEvents())
         }
-        var count = collect(maxMessages: maxMessages)
-        if count > 0 || !events.isEmpty {
+        if collect(maxMessages: maxMessages) > 0 || !events.isEmpty {
             let result = KafkaConsumerPoll(messages: arena.batch, events: takeEvents())
             cluster.advance(by: 1)
             return result
         }
-        if cluster.run(until: deadline, { self.hasSomethingToReturn }) {
-            count = collect(maxMessages: maxMessages)
-        }
+        // Nothing yet: wait, as librdkafka would, until something arrives or the time is up.
+        if cluster.run(until: deadline, { self.hasSomethingToReturn }) { _ = collect(maxMessages: maxMessages) }
         return KafkaConsumerPoll(messages: arena.batch, events: takeEvents())
     }
 

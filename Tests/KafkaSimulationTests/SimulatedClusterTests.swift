@@ -377,3 +377,83 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         #expect(try consumer.pollValues().records == ["t[1]@0=new"])
     }
 }
+
+@Suite struct SimulatedFaultTests {
+    @Test func aCrashWritesOrLosesRecordsInFlightKeepingEachPartitionsOrder() throws {
+        let cluster = SimulatedCluster(seed: 31)
+        cluster.ackLatency = 50...50
+        cluster.createTopic("t", partitions: 2)
+        let producer = cluster.producer(owner: 1, config: [:])
+        var sent: [[String]] = [[], []]
+        for index in 0..<40 {
+            let partition = Int32(index % 2)
+            try producer.send("t", partition: partition, key: nil, value: "\(index)", token: UInt64(index))
+            sent[Int(partition)].append("\(index)")
+        }
+        cluster.crash(owner: 1)
+        var written: [Int] = []
+        for partition in Int32(0)..<2 {
+            let values = cluster.records(topic: "t", partition: partition, readCommitted: true).map { String(decoding: $0.value!, as: UTF8.self) }
+            #expect(values == Array(sent[Int(partition)].prefix(values.count)))
+            written.append(values.count)
+        }
+        // Seed 31: t[0] keeps its first two records and loses the rest; t[1] loses its first and so all.
+        #expect(written == [2, 0])
+        // The dead producer does nothing.
+        try producer.send("t", partition: 0, key: nil, value: "after", token: 99)
+        #expect(producer.poll(timeout: .seconds(1)) { _ in } == 0)
+        cluster.advance(by: 1_000)
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).count == written[0])
+    }
+
+    @Test func aTransactionCommittedDuringAnOutageTimesOutRetriablyThenCommits() throws {
+        let cluster = SimulatedCluster(seed: 37)
+        cluster.createTopic("t", partitions: 1)
+        let producer = cluster.producer(owner: 1, config: ["transactional.id": "tx"])
+        try producer.initTransactions(timeout: .seconds(1))
+        try producer.beginTransaction()
+        try producer.send("t", partition: 0, key: nil, value: "v", token: 1)
+        let start = cluster.nowMillis
+        cluster.outage(for: 5_000)
+        let error = #expect(throws: KafkaError.self) { try producer.commitTransaction(timeout: .seconds(2)) }
+        #expect(error?.code == KafkaError.timedOut)
+        #expect(error?.isRetriable == true)
+        #expect(cluster.nowMillis == start + 2_000)
+        #expect(producer.takeErrors().map(\.code) == [-195])
+        try producer.commitTransaction(timeout: .seconds(10))
+        #expect(cluster.nowMillis == start + 5_000)
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).map(\.offset) == [0])
+    }
+
+    @Test func pauseSeekAndOffsetsForTimesMoveTheReadPosition() throws {
+        let cluster = SimulatedCluster(seed: 41)
+        cluster.createTopic("t", partitions: 1)
+        for index in 0..<5 { cluster.produce(topic: "t", partition: 0, key: nil, value: bytes("\(index)"), timestamp: Int64(100 * index)) }
+        let consumer = cluster.consumer(owner: 1, config: ["group.id": "g"], rebalance: nil)
+        try consumer.assign([KafkaTopicPartition(topic: "t", partition: 0, offset: 2)])
+        #expect(try consumer.pollValues(maxMessages: 1).records == ["t[0]@2=2"])
+        try consumer.pause(tps("t", [0]))
+        let paused = cluster.nowMillis
+        #expect(try consumer.pollValues(timeout: .milliseconds(100)) == Polled())
+        #expect(cluster.nowMillis == paused + 100)
+        try consumer.resume(tps("t", [0]))
+        try consumer.seek([KafkaTopicPartition(topic: "t", partition: 0, offset: KafkaTopicPartition.beginningOffset)], timeout: .seconds(1))
+        #expect(try consumer.pollValues().records == ["t[0]@0=0", "t[0]@1=1", "t[0]@2=2", "t[0]@3=3", "t[0]@4=4"])
+        let found = try consumer.offsetsForTimes(
+            [KafkaTopicPartition(topic: "t", partition: 0, offset: 150), KafkaTopicPartition(topic: "t", partition: 0, offset: 401)], timeout: .seconds(1))
+        #expect(found.map(\.offset) == [2, KafkaTopicPartition.endOffset])
+        #expect(throws: KafkaError.self) { try consumer.seek(tps("other", [0]), timeout: .seconds(1)) }
+    }
+
+    @Test func aTopicCreatedLaterIsAssignedToItsSubscribers() throws {
+        let cluster = SimulatedCluster(seed: 43)
+        let consumer = cluster.consumer(owner: 1, config: ["group.id": "g", "auto.offset.reset": "latest"], rebalance: nil)
+        try consumer.subscribe(topics: ["late"])
+        #expect(try consumer.pollValues().rebalances == [.assigned([])])
+        cluster.createTopic("late", partitions: 2)
+        cluster.produce(topic: "late", partition: 0, key: nil, value: bytes("before"), timestamp: nil)
+        #expect(try consumer.pollValues() == Polled(rebalances: [.assigned(tps("late", [0, 1]))]))
+        cluster.produce(topic: "late", partition: 0, key: nil, value: bytes("after"), timestamp: nil)
+        #expect(try consumer.pollValues().records == ["late[0]@1=after"])
+    }
+}
