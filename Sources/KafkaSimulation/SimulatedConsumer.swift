@@ -39,6 +39,9 @@ package final class SimulatedConsumer: KafkaConsumerClient {
     /// The assigned partitions, sorted by (topic, partition).
     private var fetches: [Fetch] = []
     private var cursor = 0
+    /// The partitions the application paused: librdkafka 2.0.2 keeps the flag on its partition
+    /// object, so a partition paused when revoked is still paused when assigned again.
+    private var appPaused: Set<TopicPartition> = []
     private var events: [KafkaConsumerEvent] = []
     private var closed = false
     private var lastTransportError: Int64?
@@ -80,7 +83,9 @@ package final class SimulatedConsumer: KafkaConsumerClient {
 
     package func assign(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
         guard !isInert else { return }
-        fetches = partitions.map { Fetch(partition: $0.topicPartition, position: resolve($0.offset, $0.topicPartition)) }
+        fetches = partitions.map {
+            Fetch(partition: $0.topicPartition, position: resolve($0.offset, $0.topicPartition), paused: appPaused.contains($0.topicPartition))
+        }
         fetches.sort { ($0.partition.topic, $0.partition.partition) < ($1.partition.topic, $1.partition.partition) }
         cursor = 0
     }
@@ -113,7 +118,11 @@ package final class SimulatedConsumer: KafkaConsumerClient {
         if let assignment = pendingAssignment {
             pendingAssignment = nil
             held = assignment
-            fetches = assignment.map { Fetch(partition: $0.topicPartition, position: resolve(KafkaTopicPartition.unsetOffset, $0.topicPartition)) }
+            fetches = assignment.map {
+                Fetch(
+                    partition: $0.topicPartition, position: resolve(KafkaTopicPartition.unsetOffset, $0.topicPartition),
+                    paused: appPaused.contains($0.topicPartition))
+            }
             cursor = 0
             events.append(.rebalance(.assigned(assignment)))
             handler?(.assigned(assignment))
@@ -266,9 +275,12 @@ package final class SimulatedConsumer: KafkaConsumerClient {
 
     package func resume(_ partitions: [KafkaTopicPartition]) throws(KafkaError) { setPaused(partitions, false) }
 
+    /// Pauses or resumes partitions of known topics, assigned or not (the flag outlives an
+    /// assignment, see `appPaused`).
     private func setPaused(_ partitions: [KafkaTopicPartition], _ paused: Bool) {
         guard !isInert else { return }
-        for tp in partitions {
+        for tp in partitions where cluster.log(tp.topic, tp.partition) != nil {
+            if paused { appPaused.insert(tp.topicPartition) } else { appPaused.remove(tp.topicPartition) }
             if let index = fetches.firstIndex(where: { $0.partition == tp.topicPartition }) { fetches[index].paused = paused }
         }
     }

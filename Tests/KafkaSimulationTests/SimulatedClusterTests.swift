@@ -445,6 +445,23 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         #expect(throws: KafkaError.self) { try consumer.seek(tps("other", [0]), timeout: .seconds(1)) }
     }
 
+    @Test func aPartitionPausedWhenRevokedIsStillPausedWhenAssignedAgain() throws {
+        let cluster = SimulatedCluster(seed: 47)
+        cluster.createTopic("t", partitions: 2)
+        let a = cluster.consumer(owner: 1, config: ["group.id": "g"], rebalance: nil)
+        let b = cluster.consumer(owner: 2, config: ["group.id": "g"], rebalance: nil)
+        try a.subscribe(topics: ["t"])
+        #expect(try a.pollValues().rebalances == [.assigned(tps("t", [0, 1]))])
+        try a.pause(tps("t", [0, 1]))
+        for partition in Int32(0)..<2 { cluster.produce(topic: "t", partition: partition, key: nil, value: bytes("p\(partition)"), timestamp: nil) }
+        try b.subscribe(topics: ["t"])
+        // As librdkafka 2.0.2 does: the pause outlives the revocation.
+        #expect(try a.pollValues() == Polled(rebalances: [.revoked(tps("t", [0, 1])), .assigned(tps("t", [0]))]))
+        #expect(try b.pollValues() == Polled(records: ["t[1]@0=p1"], rebalances: [.assigned(tps("t", [1]))]))
+        try a.resume(tps("t", [0]))
+        #expect(try a.pollValues().records == ["t[0]@0=p0"])
+    }
+
     @Test func aTopicCreatedLaterIsAssignedToItsSubscribers() throws {
         let cluster = SimulatedCluster(seed: 43)
         let consumer = cluster.consumer(owner: 1, config: ["group.id": "g", "auto.offset.reset": "latest"], rebalance: nil)
