@@ -175,15 +175,13 @@ package final class SimulatedCluster {
 
     private func nextDue() -> Int64? {
         var next = timers.map(\.due).min()
-        if !isDown {
-            for producer in producers {
-                if let due = producer.nextAckDue { next = min(next ?? due, due) }
-            }
+        for producer in producers {
+            if let due = producer.nextDue(brokerUp: !isDown) { next = min(next ?? due, due) }
         }
         return next
     }
 
-    /// Fires every timer and acknowledgement due now, timers first, in order.
+    /// Fires every timer, acknowledgement and message timeout due now, timers first, in order.
     private func fireDue() {
         while let index = timers.indices.filter({ timers[$0].due <= nowMillis })
             .min(by: { (timers[$0].due, timers[$0].sequence) < (timers[$1].due, timers[$1].sequence) })
@@ -191,8 +189,7 @@ package final class SimulatedCluster {
             let timer = timers.remove(at: index).timer
             fire(timer)
         }
-        guard !isDown else { return }
-        for producer in producers { producer.acknowledgeDue() }
+        for producer in producers { producer.acknowledgeDue(brokerUp: !isDown) }
     }
 
     private func schedule(_ timer: SimulationTimer, at due: Int64) {

@@ -23,6 +23,8 @@ package final class SimulatedProducer: KafkaProducerClient {
         var headers: [KafkaOutgoingHeader]
         var timestamp: Int64
         var due: Int64
+        /// When it fails with `_MSG_TIMED_OUT` if not acknowledged by then (`message.timeout.ms`).
+        var expires: Int64
         var transaction: Int?
         var refused: Bool
     }
@@ -34,6 +36,9 @@ package final class SimulatedProducer: KafkaProducerClient {
     /// The open transaction, if any.
     private(set) var transaction: Int?
     private var fencingError: KafkaError?
+    /// `message.timeout.ms` (default 5 min; at most `transaction.timeout.ms`, default 60 s, for
+    /// a transactional producer).
+    let messageTimeoutMillis: Int64
 
     init(cluster: SimulatedCluster, id: Int, owner: Int, config: KafkaConfig) {
         self.cluster = cluster
@@ -41,37 +46,55 @@ package final class SimulatedProducer: KafkaProducerClient {
         self.owner = owner
         transactionalID = config["transactional.id"]
         group = config["tidemark.simulation.group"]
+        // librdkafka lowers message.timeout.ms to transaction.timeout.ms for a transactional producer.
+        let messageTimeout = config["message.timeout.ms"].flatMap { Int64($0) } ?? 300_000
+        let transactionTimeout = config["transaction.timeout.ms"].flatMap { Int64($0) } ?? 60_000
+        messageTimeoutMillis = transactionalID == nil ? messageTimeout : min(messageTimeout, transactionTimeout)
     }
 
     private var isDead: Bool { cluster.isDead(owner: owner) }
 
-    /// When the next acknowledgement falls due, if any record is in flight.
-    var nextAckDue: Int64? { isDead ? nil : inFlight.first?.due }
+    /// When the next acknowledgement (while the broker is up) or message timeout falls due.
+    func nextDue(brokerUp: Bool) -> Int64? {
+        guard !isDead, let head = inFlight.first else { return nil }
+        return brokerUp ? min(head.due, head.expires) : head.expires
+    }
 
     /// Whether every record sent was acknowledged (or failed).
     package var isIdle: Bool { inFlight.isEmpty }
 
     // MARK: Acknowledgements
 
-    /// Writes (or fails) every record whose acknowledgement is due, in send order. The cluster
-    /// calls this only while the broker is up.
-    func acknowledgeDue() {
+    /// Writes (or fails) every record whose acknowledgement is due while the broker is up,
+    /// and fails those whose message timeout passed, in send order.
+    func acknowledgeDue(brokerUp: Bool) {
         guard !isDead else { return }
         var done = 0
-        while done < inFlight.count, inFlight[done].due <= cluster.nowMillis {
-            write(inFlight[done])
+        while done < inFlight.count {
+            let record = inFlight[done]
+            if brokerUp && record.due <= cluster.nowMillis {
+                write(record)
+            } else if record.expires <= cluster.nowMillis {
+                fail(record, KafkaError(code: -192, message: "sim: message timed out after \(messageTimeoutMillis) ms"))
+            } else {
+                break
+            }
             done += 1
         }
         if done > 0 { inFlight.removeFirst(done) }
     }
 
+    /// Reports a record that was not written; a transaction it belongs to can only abort.
+    private func fail(_ record: InFlight, _ error: KafkaError) {
+        if let transaction = record.transaction, cluster.transactions[transaction].failed == nil {
+            cluster.transactions[transaction].failed = error
+        }
+        report(record, error: error)
+    }
+
     private func write(_ record: InFlight) {
         if record.refused {
-            let error = KafkaError(code: -192, message: "sim: delivery refused (message timed out)")
-            if let transaction = record.transaction, cluster.transactions[transaction].failed == nil {
-                cluster.transactions[transaction].failed = error
-            }
-            report(record, error: error)
+            fail(record, KafkaError(code: -192, message: "sim: delivery refused (message timed out)"))
             return
         }
         if let transaction = record.transaction, cluster.transactions[transaction].status != .open {
@@ -151,7 +174,7 @@ package final class SimulatedProducer: KafkaProducerClient {
         inFlight.append(
             InFlight(
                 token: token, topic: topic, partition: partition, key: key, value: value.map { Array($0) }, headers: headers,
-                timestamp: timestamp ?? cluster.nowMillis, due: due, transaction: transaction,
+                timestamp: timestamp ?? cluster.nowMillis, due: due, expires: cluster.nowMillis + messageTimeoutMillis, transaction: transaction,
                 refused: cluster.takeRefusal(owner: owner)))
     }
 

@@ -406,6 +406,23 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).count == written[0])
     }
 
+    @Test func aRecordNotAcknowledgedWithinTheMessageTimeoutFails() throws {
+        let cluster = SimulatedCluster(seed: 53)
+        cluster.createTopic("t", partitions: 1)
+        let producer = cluster.producer(owner: 1, config: ["message.timeout.ms": "30000"])
+        let start = cluster.nowMillis
+        cluster.outage(for: 60_000)
+        try producer.send("t", partition: 0, key: nil, value: "late", token: 1)
+        var reports: [String] = []
+        producer.poll(timeout: .seconds(120)) { reports.append("\($0.token):\($0.error?.code ?? 0)") }
+        #expect(reports == ["1:-192"])
+        #expect(cluster.nowMillis == start + 30_000)
+        #expect(producer.takeErrors().map(\.code) == [-195])
+        try producer.flush(timeout: .zero)
+        cluster.advance(by: 60_000)
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: false).isEmpty)
+    }
+
     @Test func aTransactionCommittedDuringAnOutageTimesOutRetriablyThenCommits() throws {
         let cluster = SimulatedCluster(seed: 37)
         cluster.createTopic("t", partitions: 1)
