@@ -238,7 +238,9 @@ package final class SimulatedCluster {
     ) {
         guard let count = partitionCount(of: topic) else { preconditionFailure("produce to unknown topic \(topic)") }
         let partition = partition ?? self.partition(forKey: key, partitions: count)
-        _ = append(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp ?? nowMillis, transaction: nil)
+        _ = append(
+            topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp ?? nowMillis,
+            transaction: nil)
     }
 
     /// Writes a data record; returns its offset (nil for an unknown partition).

@@ -84,7 +84,9 @@ package final class SimulatedConsumer: KafkaConsumerClient {
     package func assign(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {
         guard !isInert else { return }
         fetches = partitions.map {
-            Fetch(partition: $0.topicPartition, position: resolve($0.offset, $0.topicPartition), paused: appPaused.contains($0.topicPartition))
+            Fetch(
+                partition: $0.topicPartition, position: resolve($0.offset, $0.topicPartition), paused: appPaused.contains($0.topicPartition)
+            )
         }
         fetches.sort { ($0.partition.topic, $0.partition.partition) < ($1.partition.topic, $1.partition.partition) }
         cursor = 0
@@ -169,7 +171,7 @@ package final class SimulatedConsumer: KafkaConsumerClient {
             guard let log = cluster.log(fetch.partition.topic, fetch.partition.partition) else { continue }
             let end = log.readableEnd(readCommitted: readCommitted)
             var position = fetch.position
-            if position > log.end { return true }  // out of range: reset
+            if position > log.end || position < 0 { return true }  // out of range: reset
             while position < end {
                 if cluster.isVisible(log.entries[Int(position)], readCommitted: readCommitted) { return true }
                 position += 1
@@ -192,7 +194,10 @@ package final class SimulatedConsumer: KafkaConsumerClient {
             progressed = false
             for step in 0..<fetches.count where count < maxMessages {
                 let index = (start + step) % fetches.count
-                if readOne(index) { count += 1; progressed = true }
+                if readOne(index) {
+                    count += 1
+                    progressed = true
+                }
             }
         }
         cursor = (start + 1) % fetches.count
@@ -215,7 +220,7 @@ package final class SimulatedConsumer: KafkaConsumerClient {
         let fetch = fetches[index]
         guard !fetch.paused, let log = cluster.log(fetch.partition.topic, fetch.partition.partition) else { return false }
         var position = fetch.position
-        if position > log.end { position = startsAtEarliest ? 0 : log.end }
+        if position > log.end || position < 0 { position = startsAtEarliest ? 0 : log.end }
         let end = log.readableEnd(readCommitted: readCommitted)
         while position < end {
             let entry = log.entries[Int(position)]
@@ -258,7 +263,10 @@ package final class SimulatedConsumer: KafkaConsumerClient {
 
     package func committed(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) -> [KafkaTopicPartition] {
         try awaitBroker(timeout, "read committed offsets")
-        return partitions.map { KafkaTopicPartition($0.topicPartition, offset: cluster.committedOffset(group: groupID, $0.topicPartition) ?? KafkaTopicPartition.unsetOffset) }
+        return partitions.map {
+            KafkaTopicPartition(
+                $0.topicPartition, offset: cluster.committedOffset(group: groupID, $0.topicPartition) ?? KafkaTopicPartition.unsetOffset)
+        }
     }
 
     /// Throws a timeout for a dead consumer, and after waiting `timeout` while the broker is down.

@@ -98,12 +98,16 @@ package final class SimulatedProducer: KafkaProducerClient {
             return
         }
         if let transaction = record.transaction, cluster.transactions[transaction].status != .open {
-            report(record, error: cluster.transactions[transaction].failed ?? KafkaError(code: KafkaError.invalidState, message: "sim: transaction ended"))
+            report(
+                record,
+                error: cluster.transactions[transaction].failed
+                    ?? KafkaError(code: KafkaError.invalidState, message: "sim: transaction ended"))
             return
         }
-        guard let offset = cluster.append(
-            topic: record.topic, partition: record.partition, key: record.key, value: record.value, headers: record.headers,
-            timestamp: record.timestamp, transaction: record.transaction)
+        guard
+            let offset = cluster.append(
+                topic: record.topic, partition: record.partition, key: record.key, value: record.value, headers: record.headers,
+                timestamp: record.timestamp, transaction: record.transaction)
         else {
             report(record, error: KafkaError(code: KafkaError.unknownTopic, message: "sim: \(record.topic)[\(record.partition)] is gone"))
             return
@@ -113,7 +117,9 @@ package final class SimulatedProducer: KafkaProducerClient {
 
     private func report(_ record: InFlight, error: KafkaError) {
         reports.append(
-            KafkaDeliveryReport(token: record.token, partition: record.partition, offset: KafkaTopicPartition.unsetOffset, error: error, failedTopic: record.topic))
+            KafkaDeliveryReport(
+                token: record.token, partition: record.partition, offset: KafkaTopicPartition.unsetOffset, error: error,
+                failedTopic: record.topic))
     }
 
     /// Its process crashed: each record in flight is written or lost by chance, a loss taking
@@ -174,7 +180,8 @@ package final class SimulatedProducer: KafkaProducerClient {
         inFlight.append(
             InFlight(
                 token: token, topic: topic, partition: partition, key: key, value: value.map { Array($0) }, headers: headers,
-                timestamp: timestamp ?? cluster.nowMillis, due: due, expires: cluster.nowMillis + messageTimeoutMillis, transaction: transaction,
+                timestamp: timestamp ?? cluster.nowMillis, due: due, expires: cluster.nowMillis + messageTimeoutMillis,
+                transaction: transaction,
                 refused: cluster.takeRefusal(owner: owner)))
     }
 
@@ -258,7 +265,9 @@ package final class SimulatedProducer: KafkaProducerClient {
         guard !isDead else { return }
         try checkTransactional("beginTransaction")
         guard initialized, transaction == nil else {
-            throw KafkaError(code: KafkaError.invalidState, message: "sim: beginTransaction: \(initialized ? "a transaction is open" : "initTransactions first")")
+            throw KafkaError(
+                code: KafkaError.invalidState,
+                message: "sim: beginTransaction: \(initialized ? "a transaction is open" : "initTransactions first")")
         }
         transaction = cluster.beginTransaction(producer: id)
     }
@@ -267,9 +276,12 @@ package final class SimulatedProducer: KafkaProducerClient {
         _ offsets: [KafkaTopicPartition], group: KafkaConsumerGroupMetadata, timeout: Duration
     ) throws(KafkaError) {
         try checkTransactional("sendOffsetsToTransaction")
-        guard let transaction else { throw KafkaError(code: KafkaError.invalidState, message: "sim: sendOffsetsToTransaction outside a transaction") }
+        guard let transaction else {
+            throw KafkaError(code: KafkaError.invalidState, message: "sim: sendOffsetsToTransaction outside a transaction")
+        }
         guard let groupID = cluster.groupMetadata.first(where: { $0.metadata === group })?.group ?? self.group else {
-            throw KafkaError(code: KafkaError.invalidArgument, message: "sim: sendOffsetsToTransaction: unknown group (set SimulatedProducer.group)")
+            throw KafkaError(
+                code: KafkaError.invalidArgument, message: "sim: sendOffsetsToTransaction: unknown group (set SimulatedProducer.group)")
         }
         try awaitBroker(timeout, "sendOffsetsToTransaction")
         guard cluster.transactions[transaction].status == .open else { return }
@@ -278,10 +290,14 @@ package final class SimulatedProducer: KafkaProducerClient {
 
     package func commitTransaction(timeout: Duration) throws(KafkaError) {
         try checkTransactional("commitTransaction")
-        guard let transaction else { throw KafkaError(code: KafkaError.invalidState, message: "sim: commitTransaction outside a transaction") }
+        guard let transaction else {
+            throw KafkaError(code: KafkaError.invalidState, message: "sim: commitTransaction outside a transaction")
+        }
         try awaitBroker(timeout, "commitTransaction") { !inFlight.contains { $0.transaction == transaction } }
         let state = cluster.transactions[transaction]
-        if let failed = state.failed ?? (state.status == .open ? nil : KafkaError(code: KafkaError.invalidState, message: "sim: transaction aborted")) {
+        if let failed = state.failed
+            ?? (state.status == .open ? nil : KafkaError(code: KafkaError.invalidState, message: "sim: transaction aborted"))
+        {
             var error = failed
             error.message = "sim: commitTransaction: \(failed.message)"
             error.requiresTransactionAbort = true
@@ -293,7 +309,9 @@ package final class SimulatedProducer: KafkaProducerClient {
 
     package func abortTransaction(timeout: Duration) throws(KafkaError) {
         try checkTransactional("abortTransaction")
-        guard let transaction else { throw KafkaError(code: KafkaError.invalidState, message: "sim: abortTransaction outside a transaction") }
+        guard let transaction else {
+            throw KafkaError(code: KafkaError.invalidState, message: "sim: abortTransaction outside a transaction")
+        }
         try awaitBroker(timeout, "abortTransaction")
         // Records not yet written are purged, as librdkafka does on abort.
         let purge = KafkaError(code: -152, message: "sim: purged by abortTransaction")

@@ -162,7 +162,9 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         let cluster = SimulatedCluster(seed: 5)
         cluster.createTopic("t", partitions: 4)
         for partition in Int32(0)..<4 {
-            for index in 0..<3 { cluster.produce(topic: "t", partition: partition, key: nil, value: bytes("\(partition)-\(index)"), timestamp: nil) }
+            for index in 0..<3 {
+                cluster.produce(topic: "t", partition: partition, key: nil, value: bytes("\(partition)-\(index)"), timestamp: nil)
+            }
         }
         var commits: [String] = []
         cluster.onCommit = { group, offsets in commits.append("\(group):\(offsets.map(\.description))") }
@@ -171,7 +173,9 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         consumerA = cluster.consumer(owner: 1, config: ["group.id": "g"]) { event in
             logA.events.append(event)
             // On revocation, A commits its progress on t[2].
-            if case .revoked = event { try? consumerA?.commit([KafkaTopicPartition(topic: "t", partition: 2, offset: 2)], timeout: .seconds(1)) }
+            if case .revoked = event {
+                try? consumerA?.commit([KafkaTopicPartition(topic: "t", partition: 2, offset: 2)], timeout: .seconds(1))
+            }
         }
         let a = consumerA!
         let logB = RebalanceLog()
@@ -180,7 +184,8 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         try a.subscribe(topics: ["t"])
         #expect(
             try a.pollValues(maxMessages: 4)
-                == Polled(records: ["t[0]@0=0-0", "t[1]@0=1-0", "t[2]@0=2-0", "t[3]@0=3-0"], rebalances: [.assigned(tps("t", [0, 1, 2, 3]))]))
+                == Polled(
+                    records: ["t[0]@0=0-0", "t[1]@0=1-0", "t[2]@0=2-0", "t[3]@0=3-0"], rebalances: [.assigned(tps("t", [0, 1, 2, 3]))]))
         try a.commit([KafkaTopicPartition(topic: "t", partition: 0, offset: 1)], timeout: .seconds(1))
 
         try b.subscribe(topics: ["t"])
@@ -190,7 +195,11 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
                 == Polled(
                     records: ["t[0]@1=0-1", "t[2]@2=2-2", "t[0]@2=0-2"],
                     rebalances: [.revoked(tps("t", [0, 1, 2, 3])), .assigned(tps("t", [0, 2]))]))
-        #expect(try b.pollValues() == Polled(records: ["t[1]@0=1-0", "t[3]@0=3-0", "t[1]@1=1-1", "t[3]@1=3-1", "t[1]@2=1-2", "t[3]@2=3-2"], rebalances: [.assigned(tps("t", [1, 3]))]))
+        #expect(
+            try b.pollValues()
+                == Polled(
+                    records: ["t[1]@0=1-0", "t[3]@0=3-0", "t[1]@1=1-1", "t[3]@1=3-1", "t[1]@2=1-2", "t[3]@2=3-2"],
+                    rebalances: [.assigned(tps("t", [1, 3]))]))
         #expect(logA.events == [.assigned(tps("t", [0, 1, 2, 3])), .revoked(tps("t", [0, 1, 2, 3])), .assigned(tps("t", [0, 2]))])
         #expect(logB.events == [.assigned(tps("t", [1, 3]))])
         #expect(commits == ["g:[\"t[0]@1\"]", "g:[\"t[2]@2\"]"])
@@ -295,7 +304,8 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         try second.beginTransaction()
         try second.send("t", partition: 0, key: nil, value: "kept", token: 4)
         try second.sendOffsetsToTransaction(
-            [KafkaTopicPartition(topic: "in", partition: 0, offset: 42)], group: KafkaConsumerGroupMetadata(groupID: "g"), timeout: .seconds(1))
+            [KafkaTopicPartition(topic: "in", partition: 0, offset: 42)], group: KafkaConsumerGroupMetadata(groupID: "g"),
+            timeout: .seconds(1))
         try second.commitTransaction(timeout: .seconds(1))
         // Markers: the fenced transaction's abort (1), the committed one's (3).
         #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).map(\.offset) == [2])
@@ -393,7 +403,9 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         cluster.crash(owner: 1)
         var written: [Int] = []
         for partition in Int32(0)..<2 {
-            let values = cluster.records(topic: "t", partition: partition, readCommitted: true).map { String(decoding: $0.value!, as: UTF8.self) }
+            let values = cluster.records(topic: "t", partition: partition, readCommitted: true).map {
+                String(decoding: $0.value!, as: UTF8.self)
+            }
             #expect(values == Array(sent[Int(partition)].prefix(values.count)))
             written.append(values.count)
         }
@@ -454,10 +466,12 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         #expect(try consumer.pollValues(timeout: .milliseconds(100)) == Polled())
         #expect(cluster.nowMillis == paused + 100)
         try consumer.resume(tps("t", [0]))
-        try consumer.seek([KafkaTopicPartition(topic: "t", partition: 0, offset: KafkaTopicPartition.beginningOffset)], timeout: .seconds(1))
+        try consumer.seek(
+            [KafkaTopicPartition(topic: "t", partition: 0, offset: KafkaTopicPartition.beginningOffset)], timeout: .seconds(1))
         #expect(try consumer.pollValues().records == ["t[0]@0=0", "t[0]@1=1", "t[0]@2=2", "t[0]@3=3", "t[0]@4=4"])
         let found = try consumer.offsetsForTimes(
-            [KafkaTopicPartition(topic: "t", partition: 0, offset: 150), KafkaTopicPartition(topic: "t", partition: 0, offset: 401)], timeout: .seconds(1))
+            [KafkaTopicPartition(topic: "t", partition: 0, offset: 150), KafkaTopicPartition(topic: "t", partition: 0, offset: 401)],
+            timeout: .seconds(1))
         #expect(found.map(\.offset) == [2, KafkaTopicPartition.endOffset])
         #expect(throws: KafkaError.self) { try consumer.seek(tps("other", [0]), timeout: .seconds(1)) }
     }
@@ -470,7 +484,9 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         try a.subscribe(topics: ["t"])
         #expect(try a.pollValues().rebalances == [.assigned(tps("t", [0, 1]))])
         try a.pause(tps("t", [0, 1]))
-        for partition in Int32(0)..<2 { cluster.produce(topic: "t", partition: partition, key: nil, value: bytes("p\(partition)"), timestamp: nil) }
+        for partition in Int32(0)..<2 {
+            cluster.produce(topic: "t", partition: partition, key: nil, value: bytes("p\(partition)"), timestamp: nil)
+        }
         try b.subscribe(topics: ["t"])
         // As librdkafka 2.0.2 does: the pause outlives the revocation.
         #expect(try a.pollValues() == Polled(rebalances: [.revoked(tps("t", [0, 1])), .assigned(tps("t", [0]))]))
