@@ -127,7 +127,6 @@ package final class SimulatedCluster {
     var transactionalOwners: [String: Int] = [:]
     private(set) var consumers: [SimulatedConsumer] = []
     private(set) var producers: [SimulatedProducer] = []
-    private var deadOwners: Set<Int> = []
     private var downUntil: Int64 = .min
     private var timers: [(due: Int64, sequence: Int, timer: SimulationTimer)] = []
     private var timerSequence = 0
@@ -172,6 +171,10 @@ package final class SimulatedCluster {
         fireDue()
         return done()
     }
+
+    /// When something next falls due (a timer, an acknowledgement, a message timeout), if
+    /// anything is pending: a harness with every process idle may advance to it.
+    package var nextDueMillis: Int64? { nextDue() }
 
     private func nextDue() -> Int64? {
         var next = timers.map(\.due).min()
@@ -356,7 +359,7 @@ package final class SimulatedCluster {
         group.awaitingRevoke = []
         for member in group.members {
             member.pendingAssignment = nil
-            if !member.held.isEmpty || isDead(owner: member.owner) {
+            if !member.held.isEmpty || member.isCrashed {
                 member.mustRevoke = !member.held.isEmpty
                 group.awaitingRevoke.insert(member.memberID!)
             } else {
@@ -422,14 +425,13 @@ package final class SimulatedCluster {
         return producer
     }
 
-    func isDead(owner: Int) -> Bool { deadOwners.contains(owner) }
-
-    /// Kills every client of `owner`: see the type's notes for what becomes of its memberships,
-    /// transactions and records in flight.
+    /// Kills every client `owner` has made so far (clients it makes later, as a restarted
+    /// process, live): see the type's notes for what becomes of its memberships, transactions
+    /// and records in flight.
     package func crash(owner: Int) {
-        guard deadOwners.insert(owner).inserted else { return }
-        for producer in producers where producer.owner == owner { producer.crashed() }
-        for consumer in consumers where consumer.owner == owner {
+        for producer in producers where producer.owner == owner && !producer.isCrashed { producer.crashed() }
+        for consumer in consumers where consumer.owner == owner && !consumer.isCrashed {
+            consumer.isCrashed = true
             if consumer.memberID != nil {
                 schedule(.sessionExpiry(consumer: consumer.id), at: nowMillis + consumer.sessionTimeoutMillis)
                 if let group = groups[consumer.groupID], group.isRebalancing { group.awaitingRevoke.insert(consumer.memberID!) }

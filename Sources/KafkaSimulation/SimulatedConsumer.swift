@@ -44,6 +44,8 @@ package final class SimulatedConsumer: KafkaConsumerClient {
     private var appPaused: Set<TopicPartition> = []
     private var events: [KafkaConsumerEvent] = []
     private var closed = false
+    /// Its process crashed (``SimulatedCluster/crash(owner:)``).
+    package internal(set) var isCrashed = false
     private var lastTransportError: Int64?
 
     init(cluster: SimulatedCluster, id: Int, owner: Int, config: KafkaConfig, handler: ((KafkaRebalanceEvent) -> Void)?) {
@@ -59,7 +61,7 @@ package final class SimulatedConsumer: KafkaConsumerClient {
     }
 
     /// Dead (its process crashed) or closed: every call does nothing.
-    private var isInert: Bool { closed || cluster.isDead(owner: owner) }
+    private var isInert: Bool { closed || isCrashed }
 
     /// The partitions currently assigned, with their fetch positions.
     package var assignment: [KafkaTopicPartition] { fetches.map { KafkaTopicPartition($0.partition, offset: $0.position) } }
@@ -352,7 +354,7 @@ package final class SimulatedConsumer: KafkaConsumerClient {
 
     package func close(timeout: Duration) throws(KafkaError) -> Bool {
         if closed { return true }
-        guard !cluster.isDead(owner: owner) else { return false }
+        guard !isCrashed else { return false }
         if cluster.isDown {
             cluster.advance(by: simulatedMillis(timeout))
             return false

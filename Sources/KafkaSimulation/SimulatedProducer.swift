@@ -52,7 +52,9 @@ package final class SimulatedProducer: KafkaProducerClient {
         messageTimeoutMillis = transactionalID == nil ? messageTimeout : min(messageTimeout, transactionTimeout)
     }
 
-    private var isDead: Bool { cluster.isDead(owner: owner) }
+    /// Its process crashed (``SimulatedCluster/crash(owner:)``).
+    package private(set) var isCrashed = false
+    private var isDead: Bool { isCrashed }
 
     /// When the next acknowledgement (while the broker is up) or message timeout falls due.
     func nextDue(brokerUp: Bool) -> Int64? {
@@ -125,6 +127,7 @@ package final class SimulatedProducer: KafkaProducerClient {
     /// Its process crashed: each record in flight is written or lost by chance, a loss taking
     /// every later record of the partition with it; an open transaction aborts 5 s later.
     func crashed() {
+        isCrashed = true
         var lost: Set<TopicPartition> = []
         for record in inFlight {
             let tp = TopicPartition(topic: record.topic, partition: record.partition)

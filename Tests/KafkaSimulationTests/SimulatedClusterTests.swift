@@ -435,6 +435,31 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         #expect(cluster.records(topic: "t", partition: 0, readCommitted: false).isEmpty)
     }
 
+    @Test func aRestartedProcessReusesItsOwnerIDAndTakesOverItsTransactionalID() throws {
+        let cluster = SimulatedCluster(seed: 59)
+        cluster.createTopic("t", partitions: 1)
+        let before = cluster.producer(owner: 1, config: ["transactional.id": "tx"])
+        try before.initTransactions(timeout: .seconds(1))
+        try before.beginTransaction()
+        try before.send("t", partition: 0, key: nil, value: "open", token: 1)
+        try before.flush(timeout: .seconds(1))
+        cluster.crash(owner: 1)
+        #expect(before.isCrashed)
+        #expect(cluster.nextDueMillis == cluster.nowMillis + 5_000)
+
+        let after = cluster.producer(owner: 1, config: ["transactional.id": "tx"])
+        #expect(!after.isCrashed)
+        // Taking over the id aborts the crashed instance's transaction at once.
+        try after.initTransactions(timeout: .seconds(1))
+        try after.beginTransaction()
+        try after.send("t", partition: 0, key: nil, value: "new", token: 2)
+        try after.commitTransaction(timeout: .seconds(1))
+        #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).map(\.offset) == [2])
+        #expect(
+            try cluster.consumer(owner: 1, config: ["group.id": "g"], rebalance: nil).watermarks(topic: "t", partition: 0, timeout: .zero)
+                == (0, 4))
+    }
+
     @Test func aTransactionCommittedDuringAnOutageTimesOutRetriablyThenCommits() throws {
         let cluster = SimulatedCluster(seed: 37)
         cluster.createTopic("t", partitions: 1)
