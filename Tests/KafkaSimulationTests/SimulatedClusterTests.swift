@@ -532,3 +532,96 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         #expect(try consumer.pollValues().records == ["late[0]@1=after"])
     }
 }
+
+/// Random steps of three processes over one cluster, with every fault: nothing traps, what
+/// read committed shows was committed, and the seed replays the run.
+@Suite struct SimulatedChaosTests {
+    static func run(seed: UInt64) throws -> [String] {
+        let cluster = SimulatedCluster(seed: seed)
+        cluster.createTopic("in", partitions: 4)
+        cluster.createTopic("out", partitions: 2)
+        var trace: [String] = []
+        var consumers: [SimulatedConsumer] = []
+        var producers: [SimulatedProducer] = []
+        var token: UInt64 = 0
+        func start(_ process: Int) throws {
+            let consumer = cluster.consumer(owner: process, config: ["group.id": "app", "enable.partition.eof": "true"], rebalance: nil)
+            try consumer.subscribe(topics: ["in"])
+            let producer = cluster.producer(owner: process, config: ["transactional.id": "app-\(process)"])
+            try producer.initTransactions(timeout: .seconds(5))
+            try producer.beginTransaction()
+            consumers.append(consumer)
+            producers.append(producer)
+        }
+        for process in 0..<3 { try start(process) }
+        for step in 0..<1_500 {
+            let process = cluster.random.int(in: 0...2)
+            let consumer = consumers[process]
+            let producer = producers[process]
+            switch cluster.random.int(in: 0...19) {
+            case 0:
+                cluster.produce(topic: "in", partition: nil, key: bytes("k\(step % 13)"), value: bytes("s\(step)"), timestamp: nil)
+            case 1 where cluster.random.chance(0.05):
+                cluster.crash(owner: process)
+                consumers[process] = cluster.consumer(owner: process, config: ["group.id": "app"], rebalance: nil)
+                try consumers[process].subscribe(topics: ["in"])
+                producers[process] = cluster.producer(owner: process, config: ["transactional.id": "app-\(process)"])
+                do {
+                    try producers[process].initTransactions(timeout: .seconds(5))
+                    try producers[process].beginTransaction()
+                } catch { trace.append("init \(error.code)") }
+            case 2 where cluster.random.chance(0.1):
+                cluster.outage(for: Int64(cluster.random.int(in: 100...8_000)))
+            case 3 where cluster.random.chance(0.1):
+                cluster.refuseNextDelivery(owner: nil)
+            case 4, 5, 6:
+                do {
+                    try producer.commitTransaction(timeout: .seconds(2))
+                    try producer.beginTransaction()
+                    trace.append("commit \(process) @\(cluster.nowMillis)")
+                } catch  where error.isRetriable {
+                    trace.append("retry \(process)")
+                } catch  where error.isFencing {
+                    trace.append("fenced \(process)")
+                } catch {
+                    trace.append("abort \(process) \(error.code)")
+                    try? producer.abortTransaction(timeout: .seconds(2))
+                    try? producer.beginTransaction()
+                }
+            default:
+                let poll = try consumer.poll(timeout: .milliseconds(50), maxMessages: 5)
+                for message in poll.messages {
+                    token += 1
+                    let value = message.value!.array
+                    do {
+                        try value.withUnsafeBytes { value in
+                            try producer.send(
+                                topic: "out", partition: nil, key: nil, value: value, headers: [], timestamp: nil, token: token)
+                        }
+                    } catch { trace.append("send \(error)") }
+                    trace.append("\(process) read \(message.partition)@\(message.offset)")
+                }
+                for event in poll.events { trace.append("\(process) \(event)") }
+                producer.poll(timeout: .zero) { trace.append("report \($0.token) \($0.offset) \($0.error?.code ?? 0)") }
+            }
+            // Eager rebalancing: no partition is ever read by two live members at once.
+            let held = consumers.filter { !$0.isCrashed }.flatMap { $0.assignment.map(\.topicPartition) }
+            #expect(Set(held).count == held.count, "step \(step): \(held)")
+        }
+        for partition in Int32(0)..<2 {
+            let committed = cluster.records(topic: "out", partition: partition, readCommitted: true)
+            trace.append(
+                "out[\(partition)] \(committed.count) of \(cluster.records(topic: "out", partition: partition, readCommitted: false).count)"
+            )
+        }
+        trace.append("at \(cluster.nowMillis)")
+        return trace
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3])
+    func randomStepsReplayFromTheirSeed(seed: UInt64) throws {
+        let first = try Self.run(seed: seed)
+        #expect(try Self.run(seed: seed) == first)
+        #expect(first.contains { $0.hasPrefix("commit") })
+    }
+}
