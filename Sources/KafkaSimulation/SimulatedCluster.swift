@@ -6,9 +6,12 @@ import Kafka
 /// A data record as a check sees it.
 package struct SimulatedRecord: Sendable, Equatable {
     package var offset: Int64
+    /// Nil for no key.
     package var key: [UInt8]?
+    /// Nil for a tombstone.
     package var value: [UInt8]?
     package var headers: [KafkaOutgoingHeader]
+    /// Epoch milliseconds: the sender's, or the simulated time it was sent.
     package var timestamp: Int64
 
     package init(offset: Int64, key: [UInt8]?, value: [UInt8]?, headers: [KafkaOutgoingHeader], timestamp: Int64) {
@@ -102,16 +105,22 @@ enum SimulationTimer {
 /// makes the broker unreachable. ``refuseNextDelivery(owner:)`` fails one delivery
 /// (`_MSG_TIMED_OUT`). ``fence(transactionalID:)`` and ``replaceCluster()``.
 ///
-/// Simplified: no retention (low watermark 0), no message timeouts but a refused delivery,
-/// no `max.poll.interval.ms`, commits are not checked against the member's generation, and
-/// clients hold the cluster `unowned` (keep it alive while they are used).
+/// Simplified: no retention (low watermark 0); no `max.poll.interval.ms` and no broker-side
+/// `transaction.timeout.ms` (records still time out after `message.timeout.ms`); commits are
+/// not checked against the member's generation; an abort purges the records not yet written
+/// rather than writing them aborted; after ``replaceCluster()`` a transaction open before can
+/// only abort, and the producer goes on with its transactional id; offset resets are not
+/// reported (`takeOffsetResets` is always empty). Clients hold the cluster `unowned`: keep it
+/// alive while they are used.
 package final class SimulatedCluster {
+    /// The run's chance: acknowledgement latencies, a crash's coin, and the harness's own draws.
     package var random: SimulationRandom
     /// Simulated epoch milliseconds.
     package private(set) var nowMillis: Int64
     private let startMillis: Int64
     /// The one real instant read: simulated instants are offsets from it.
     private let baseInstant: ContinuousClock.Instant
+    /// `sim-cluster-1`, then a new one with each ``replaceCluster()``.
     package private(set) var clusterID: String
     private var clusterGeneration = 1
 
@@ -136,6 +145,7 @@ package final class SimulatedCluster {
     /// The group metadata objects consumers handed out, with their group ids.
     var groupMetadata: [(metadata: KafkaConsumerGroupMetadata, group: String)] = []
 
+    /// An empty cluster at `startMillis` (epoch ms), whose every chance follows from `seed`.
     package init(seed: UInt64, startMillis: Int64 = 1_700_000_000_000) {
         random = SimulationRandom(seed: seed)
         nowMillis = startMillis
@@ -147,6 +157,7 @@ package final class SimulatedCluster {
     /// A fixed base instant plus the simulated time elapsed.
     package var instant: ContinuousClock.Instant { baseInstant + .milliseconds(nowMillis - startMillis) }
 
+    /// Whether the broker is unreachable (an ``outage(for:)`` is under way).
     package var isDown: Bool { nowMillis < downUntil }
 
     // MARK: Time
@@ -213,6 +224,7 @@ package final class SimulatedCluster {
 
     // MARK: Topics and logs
 
+    /// Creates a topic with empty partitions (nothing if it exists); groups subscribed to it rebalance.
     package func createTopic(_ name: String, partitions: Int32) {
         guard topics[name] == nil else { return }
         topics[name] = (0..<max(1, Int(partitions))).map { _ in PartitionLog() }
@@ -222,6 +234,7 @@ package final class SimulatedCluster {
         }
     }
 
+    /// Nil for a topic that does not exist.
     package func partitionCount(of topic: String) -> Int32? { topics[topic].map { Int32($0.count) } }
 
     func log(_ topic: String, _ partition: Int32) -> PartitionLog? {
@@ -401,6 +414,7 @@ package final class SimulatedCluster {
 
     func committedOffset(group: String, _ tp: TopicPartition) -> Int64? { groups[group]?.committed[tp] }
 
+    /// The offset the group committed last for the partition (the next to read), if any.
     package func committedOffset(group: String, topic: String, partition: Int32) -> Int64? {
         committedOffset(group: group, TopicPartition(topic: topic, partition: partition))
     }
@@ -413,12 +427,18 @@ package final class SimulatedCluster {
 
     // MARK: Clients and faults
 
+    /// A consumer of process `owner`. Reads `group.id`, `isolation.level` (read_committed),
+    /// `auto.offset.reset` (earliest), `enable.partition.eof` and `session.timeout.ms` (3 s);
+    /// `rebalance` is called inside its polls (and close), as librdkafka's rebalance callback.
     package func consumer(owner: Int, config: KafkaConfig, rebalance: ((KafkaRebalanceEvent) -> Void)?) -> SimulatedConsumer {
         let consumer = SimulatedConsumer(cluster: self, id: consumers.count, owner: owner, config: config, handler: rebalance)
         consumers.append(consumer)
         return consumer
     }
 
+    /// A producer of process `owner`, transactional with `transactional.id`. Reads
+    /// `message.timeout.ms`, `transaction.timeout.ms` and `tidemark.simulation.group` (see
+    /// ``SimulatedProducer/group``).
     package func producer(owner: Int, config: KafkaConfig) -> SimulatedProducer {
         let producer = SimulatedProducer(cluster: self, id: producers.count, owner: owner, config: config)
         producers.append(producer)

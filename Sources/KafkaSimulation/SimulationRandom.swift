@@ -7,6 +7,7 @@ package struct SimulationRandom: Sendable {
 
     package init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits.
     package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
