@@ -211,14 +211,14 @@ package final class SimulatedProducer: KafkaProducerClient {
         }
     }
 
+    /// As the real producer: waits up to `timeout` for the topic (and the broker), then nil.
     package func partitionCount(of topic: String, timeout: Duration) throws(KafkaError) -> Int32? {
-        guard !isDead else { throw KafkaError(code: KafkaError.timedOut, message: "sim: dead producer") }
-        if cluster.isDown {
-            noteTransportError()
-            cluster.advance(by: simulatedMillis(timeout))
-            throw KafkaError(code: KafkaError.timedOut, message: "sim: metadata: broker unreachable for \(timeout)")
+        guard !isDead else { return nil }
+        noteTransportError()
+        let known = cluster.run(until: cluster.nowMillis + simulatedMillis(timeout)) {
+            !self.cluster.isDown && self.cluster.partitionCount(of: topic) != nil
         }
-        return cluster.partitionCount(of: topic)
+        return known ? cluster.partitionCount(of: topic) : nil
     }
 
     package func takeErrors() -> [KafkaError] {

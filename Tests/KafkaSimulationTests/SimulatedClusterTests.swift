@@ -418,6 +418,20 @@ func tps(_ topic: String, _ partitions: [Int32]) -> [KafkaTopicPartition] {
         #expect(cluster.records(topic: "t", partition: 0, readCommitted: true).count == written[0])
     }
 
+    @Test func partitionCountWaitsForTheBrokerAndTheTopic() throws {
+        let cluster = SimulatedCluster(seed: 61)
+        cluster.createTopic("t", partitions: 3)
+        let producer = cluster.producer(owner: 1, config: [:])
+        let start = cluster.nowMillis
+        #expect(try producer.partitionCount(of: "t", timeout: .seconds(1)) == 3)
+        #expect(try producer.partitionCount(of: "missing", timeout: .seconds(1)) == nil)
+        #expect(cluster.nowMillis == start + 1_000)
+        cluster.outage(for: 2_000)
+        #expect(try producer.partitionCount(of: "t", timeout: .seconds(1)) == nil)
+        #expect(try producer.partitionCount(of: "t", timeout: .seconds(5)) == 3)
+        #expect(cluster.nowMillis == start + 3_000)
+    }
+
     @Test func aRecordNotAcknowledgedWithinTheMessageTimeoutFails() throws {
         let cluster = SimulatedCluster(seed: 53)
         cluster.createTopic("t", partitions: 1)
