@@ -78,9 +78,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // An in-memory cluster on simulated time, whose clients the runtime runs over in the
-        // deterministic simulation.
-        .target(name: "KafkaSimulation", dependencies: ["Kafka"]),
         .target(name: "CBenchBaseline", dependencies: ["CLibRdKafka"]),
         .executableTarget(
             name: "TidemarkBench",
@@ -90,6 +87,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The runtime simulation: an in-memory cluster, and the real consumer loop run over it.
+        .target(name: "KafkaSimulation", dependencies: ["Kafka"]),
         // Child processes and loopback HTTP, for the command-line tests and the benchmarks.
         .target(name: "TidemarkTestSupport"),
         // A test trait only, for the test targets whose tests block.
