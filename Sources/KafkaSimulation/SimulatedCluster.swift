@@ -372,6 +372,7 @@ package final class SimulatedCluster {
         group.awaitingRevoke = []
         for member in group.members {
             member.pendingAssignment = nil
+            if member.held.isEmpty { member.membershipLost = false }
             if !member.held.isEmpty || member.isCrashed {
                 member.mustRevoke = !member.held.isEmpty
                 group.awaitingRevoke.insert(member.memberID!)
@@ -480,7 +481,9 @@ package final class SimulatedCluster {
     }
 
     /// A new, empty cluster on the same address: new id, topics recreated empty, groups and
-    /// committed offsets gone (members rejoin), open transactions gone.
+    /// committed offsets gone, open transactions gone. Members find the new coordinator does
+    /// not know them (librdkafka's UNKNOWN_MEMBER_ID): at their next poll their partitions
+    /// are `.lost`, their commits fail until then, and they rejoin.
     package func replaceCluster() {
         clusterGeneration += 1
         clusterID = "sim-cluster-\(clusterGeneration)"
@@ -498,6 +501,8 @@ package final class SimulatedCluster {
             guard !members.isEmpty else { continue }
             let group = group(id)
             group.members = members
+            // The new coordinator does not know them: they lose what they hold, and rejoin.
+            for member in members { member.membershipLost = true }
             rebalance(group)
         }
     }

@@ -26,6 +26,9 @@ package final class SimulatedConsumer: KafkaConsumerClient {
     var held: [KafkaTopicPartition] = []
     /// The coordinator waits for this member to revoke what it holds.
     var mustRevoke = false
+    /// The group forgot this member (the cluster was replaced): what it holds is lost, not
+    /// revoked, and its commits fail until it has rejoined.
+    var membershipLost = false
     /// An assignment to take at the next poll.
     var pendingAssignment: [KafkaTopicPartition]?
 
@@ -112,9 +115,11 @@ package final class SimulatedConsumer: KafkaConsumerClient {
             mustRevoke = false
             let revoked = held
             if !revoked.isEmpty {
-                events.append(.rebalance(.revoked(revoked)))
-                handler?(.revoked(revoked))
+                let event = membershipLost ? KafkaRebalanceEvent.lost(revoked) : .revoked(revoked)
+                events.append(.rebalance(event))
+                handler?(event)
             }
+            membershipLost = false
             held = []
             fetches = []
             cluster.revoked(self)
@@ -249,6 +254,10 @@ package final class SimulatedConsumer: KafkaConsumerClient {
             events.append(.committed(KafkaError(code: KafkaError.timedOut, message: "sim: commit \(offsets): broker unreachable")))
             return
         }
+        if membershipLost {
+            events.append(.committed(unknownMember))
+            return
+        }
         if !offsets.isEmpty { cluster.store(group: groupID, offsets: offsets) }
         events.append(.committed(nil))
     }
@@ -260,7 +269,13 @@ package final class SimulatedConsumer: KafkaConsumerClient {
             throw KafkaError(code: KafkaError.timedOut, message: "sim: commit: no answer from the group coordinator within \(timeout)")
         }
         guard let offsets, !offsets.isEmpty else { return }
+        if membershipLost { throw unknownMember }
         cluster.store(group: groupID, offsets: offsets)
+    }
+
+    /// What the coordinator answers a member it forgot.
+    private var unknownMember: KafkaError {
+        KafkaError(code: 25, message: "sim: commit: the group coordinator does not know this member (UNKNOWN_MEMBER_ID)")
     }
 
     package func committed(_ partitions: [KafkaTopicPartition], timeout: Duration) throws(KafkaError) -> [KafkaTopicPartition] {
