@@ -1,5 +1,5 @@
 // The typed form of one app file: what to read, how to window it, which triggers to
-// evaluate and where each output goes. Built by `AppLoader`; consumed by pipelines.
+// evaluate and where each output goes. Built by `AppLoader`; run by `AppProcessor` in `run`, `batch` and `replay`.
 import Streaming
 
 /// One app, as loaded from a YAML app file.

@@ -2,7 +2,7 @@
 // is shutting down, or is failing and about to exit.
 import Synchronization
 
-/// The health of a running service, set by the pipeline and read by `/health`.
+/// The health of a running service, set by the consumer loop and read by `/health`.
 package final class HealthState: Sendable {
     package enum Status: Sendable, Equatable {
         case starting

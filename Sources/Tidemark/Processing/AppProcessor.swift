@@ -13,7 +13,7 @@ package enum RecordOutcome: Sendable, Equatable {
     case covered
 }
 
-/// Counts since the processor started; pipelines publish them as metrics.
+/// Counts since the processor started; `run` publishes them as metrics.
 package struct AppCounts: Sendable, Equatable {
     package var recordsIn = 0
     package var resultsOut = 0
@@ -43,7 +43,7 @@ package struct AppCounts: Sendable, Equatable {
 /// Runs one app over records handed to it one at a time, in arrival order, with a state of
 /// its own for each input partition.
 ///
-/// Not thread-safe: one processor belongs to one pipeline thread.
+/// Not thread-safe: a processor belongs to the shard that steps it (one thread at a time).
 package final class AppProcessor {
     package let app: AppDefinition
     package private(set) var counts = AppCounts()

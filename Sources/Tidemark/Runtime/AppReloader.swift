@@ -7,15 +7,15 @@ import ServiceLifecycle
 import Synchronization
 
 /// Checks the app directory on a period, or at once when asked, and hands a changed app set
-/// to the pipeline.
+/// to the consumer service.
 final class AppReloader: Service {
     private let path: String
     private let interval: Duration
-    private let pipeline: Pipeline
+    private let service: ConsumerService
     private let metrics: RuntimeMetrics
     private let health: HealthState
     private let logger: Logger
-    /// The apps running now (the last set handed to the pipeline).
+    /// The apps running now (the last set handed to the consumer service).
     private let running: Mutex<[AppDefinition]>
 
     /// When to look at the directory: a period passed, or a reload was asked for.
@@ -27,12 +27,12 @@ final class AppReloader: Service {
     static let healthCondition = "apps"
 
     init(
-        path: String, interval: Duration, apps: [AppDefinition], pipeline: Pipeline, metrics: RuntimeMetrics, health: HealthState,
+        path: String, interval: Duration, apps: [AppDefinition], service: ConsumerService, metrics: RuntimeMetrics, health: HealthState,
         logger: Logger
     ) {
         self.path = path
         self.interval = interval
-        self.pipeline = pipeline
+        self.service = service
         self.metrics = metrics
         self.health = health
         self.logger = logger
@@ -79,7 +79,7 @@ final class AppReloader: Service {
         // A new app (or one reading another topic) needs its changelog first.
         let fresh = outcome.apps.filter { app in !previous.contains { $0.name == app.name && $0.input.topic == app.input.topic } }
         for problem in ChangelogTopic.ensure(
-            fresh.map { ChangelogTopic(app: $0, group: pipeline.group) }, config: pipeline.producerConfig, timeout: .seconds(10))
+            fresh.map { ChangelogTopic(app: $0, group: service.group) }, config: service.producerConfig, timeout: .seconds(10))
         {
             logger.error("app not started; its previous version (if any) goes on", metadata: ["error": "\(problem)"])
             problems.append("\(problem)")
@@ -94,7 +94,7 @@ final class AppReloader: Service {
             return
         }
         running.withLock { $0 = outcome.apps }
-        pipeline.update(apps: outcome.apps)
+        service.update(apps: outcome.apps)
         logger.info("apps reloaded", metadata: ["apps": "\(outcome.apps.map(\.name).joined(separator: ","))"])
     }
 }

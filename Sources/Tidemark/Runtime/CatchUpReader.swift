@@ -16,7 +16,7 @@ final class CatchUpReader {
     private(set) var partitions: [TopicPartition: Int64] = [:]
 
     /// - Parameter config: the service's consumer settings; no group is joined.
-    init(config: KafkaConfig, clients: any KafkaClientFactory) {
+    init(config: KafkaConfig, clients: any KafkaClientFactory = LiveKafkaClients()) {
         self.clients = clients
         var config = config
         // A partition's end is where its states hand over when the shared stream is idle.

@@ -12,7 +12,7 @@ import Synchronization
 
 /// The state of the polling thread: nothing here is shared outside a step's barrier.
 package final class ConsumerLoop {
-    private unowned let pipeline: Pipeline
+    private unowned let service: ConsumerService
     private let consumer: any KafkaConsumerClient
     private let shards: [Shard]
     private let threads: [ShardThread]
@@ -25,15 +25,14 @@ package final class ConsumerLoop {
     private var published: [String: AppCounts] = [:]
     private var lastTick: Int64 = 0
     private var lastMetrics: Int64 = 0
-    private var lastCheckpoint: Int64 = 0
     private var loggedErrors = 0
     /// Where each partition this consumer holds (or parks, with its states per app) stands.
     private var partitions = PartitionLifecycle<[String: PartitionState]>()
-    /// The offsets this process last committed, per partition.
-    private var committed: [TopicPartition: Int64] = [:]
     private var connection: ConnectionWatch
-    /// Exactly once: transactions aborted in a row; past a few, the cause will not go away.
-    private var abortsInARow = 0
+    /// Decides what is checkpointed and committed when.
+    private var committer: Committer!
+    /// A failure met inside the rebalance handler (which cannot throw), thrown after the poll.
+    private var failedInRebalance: RuntimeFailure?
     /// Set once the loop fails: partitions revoked while closing get no last checkpoint.
     private var failing = false
     /// When the drain (or the wind-down after a failure) must be over; nil while running.
@@ -43,48 +42,51 @@ package final class ConsumerLoop {
     private var lastResets: [TopicPartition: Int64] = [:]
     /// The cluster the partitions' offsets belong to, as first seen.
     private var cluster: String?
-    private var logger: Logger { pipeline.logger }
+    private var logger: Logger { service.logger }
 
     /// How often idle flushes, `every` periods, commits and metrics are taken care of.
     static let tickMillis: Int64 = 100
 
-    package init(pipeline: Pipeline) throws {
-        self.pipeline = pipeline
-        let clients = pipeline.clients
-        shards = try (0..<pipeline.shardCount).map { (index) throws(KafkaError) in
+    package init(service: ConsumerService) throws {
+        self.service = service
+        let clients = service.clients
+        shards = try (0..<service.shardCount).map { (index) throws(KafkaError) in
             try Shard(
-                index: index, group: pipeline.group, producer: clients.producer(config: pipeline.producerConfig(shard: index)),
-                clients: clients, logger: pipeline.logger)
+                index: index, group: service.group, producer: clients.producer(config: service.producerConfig(shard: index)),
+                clients: clients, logger: service.logger)
         }
         threads = shards.dropFirst().map { ShardThread(shard: $0) }
         positions = Array(repeating: [], count: shards.count)
-        let config = pipeline.consumerConfig
+        let config = service.consumerConfig
         connection = ConnectionWatch(
             patience: config["session.timeout.ms"].flatMap { Int64($0) } ?? 45_000,
             reconnectBackoff: config["reconnect.backoff.max.ms"].flatMap { Int64($0) } ?? 10_000)
         // No app runs without its changelog: missing ones are created where the cluster allows.
-        let apps = pipeline.pendingApps.withLock { $0 } ?? []
+        let apps = service.pendingApps.withLock { $0 } ?? []
         let problems = clients.ensure(
-            apps.map { ChangelogTopic(app: $0, group: pipeline.group) }, config: pipeline.producerConfig, timeout: .seconds(10))
+            apps.map { ChangelogTopic(app: $0, group: service.group) }, config: service.producerConfig, timeout: .seconds(10))
         guard problems.isEmpty else { throw RuntimeFailure.changelogs(problems.map(\.description)) }
-        restorer = Restorer(config: pipeline.restoreConfig, clients: clients, clock: pipeline.clock, logger: pipeline.logger) {}
-        catchUp = CatchUpReader(config: pipeline.consumerConfig, clients: clients)
+        restorer = Restorer(config: service.restoreConfig, clients: clients, clock: service.clock, logger: service.logger) {}
+        catchUp = CatchUpReader(config: service.consumerConfig, clients: clients)
         // Before any restore: registering the transactional ids aborts what an earlier
         // instance left open, so the changelogs read to their end hold committed state only.
-        if pipeline.exactlyOnce {
+        if service.exactlyOnce {
             for shard in shards { try shard.startTransactions() }
         }
         // The handler runs inside `poll`/`close` on this thread, while no step is running.
         weak var target: ConsumerLoop?
         // Fair partitions: a quiet app's record is not queued behind a hot topic's backlog.
-        consumer = try clients.consumer(config: pipeline.consumerConfig, fairPartitions: true) { event in
+        consumer = try clients.consumer(config: service.consumerConfig, fairPartitions: true) { event in
             target?.rebalanced(event)
         }
         target = self
-        pipeline.health.set(.ok)
+        committer = Committer(
+            shards: shards, consumer: consumer, exactlyOnce: service.exactlyOnce, intervalMillis: service.checkpointMillis,
+            clients: clients, logger: service.logger)
+        service.health.set(.ok)
     }
 
-    private var clients: any KafkaClientFactory { pipeline.clients }
+    private var clients: any KafkaClientFactory { service.clients }
 
     /// Polls and processes until `stop` is requested, then drains: delivers what is in
     /// flight, writes the states' last checkpoint, commits and leaves the group. A delivery
@@ -110,16 +112,17 @@ package final class ConsumerLoop {
     /// flushes, checkpoints, commits, metrics and health). Throws the failure that ends the
     /// loop, once it has committed what is safe and left the group.
     package func turn() throws {
-        if let apps = pipeline.pendingApps.withLock({ pending in defer { pending = nil }; return pending }) {
+        if let apps = service.pendingApps.withLock({ pending in defer { pending = nil }; return pending }) {
             try install(apps)
         }
         // While states catch up, the wait is for whichever consumer has records first.
         let poll = try consumer.poll(timeout: catchUp.isEmpty ? .milliseconds(Self.tickMillis) : .zero, maxMessages: 4096)
         // Before anything of this poll is processed or committed (a few instructions and a
         // lock a batch): records of another cluster must not reach the states.
+        if let failure = failedInRebalance { throw fail(failure) }
         try checkCluster()
         for reset in consumer.takeOffsetResets() { try offsetWasReset(reset) }
-        let now = pipeline.clock()
+        let now = service.clock()
         observe(poll, at: now)
         try installRestored()
         let tick = now - lastTick >= Self.tickMillis
@@ -130,15 +133,17 @@ package final class ConsumerLoop {
         for shard in shards {
             guard let failure = shard.sink.deliveryFailure else { continue }
             // Exactly once, a delivery that fails dooms its transaction, not the process.
-            guard pipeline.exactlyOnce else { throw fail(.delivery(failure)) }
-            try rewind(shard, because: failure)
+            guard service.exactlyOnce else { throw fail(.delivery(failure)) }
+            try rewind(committing { () throws(RuntimeFailure) in try committer.abort(shard, because: failure) })
         }
-        try checkpoint(now)
+        for abort in try committing({ () throws(RuntimeFailure) in try committer.checkpoint(now: now, restoring: partitions.restoring) }) {
+            try rewind(abort)
+        }
         for shard in shards {
-            if let duration = shard.takeCheckpointDuration() { pipeline.metrics.observeCheckpoint(milliseconds: duration) }
+            if let duration = shard.takeCheckpointDuration() { service.metrics.observeCheckpoint(milliseconds: duration) }
         }
         if tick {
-            commit(waitingUntil: nil)
+            committer.commit(waitingUntil: nil)
             if now - lastMetrics >= 1000 {
                 lastMetrics = now
                 publishMetrics(now)
@@ -176,7 +181,7 @@ package final class ConsumerLoop {
             }
             for thread in threads { thread.waitUntilDone() }
         }
-        pipeline.consumed.add(messages.count, ordering: .relaxed)
+        service.consumed.add(messages.count, ordering: .relaxed)
     }
 
     // MARK: Catching up
@@ -237,72 +242,20 @@ package final class ConsumerLoop {
 
     // MARK: Checkpoints and commits
 
-    /// Every checkpoint interval, each shard takes a checkpoint of its changed states; a
-    /// checkpoint taken is written as soon as every output before it is acknowledged.
-    /// Exactly once, each shard commits its transaction instead.
-    private func checkpoint(_ now: Int64) throws {
-        let due = now - lastCheckpoint >= pipeline.checkpointMillis
-        if due { lastCheckpoint = now }
-        if pipeline.exactlyOnce {
-            if due { try commitTransactions() }
-            return
-        }
-        if due {
-            let restoring = partitions.restoring
-            for shard in shards { shard.takeCheckpoint(restoring: restoring) }
-        }
-        for shard in shards { shard.writeCheckpointIfSafe() }
-    }
-
-    /// What became of the shards' transactions.
-    private enum TransactionsOutcome {
-        case committed
-        /// Some commit is to be tried again.
-        case pending
-        /// Some transaction was aborted: its work is to be done again from the changelogs.
-        case aborted
-    }
-
-    /// Exactly once: each shard commits its outputs, changed states and input offsets in one
-    /// transaction. An abortable failure rewinds the shard; a fatal one (fenced by another
-    /// instance with the same transactional id) ends the process.
-    ///
-    /// - Parameter deadline: when the commits stop waiting for the broker (nil: a minute each).
-    @discardableResult
-    private func commitTransactions(until deadline: ContinuousClock.Instant? = nil) throws -> TransactionsOutcome {
-        let group = consumer.groupMetadata()
-        let restoring = partitions.restoring
-        var outcome = TransactionsOutcome.committed
-        for shard in shards {
-            do {
-                try shard.commitTransaction(group: group, restoring: restoring, timeout: deadline.map(clients.remaining) ?? .seconds(60))
-                abortsInARow = 0
-            } catch where error.isFatal || error.isFencing {
-                // Fenced, the broker has aborted the transaction already: no abort to wait for.
-                throw fail(.transaction(shard: shard.index, "\(error)", fenced: error.isFencing))
-            } catch where error.isRetriable {
-                if outcome == .committed { outcome = .pending }
-                logger.warning("transaction commit to be retried", metadata: ["shard": "\(shard.index)", "error": "\(error)"])
-            } catch {
-                outcome = .aborted
-                try rewind(shard, because: "\(error)")
-            }
-        }
-        return outcome
-    }
-
-    /// Exactly once: aborts a shard's transaction and starts its partitions again from their
-    /// changelogs (whose records of the aborted transaction read-committed consumers never see).
-    private func rewind(_ shard: Shard, because reason: String) throws {
-        abortsInARow += 1
-        guard abortsInARow <= 3 else { throw fail(.transactionsAborting("transactions aborted \(abortsInARow) times in a row; the last because \(reason)")) }
-        logger.warning("transaction aborted; its partitions start again from their changelogs", metadata: ["shard": "\(shard.index)", "reason": "\(reason)"])
+    /// Runs a step of the committer, its failure ending the loop.
+    private func committing<Result>(_ body: () throws(RuntimeFailure) -> Result) throws -> Result {
         do {
-            try shard.abortTransaction()
+            return try body()
         } catch {
-            throw fail(.transactionsAborting("transaction of shard \(shard.index) cannot be aborted: \(error)"))
+            throw fail(error)
         }
-        pipeline.metrics.countAbortedTransaction()
+    }
+
+    /// Exactly once: a shard's transaction was aborted; its partitions start again from their
+    /// changelogs (whose records of the aborted transaction read-committed consumers never see).
+    private func rewind(_ abort: Committer.Abort) throws {
+        let shard = abort.shard
+        service.metrics.countAbortedTransaction()
         let rewound = partitions.held.filter { shardIndex(of: $0.partition) == shard.index }
         for partition in rewound {
             shard.drop(topic: partition.topic, partition: partition.partition)
@@ -310,62 +263,6 @@ package final class ConsumerLoop {
         }
         try consumer.pause(rewound.map { KafkaTopicPartition($0) })
         for partition in rewound { requestRestore(partition, apps: shard.apps(reading: partition.topic).map(\.app), pausing: true) }
-    }
-
-    /// Delivers everything sent, writes a last checkpoint of every state, and waits until it
-    /// is acknowledged too: then every offset a state covers is committable. Exactly once,
-    /// the last transaction is committed. Returns what was not finished by `deadline`, or nil.
-    @discardableResult
-    private func checkpointEverything(until deadline: ContinuousClock.Instant) -> String? {
-        if pipeline.exactlyOnce {
-            do {
-                while true {
-                    switch try commitTransactions(until: deadline) {
-                    case .committed: return nil
-                    case .aborted: return "the last transaction was aborted"
-                    case .pending:
-                        guard clients.now() < deadline else { return "the last transaction was not committed in time" }
-                        // The broker's retriable trouble takes a moment.
-                        for shard in shards { shard.sink.serveDeliveries(timeout: .milliseconds(100 / shards.count)) }
-                    }
-                }
-            } catch {
-                logger.error("last transaction not committed; the next owner starts from the one before", metadata: ["error": "\(error)"])
-                return "the last transaction was not committed (\(error))"
-            }
-        }
-        for shard in shards { shard.sink.flush(timeout: clients.remaining(until: deadline)) }
-        for shard in shards { shard.writeCheckpointIfSafe() }
-        let restoring = partitions.restoring
-        for shard in shards {
-            shard.takeCheckpoint(restoring: restoring)
-            shard.writeCheckpointIfSafe()
-            shard.sink.flush(timeout: clients.remaining(until: deadline))
-        }
-        if let failure = shards.lazy.compactMap(\.sink.deliveryFailure).first { return "an output was refused (\(failure))" }
-        let inFlight = shards.map(\.sink.inFlight).reduce(0, +)
-        return inFlight == 0 ? nil : "\(inFlight) outputs or changelog records were not acknowledged"
-    }
-
-    /// Commits what the sinks say is committable: in the background while running, or
-    /// waiting for the coordinator's answer until `deadline`. Returns a waited-for commit's error.
-    @discardableResult
-    private func commit(waitingUntil deadline: ContinuousClock.Instant?) -> KafkaError? {
-        let offsets = shards.flatMap { $0.sink.takeCommittable() }
-        guard !offsets.isEmpty else { return nil }
-        for (partition, offset) in offsets { committed[partition] = offset }
-        let list = offsets.map { KafkaTopicPartition($0.partition, offset: $0.offset) }
-        do {
-            if let deadline {
-                try consumer.commit(list, timeout: clients.remaining(until: deadline))
-            } else {
-                try consumer.commit(asynchronously: list)
-            }
-            return nil
-        } catch {
-            logger.warning("commit failed; the next one includes it", metadata: ["error": "\(error)"])
-            return error
-        }
     }
 
     // MARK: Restores
@@ -381,7 +278,7 @@ package final class ConsumerLoop {
         restorer.request(
             RestoreRequest(
                 generation: generation, topic: partition.topic, partition: partition.partition,
-                apps: apps.map { .init(definition: $0, changelog: ChangelogTopic.name(group: pipeline.group, app: $0.name)) },
+                apps: apps.map { .init(definition: $0, changelog: ChangelogTopic.name(group: service.group, app: $0.name)) },
                 freshStart: freshStart))
     }
 
@@ -410,7 +307,7 @@ package final class ConsumerLoop {
                 installed.append(state)
             }
             guard taken else { continue }
-            pipeline.metrics.countRestored(records: restored.records, bytes: restored.bytes, devices: restored.devices)
+            service.metrics.countRestored(records: restored.records, bytes: restored.bytes, devices: restored.devices)
             if let resumeFromStates { try resume(partition, after: installed, fromStates: resumeFromStates) }
         }
     }
@@ -445,7 +342,7 @@ package final class ConsumerLoop {
     /// Switches every shard to a new app set and follows its topics; apps that start with no
     /// state have it restored for the partitions already held.
     private func install(_ apps: [AppDefinition]) throws {
-        let now = pipeline.clock()
+        let now = service.clock()
         var stateless: [String: AppDefinition] = [:]
         for shard in shards {
             for app in shard.install(apps, now: now) { stateless[app.name] = app }
@@ -453,7 +350,7 @@ package final class ConsumerLoop {
         let names = Set(apps.map(\.name))
         for name in published.keys where !names.contains(name) {
             published[name] = nil
-            pipeline.metrics.remove(app: name)
+            service.metrics.remove(app: name)
         }
         for partition in partitions.held {
             let apps = stateless.values.filter { $0.input.topic == partition.topic }.sorted { $0.name < $1.name }
@@ -466,7 +363,7 @@ package final class ConsumerLoop {
         guard topics != subscribedTopics else { return }
         subscribedTopics = topics
         try consumer.subscribe(topics: topics)
-        connection.assignment(isEmpty: partitions.held.isEmpty, at: pipeline.clock())
+        connection.assignment(isEmpty: partitions.held.isEmpty, at: service.clock())
         logger.info("subscribed", metadata: ["topics": "\(topics.joined(separator: ","))"])
     }
 
@@ -476,7 +373,7 @@ package final class ConsumerLoop {
     /// every output derived from them is flushed, their states' last checkpoint written and
     /// their offsets committed, so the next owner starts exactly where this one stopped.
     private func rebalanced(_ event: KafkaRebalanceEvent) {
-        let now = pipeline.clock()
+        let now = service.clock()
         switch event {
         case .assigned(let given):
             logger.info("partitions assigned", metadata: ["partitions": "\(describe(given))"])
@@ -504,8 +401,14 @@ package final class ConsumerLoop {
         case .revoked(let taken):
             if !failing {
                 let deadline = drainDeadline ?? clients.now() + Self.revocationTimeout
-                checkpointEverything(until: deadline)
-                commit(waitingUntil: deadline)
+                let last = committer.checkpointEverything(restoring: partitions.restoring, until: deadline)
+                do {
+                    for abort in last.aborts { try rewind(abort) }
+                } catch {
+                    logger.error("cannot start aborted partitions again", metadata: ["error": "\(error)"])
+                }
+                if let failure = last.failure, failedInRebalance == nil { failedInRebalance = failure }
+                committer.commit(waitingUntil: deadline)
             }
             release(taken, parking: !failing && !consumer.rebalancesIncrementally)
             logger.info("partitions revoked", metadata: ["partitions": "\(describe(taken))"])
@@ -530,7 +433,7 @@ package final class ConsumerLoop {
                 }
             }
             partitions.revoke(partition, keeping: kept.isEmpty ? nil : kept)
-            pipeline.metrics.removeConsumerLag(topic: p.topic, partition: p.partition)
+            service.metrics.removeConsumerLag(topic: p.topic, partition: p.partition)
             shard.sink.forget(partition)
             shard.drop(topic: p.topic, partition: p.partition)
         }
@@ -563,17 +466,17 @@ package final class ConsumerLoop {
     /// Sets `/health` from what the loop sees; trouble that has lasted past the unhealthy bound
     /// fails the loop, so that the process exits and is started again.
     private func reportHealth(at now: Int64) throws {
-        if let trouble = connection.persistentTrouble(at: now, bound: pipeline.unhealthyAfterMillis) {
-            throw fail(.unhealthy(seconds: pipeline.unhealthyAfterMillis / 1000, trouble))
+        if let trouble = connection.persistentTrouble(at: now, bound: service.unhealthyAfterMillis) {
+            throw fail(.unhealthy(seconds: service.unhealthyAfterMillis / 1000, trouble))
         }
-        pipeline.health.set(connection.status(at: now))
+        service.health.set(connection.status(at: now))
     }
 
     private func clientError(_ error: KafkaError) {
         // An outage repeats the same error many times a second; librdkafka retries by itself,
         // so a few lines say enough.
         loggedErrors += 1
-        pipeline.metrics.countClientErrors(1)
+        service.metrics.countClientErrors(1)
         if loggedErrors <= 10 || loggedErrors % 1000 == 0 {
             logger.warning("kafka", metadata: ["error": "\(error)", "count": "\(loggedErrors)"])
         }
@@ -594,7 +497,7 @@ package final class ConsumerLoop {
             }
         }
         for (name, total) in totals {
-            let app = pipeline.metrics.app(name)
+            let app = service.metrics.app(name)
             app.add(total.counts.subtracting(published[name] ?? AppCounts()))
             // A watermark ahead of the wall clock (readings dated in the future) is no lag.
             if let watermark = total.watermark { app.setWatermarkLag(milliseconds: max(0, now - watermark)) }
@@ -603,12 +506,12 @@ package final class ConsumerLoop {
         }
         publishConsumerLags(now)
         for shard in shards {
-            pipeline.metrics.observeEmitLatency(shard.sink.takeLatencies())
-            pipeline.metrics.countClientErrors(shard.sink.takeClientErrors())
-            pipeline.metrics.countChangelogBytes(shard.sink.takeChangelogBytes())
+            service.metrics.observeEmitLatency(shard.sink.takeLatencies())
+            service.metrics.countClientErrors(shard.sink.takeClientErrors())
+            service.metrics.countChangelogBytes(shard.sink.takeChangelogBytes())
         }
-        pipeline.metrics.setRestoring(partitions: partitions.restoring.count)
-        pipeline.metrics.setCatchingUp(partitions: catchUp.partitions.count)
+        service.metrics.setRestoring(partitions: partitions.restoring.count)
+        service.metrics.setCatchingUp(partitions: catchUp.partitions.count)
     }
 
     /// The lag of every partition held: its end minus the position its states stand at (or,
@@ -621,18 +524,18 @@ package final class ConsumerLoop {
         for partition in partitions.held {
             let states = shard(of: partition.partition).apps(reading: partition.topic)
                 .compactMap { $0.state(of: partition.partition) }
-            let position = partitions.isRestoring(partition) ? committed[partition] : states.map(\.position).min()
+            let position = partitions.isRestoring(partition) ? committer.committed[partition] : states.map(\.position).min()
             let high = disconnected ? nil : consumer.cachedHighWatermark(topic: partition.topic, partition: partition.partition)
             var lag = Double.nan
             if let position, let high { lag = Double(max(0, high - position)) }
-            pipeline.metrics.setConsumerLag(topic: partition.topic, partition: partition.partition, lag: lag)
+            service.metrics.setConsumerLag(topic: partition.topic, partition: partition.partition, lag: lag)
             // A transactional input ends with a commit marker no record stands for: a lag of
             // one is a partition read to its end.
             if !partitions.isRestoring(partition), !partitions.isPaused(partition) {
                 waiting = lag.isNaN ? nil : waiting.map { $0 + max(0, Int64(lag) - 1) }
             }
         }
-        connection.progress(consumed: pipeline.consumed.load(ordering: .relaxed), lag: waiting, at: now)
+        connection.progress(consumed: service.consumed.load(ordering: .relaxed), lag: waiting, at: now)
     }
 
     // MARK: Ends
@@ -645,16 +548,18 @@ package final class ConsumerLoop {
     /// refuses (in a rebalance, say) is no such loss: the changelogs say what the states
     /// cover, and the next owner skips what they do. One that gets no answer at all is.
     package func drain() throws {
-        let timeout = pipeline.drainTimeout
+        let timeout = service.drainTimeout
         let deadline = clients.now() + timeout
         drainDeadline = deadline
-        pipeline.health.set(.stopping("delivering outputs, writing the last checkpoint and committing (at most \(timeout))"))
+        service.health.set(.stopping("delivering outputs, writing the last checkpoint and committing (at most \(timeout))"))
         var undone: [String] = []
-        if let unfinished = checkpointEverything(until: deadline) { undone.append(unfinished) }
-        if let error = commit(waitingUntil: deadline), error.code == KafkaError.timedOut {
+        let last = committer.checkpointEverything(restoring: partitions.restoring, until: deadline)
+        if let failure = last.failure { throw fail(failure) }
+        if let unfinished = last.unfinished { undone.append(unfinished) }
+        if let error = committer.commit(waitingUntil: deadline), error.code == KafkaError.timedOut {
             undone.append("the last offset commit got no answer")
         }
-        publishMetrics(pipeline.clock())
+        publishMetrics(service.clock())
         if !closeConsumer(until: deadline) {
             undone.append("the consumer did not leave its group in time (its partitions wait for session.timeout.ms)")
         }
@@ -668,20 +573,20 @@ package final class ConsumerLoop {
     /// so the process exits non-zero and a restart reprocesses from the last checkpoint.
     private func fail(_ failure: RuntimeFailure) -> RuntimeFailure {
         failing = true
-        let deadline = drainDeadline ?? clients.now() + pipeline.drainTimeout
+        let deadline = drainDeadline ?? clients.now() + service.drainTimeout
         drainDeadline = deadline
-        pipeline.health.set(.failing("\(failure)"))
-        if failure.isDelivery { pipeline.metrics.countDeliveryFailure() }
+        service.health.set(.failing("\(failure)"))
+        if failure.isDelivery { service.metrics.countDeliveryFailure() }
         logger.error(
             failure.isDelivery ? "output cannot be delivered; stopping after committing what is safe" : "stopping after committing what is safe",
             metadata: ["reason": "\(failure)"])
-        if pipeline.exactlyOnce {
+        if service.exactlyOnce {
             for shard in shards where failure.abortsTransactions { shard.abandonTransaction(timeout: clients.remaining(until: deadline)) }
         } else if failure.mayCommit {
             for shard in shards { shard.sink.flush(timeout: clients.remaining(until: deadline)) }
-            commit(waitingUntil: deadline)
+            committer.commit(waitingUntil: deadline)
         }
-        publishMetrics(pipeline.clock())
+        publishMetrics(service.clock())
         closeConsumer(until: deadline)
         return failure
     }
@@ -738,7 +643,7 @@ package final class ConsumerLoop {
             throw fail(.partitionRewound(partition: "\(partition)", readUpTo: reset.from, endsAt: to))
         }
         let skipped = to - reset.from
-        pipeline.metrics.countSkippedRecords(skipped, reason: "offset_reset")
+        service.metrics.countSkippedRecords(skipped, reason: "offset_reset")
         connection.skippedRecords("\(partition) offsets \(reset.from)..<\(to)")
         logger.error(
             "records skipped: the partition's position was out of range and was reset",

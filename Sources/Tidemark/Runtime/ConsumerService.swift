@@ -8,7 +8,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// Consume, process in shards, produce, commit: the service behind `tidemark run`.
-package final class Pipeline: Service, Sendable {
+package final class ConsumerService: Service, Sendable {
     let consumerConfig: KafkaConfig
     let producerConfig: KafkaConfig
     /// The consumer group; it names the apps' changelog topics.
@@ -87,10 +87,10 @@ package final class Pipeline: Service, Sendable {
     package func run() async throws {
         try await runOnDedicatedThreadUntilShutdown(name: "tidemark-poll") { [self] stop in
             do {
-                try ConsumerLoop(pipeline: self).run(until: stop)
+                try ConsumerLoop(service: self).run(until: stop)
             } catch {
                 health.set(.failing("\(error)"))
-                logger.critical("pipeline stopped", metadata: ["error": "\(error)"])
+                logger.critical("service stopped", metadata: ["error": "\(error)"])
                 throw error
             }
         }

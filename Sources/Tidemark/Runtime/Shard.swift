@@ -28,14 +28,21 @@ final class Shard {
 
     /// The changelog records of a checkpoint, produced once every output sent before the
     /// checkpoint was taken is acknowledged, so that no state is written whose outputs could
-    /// still be lost.
+    /// still be lost: first its device records, then, once every one of them is acknowledged,
+    /// its partition records. A restore trusts a partition record's position for every
+    /// device of its changelog partition, so none may be written while a device record of its
+    /// checkpoint may be missing (an idempotent producer that fails one record may write the
+    /// next: the runtime simulation found restores that skipped a device's readings so).
     private struct PendingCheckpoint {
-        /// The last output token issued when the checkpoint was taken.
+        /// The last token issued when the checkpoint was taken; once its device records are
+        /// sent, the last of theirs.
         var after: UInt64
         var records: ChangelogBatch
         /// Per input partition, the offset its states cover (every app's, so the least).
         var positions: [(partition: TopicPartition, offset: Int64)]
         var takenAt: ContinuousClock.Instant
+        /// Whether its device records are sent (its partition records wait for them).
+        var devicesSent = false
     }
 
     /// The last checkpoint written: its last record's token and when it was taken.
@@ -236,8 +243,7 @@ final class Shard {
                 for device in changedDevices {
                     records.appendDevice(device, of: state, topic: changelog, partition: partition, position: state.position)
                 }
-                // Last: a restore trusts the partition record's position for every device
-                // written before it in the same checkpoint.
+                // Written last, once the device records are acknowledged (see PendingCheckpoint).
                 records.appendPartition(of: state, topic: changelog, partition: partition, position: state.position)
                 state.checkpointed = state.position
             }
@@ -247,17 +253,31 @@ final class Shard {
             after: sink.lastSent, records: records, positions: positions.map { ($0.key, $0.value) }, takenAt: clients.now())
     }
 
-    /// Writes the pending checkpoint once every output sent before it is acknowledged: its
-    /// changelog records now, its input offsets committable once those are acknowledged too.
-    /// Returns the changelog records written.
-    @discardableResult
-    func writeCheckpointIfSafe() -> Int {
-        guard let checkpoint = pending, sink.isAcknowledged(through: checkpoint.after) else { return 0 }
+    /// Writes the pending checkpoint as far as is safe: its device records once every output
+    /// sent before it is acknowledged, its partition records once those are, and then its
+    /// input offsets are committable once the partition records are acknowledged too.
+    func writeCheckpointIfSafe() {
+        guard var checkpoint = pending, sink.isAcknowledged(through: checkpoint.after) else { return }
+        if !checkpoint.devicesSent {
+            sink.sendChangelog(checkpoint.records, partitionRecords: false)
+            checkpoint.devicesSent = true
+            checkpoint.after = sink.lastSent
+            pending = checkpoint
+            // None sent (only positions moved): the partition records may follow at once.
+            guard sink.isAcknowledged(through: checkpoint.after) else { return }
+        }
         pending = nil
-        sink.sendChangelog(checkpoint.records)
+        sink.sendChangelog(checkpoint.records, partitionRecords: true)
         for (partition, offset) in checkpoint.positions { sink.processed(partition, nextOffset: offset) }
         written = (sink.lastSent, checkpoint.takenAt)
-        return checkpoint.records.records.count
+    }
+
+    /// Writes the pending checkpoint to the end, waiting for the broker until `deadline`.
+    func writeCheckpoint(until deadline: ContinuousClock.Instant) {
+        while pending != nil, sink.deliveryFailure == nil, clients.now() < deadline {
+            writeCheckpointIfSafe()
+            sink.flush(timeout: clients.remaining(until: deadline))
+        }
     }
 
     /// Milliseconds from taking the last checkpoint to its last record's acknowledgement,
@@ -268,9 +288,6 @@ final class Shard {
         let (seconds, attoseconds) = (clients.now() - written.takenAt).components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
-
-    /// Whether a checkpoint waits to be written.
-    var hasPendingCheckpoint: Bool { pending != nil }
 
     // MARK: Transactions (exactly once)
 
@@ -290,7 +307,9 @@ final class Shard {
         var offsets: [KafkaTopicPartition] = []
         if let checkpoint = pending {
             pending = nil
-            sink.sendChangelog(checkpoint.records)
+            // All at once: the transaction makes them visible together or not at all.
+            sink.sendChangelog(checkpoint.records, partitionRecords: false)
+            sink.sendChangelog(checkpoint.records, partitionRecords: true)
             offsets = checkpoint.positions.map { KafkaTopicPartition($0.partition, offset: $0.offset) }
         }
         try sink.commitTransaction(offsets: offsets, group: group, timeout: timeout)

@@ -1,4 +1,4 @@
-// `tidemark run` as a library: a service group of the pipeline (consuming the apps' input
+// `tidemark run` as a library: a service group of the consumer service (consuming the apps' input
 // topics in a consumer group), the app-file reloader and the metrics server. SIGTERM/SIGINT
 // (or `shutdown()`) drain, commit and leave the group; `reloadApps()` (SIGHUP in `tidemark
 // run`) reads the app directory at once; a service that fails ends the group and `run()`
@@ -77,7 +77,7 @@ package final class TidemarkRuntime: Service, Sendable {
     package let options: Options
     package let metrics = RuntimeMetrics()
     package let health = HealthState()
-    private let pipeline: Pipeline
+    private let service: ConsumerService
     private let reloader: AppReloader
     private let group: ServiceGroup
 
@@ -94,14 +94,14 @@ package final class TidemarkRuntime: Service, Sendable {
         consumer["group.id"] = options.group
         // The consumer's own property, so producers are not handed a consumer setting.
         if let budget = options.prefetchBudget { consumer["queued.max.messages.kbytes"] = String(max(1, budget / 1024)) }
-        pipeline = Pipeline(
+        service = ConsumerService(
             consumerConfig: consumer, producerConfig: options.kafka.withDefaults(KafkaClientDefaults.producer),
             group: options.group, shards: options.shards, checkpointInterval: options.checkpointInterval,
             drainTimeout: options.drainTimeout, unhealthyAfter: options.unhealthyAfter, exactlyOnce: options.guarantee == .exactlyOnce, apps: apps,
             metrics: metrics, health: health, clock: clock, logger: logger)
         logger.info("apps loaded", metadata: ["apps": "\(apps.map(\.name).joined(separator: ","))"])
 
-        // Shut down in reverse: the pipeline drains first, then reloading stops, and metrics
+        // Shut down in reverse: the consumer service drains first, then reloading stops, and metrics
         // and health are served until the very end.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let address = options.metricsAddress {
@@ -109,10 +109,10 @@ package final class TidemarkRuntime: Service, Sendable {
                 address: address, metrics: metrics, health: health, limits: options.metricsLimits, logger: logger)))
         }
         reloader = AppReloader(
-            path: options.apps, interval: options.reloadInterval, apps: apps, pipeline: pipeline, metrics: metrics, health: health,
+            path: options.apps, interval: options.reloadInterval, apps: apps, service: service, metrics: metrics, health: health,
             logger: logger)
         services.append(.init(service: reloader))
-        services.append(.init(service: pipeline, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = signals
         group = ServiceGroup(configuration: configuration)
@@ -122,7 +122,7 @@ package final class TidemarkRuntime: Service, Sendable {
     package static let defaultShards = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
 
     /// Input messages consumed and processed so far.
-    package var recordsConsumed: Int { pipeline.consumed.load(ordering: .relaxed) }
+    package var recordsConsumed: Int { service.consumed.load(ordering: .relaxed) }
 
     /// Runs until shut down (returns once drained) or until a service fails (throws its error).
     package func run() async throws {

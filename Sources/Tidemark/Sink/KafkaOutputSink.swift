@@ -78,10 +78,11 @@ final class KafkaOutputSink: OutputSink {
     /// The cluster the input offsets belong to, once known: named on each partition record.
     var cluster: String?
 
-    /// Produces a checkpoint's changelog records (each a token, like any output).
-    func sendChangelog(_ batch: ChangelogBatch) {
+    /// Produces a checkpoint's device records, or its partition records (each a token, like
+    /// any output).
+    func sendChangelog(_ batch: ChangelogBatch, partitionRecords: Bool) {
         batch.bytes.withUnsafeBytes { bytes in
-            for record in batch.records {
+            for record in batch.records where record.isPartition == partitionRecords {
                 let token = tracker.issue()
                 let key = UnsafeRawBufferPointer(rebasing: bytes[record.key])
                 do throws(KafkaError) {
