@@ -82,13 +82,16 @@ let package = Package(
         .executableTarget(
             name: "TidemarkBench",
             dependencies: [
-                "Tidemark", "Kafka", "Streaming", "EmbeddedKafka", "CBenchBaseline", "TidemarkTestSupport",
+                "Tidemark", "Kafka", "Streaming", "EmbeddedKafka", "CBenchBaseline", "TidemarkTestSupport", "TidemarkSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The runtime simulation: an in-memory cluster, and the real consumer loop run over it.
         .target(name: "KafkaSimulation", dependencies: ["Kafka"]),
+        .target(
+            name: "TidemarkSimulation",
+            dependencies: ["Tidemark", "Kafka", "KafkaSimulation", .product(name: "Logging", package: "swift-log")]),
         // Child processes and loopback HTTP, for the command-line tests and the benchmarks.
         .target(name: "TidemarkTestSupport"),
         // A test trait only, for the test targets whose tests block.
@@ -96,6 +99,7 @@ let package = Package(
 
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "EmbeddedKafka", "TestThreads"]),
         .testTarget(name: "KafkaSimulationTests", dependencies: ["KafkaSimulation", "Kafka"]),
+        .testTarget(name: "SimulationTests", dependencies: ["TidemarkSimulation", "KafkaSimulation", "Kafka"]),
         .testTarget(name: "StreamingTests", dependencies: ["Streaming"]),
         .testTarget(
             name: "TidemarkTests",

@@ -20,6 +20,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchRestoreCommand.self,
             BenchCoalescingCommand.self,
             BenchPrefetchCommand.self,
+            BenchSimulateCommand.self,
         ]
     )
 

@@ -1,0 +1,122 @@
+// What a seed feeds the simulated runtime: the apps (windows of each kind, early results, a
+// record trigger, late records), and devices' readings, out of order within and beyond the
+// apps' lateness.
+import Foundation
+import KafkaSimulation
+import Tidemark
+
+struct SimulationWorkload {
+    struct Reading {
+        var key: [UInt8]
+        var value: [UInt8]
+    }
+
+    static let inputTopic = "readings"
+    static let outputTopics = ["results", "alerts", "late"]
+
+    let startMillis: Int64
+    let partitions: Int32
+    let devices: Int
+    let apps: [AppDefinition]
+    /// In the order they are produced.
+    let readings: [Reading]
+    /// One a device, far after its last: every window of the readings closes.
+    let closingReadings: [Reading]
+    /// Windows that end after this may be open when the simulation ends: not compared.
+    let comparedUntil: Int64
+
+    init(random: inout SimulationRandom, startMillis: Int64) {
+        self.startMillis = startMillis
+        partitions = Int32(random.int(in: 1...4))
+        devices = random.int(in: 2...8)
+        apps = Self.appFiles(random: &random).map { file in
+            // The files are fixed and valid: a failure here is a bug in this file.
+            try! AppDefinition.parse(yaml: file.yaml, file: file.name)
+        }
+        // Readings dated an hour before the simulation starts, a few seconds apart per device;
+        // some arrive out of order, a few beyond every app's lateness.
+        let base = startMillis - 3_600_000
+        var times = Array(repeating: base, count: devices)
+        var readings: [Reading] = []
+        let count = random.int(in: 20...120)
+        for _ in 0..<count {
+            let device = random.int(in: 0...(devices - 1))
+            times[device] += Int64(random.int(in: 200...4000))
+            var time = times[device]
+            if random.chance(0.1) { time -= Int64(random.int(in: 1000...20_000)) }
+            if random.chance(0.02) { time -= Int64(random.int(in: 60_000...200_000)) }
+            readings.append(Self.reading(device: device, time: time, value: random.int(in: 0...100)))
+        }
+        // A malformed record, now and then.
+        if random.chance(0.3) {
+            readings.insert(Reading(key: Array("d0".utf8), value: Array(#"{"device":"d0","ts":"#.utf8)), at: random.int(in: 0...readings.count))
+        }
+        self.readings = readings
+        let end = (times.max() ?? base) + 600_000
+        closingReadings = (0..<devices).map { Self.reading(device: $0, time: end, value: 0) }
+        comparedUntil = end - 120_000
+    }
+
+    private static func reading(device: Int, time: Int64, value: Int) -> Reading {
+        Reading(key: Array("d\(device)".utf8), value: Array(#"{"device":"d\#(device)","ts":\#(time),"t":\#(value)}"#.utf8))
+    }
+
+    /// One to three apps, each with settings of its own.
+    private static func appFiles(random: inout SimulationRandom) -> [(name: String, yaml: String)] {
+        var files: [(name: String, yaml: String)] = []
+        if random.chance(0.8) || files.isEmpty {
+            files.append((
+                "tumbling.yaml",
+                """
+                app: tumbling
+                input: {topic: readings, device: device, time: ts}
+                watermark: {out_of_order: \(random.int(in: 0...5))s}
+                series:
+                  - name: ten_seconds
+                    window: {size: 10s}
+                    allowed_lateness: 30s
+                    aggregate: {count: count(), max: max(t), sum: sum(t)}
+                    output: results
+                triggers:
+                  - {name: hot, when: t > 90, output: alerts}
+                late: {output: late}
+
+                """))
+        }
+        if random.chance(0.6) {
+            files.append((
+                "hopping.yaml",
+                """
+                app: hopping
+                input: {topic: readings, device: device, time: ts}
+                watermark: {out_of_order: \(random.int(in: 0...10))s\(random.chance(0.5) ? ", idle: 3s" : "")}
+                series:
+                  - name: half_minute
+                    window: {size: 30s, slide: 10s}
+                    allowed_lateness: 1m
+                    aggregate: {count: count(), mean: mean(t)}
+                    output: results
+                    emit: {every: \(random.int(in: 1...5))s}
+                late: {output: late}
+
+                """))
+        }
+        if random.chance(0.5) || files.isEmpty {
+            files.append((
+                "sessions.yaml",
+                """
+                app: sessions
+                input: {topic: readings, device: device, time: ts}
+                series:
+                  - name: visits
+                    window: {gap: \(random.int(in: 3...15))s}
+                    allowed_lateness: 20s
+                    aggregate: {count: count(), min: min(t)}
+                    output: results
+                late: {output: late}
+
+                """))
+        }
+        return files
+    }
+}
