@@ -26,15 +26,6 @@ struct BenchSimulateCommand: ParsableCommand {
     var guarantee: String?
 
     func run() throws {
-        // Swift seeds its hashing per process, and dictionary order reaches the runtime's order
-        // of sends: without this, a seed would replay another schedule than the one reported.
-        if ProcessInfo.processInfo.environment["SWIFT_DETERMINISTIC_HASHING"] == nil {
-            setenv("SWIFT_DETERMINISTIC_HASHING", "1", 1)
-            let arguments = CommandLine.arguments
-            var argv = arguments.map { strdup($0) } + [nil]
-            execv("/proc/self/exe", &argv)
-            throw ValidationError("cannot run again with deterministic hashing: \(String(cString: strerror(errno)))")
-        }
         var options = SimulationOptions(verbose: verbose)
         switch guarantee {
         case nil: break

@@ -98,6 +98,8 @@ final class SimulationRun {
     static let drainMillis: Int64 = 5000
     let logger: Logger
     var processes: [SimulatedProcess] = []
+    /// The apps the processes run: the workload's, and its added app once added.
+    private(set) var apps: [AppDefinition]
     private var nextOwner = 1
     private var produced = 0
     var story: [String] = []
@@ -115,6 +117,7 @@ final class SimulationRun {
         checkpointInterval = .milliseconds(random.int(in: 100...1500))
         faultRate = [0.0, 0.001, 0.003, 0.006][random.int(in: 0...3)]
         self.random = random
+        apps = workload.apps
         sabotage = options.sabotage
         var logger = Logger(label: "tidemark-simulation") { label in
             options.verbose ? StreamLogHandler.standardError(label: label) as any LogHandler : SwiftLogNoOpLogHandler()
@@ -133,10 +136,12 @@ final class SimulationRun {
         // The schedule: readings arrive while faults strike. Now and then the cluster is
         // replaced half way, and the schedule ends with that.
         let replacesClusterAt = random.chance(0.03) ? random.int(in: 50...600) : nil
+        let addsAppAt = workload.addedApp == nil ? nil : random.int(in: 1...400)
         var turns = 0
         while produced < workload.readings.count || turns < 400 {
             turns += 1
             if turns == replacesClusterAt { return replaceCluster() }
+            if turns == addsAppAt, let added = workload.addedApp { add(added) }
             produceSome()
             injectFault()
             turnSomeProcess()
@@ -161,6 +166,16 @@ final class SimulationRun {
     }
 
     var elapsed: Int64 { cluster.nowMillis - workload.startMillis }
+
+    /// A hot reload that adds an app: its changelog made as the reloader makes it, then the
+    /// new app set handed to every running process (and to those started later).
+    private func add(_ app: AppDefinition) {
+        story.append("t=\(elapsed) app \(app.name) added")
+        let changelog = ChangelogTopic(app: app, group: group)
+        if cluster.partitionCount(of: changelog.name) == nil { cluster.createTopic(changelog.name, partitions: workload.partitions) }
+        apps.append(app)
+        for process in processes { process.service.update(apps: apps) }
+    }
 
     /// The cluster behind the bootstrap address is replaced by an empty one: every process
     /// must fail at its next turn, naming both clusters, and commit nothing to the new one
@@ -222,7 +237,7 @@ final class SimulationRun {
         let service = ConsumerService(
             consumerConfig: consumerConfig, producerConfig: producerConfig, group: group, shards: 1,
             checkpointInterval: checkpointInterval, drainTimeout: Self.drainTimeout, unhealthyAfter: .seconds(20),
-            exactlyOnce: exactlyOnce, apps: workload.apps, metrics: RuntimeMetrics(), health: HealthState(),
+            exactlyOnce: exactlyOnce, apps: apps, metrics: RuntimeMetrics(), health: HealthState(),
             clock: { cluster.value.nowMillis }, clients: clients, logger: logger)
         do {
             processes.append(try SimulatedProcess(slot: slot, owner: owner, service: service))

@@ -18,6 +18,9 @@ struct SimulationWorkload {
     let partitions: Int32
     let devices: Int
     let apps: [AppDefinition]
+    /// An app added while the processes run (a hot reload), reading from the earliest
+    /// record: it catches up on what the others have read, and must still give batch's results.
+    let addedApp: AppDefinition?
     /// In the order they are produced.
     let readings: [Reading]
     /// One a device, far after its last: every window of the readings closes.
@@ -33,6 +36,21 @@ struct SimulationWorkload {
             // The files are fixed and valid: a failure here is a bug in this file.
             try! AppDefinition.parse(yaml: file.yaml, file: file.name)
         }
+        addedApp = random.chance(0.4)
+            ? try! AppDefinition.parse(
+                yaml: """
+                    app: added
+                    input: {topic: readings, device: device, time: ts, start: earliest}
+                    series:
+                      - name: twenty_seconds
+                        window: {size: 20s}
+                        allowed_lateness: 30s
+                        aggregate: {count: count(), last: last(t)}
+                        output: results
+                    late: {output: late}
+
+                    """, file: "added.yaml")
+            : nil
         // Readings dated an hour before the simulation starts, a few seconds apart per device;
         // some arrive out of order, a few beyond every app's lateness.
         let base = startMillis - 3_600_000

@@ -95,21 +95,25 @@ package final class AppProcessor {
     /// Takes over `state` for `partition` (restored, fresh, or carried over from an earlier
     /// version of the app); the state the partition had is dropped.
     package func install(_ state: PartitionState, partition: Int32) {
-        partitions[partition] = state
+        if partitions.updateValue(state, forKey: partition) == nil {
+            heldPartitions.insert(partition, at: heldPartitions.firstIndex { $0 > partition } ?? heldPartitions.endIndex)
+        }
         forgetCurrent()
     }
 
     /// Drops the state of a partition taken away.
     package func drop(partition: Int32) {
-        partitions[partition] = nil
+        if partitions.removeValue(forKey: partition) != nil { heldPartitions.removeAll { $0 == partition } }
         forgetCurrent()
     }
 
     /// The state of `partition`, if held.
     package func state(of partition: Int32) -> PartitionState? { partitions[partition] }
 
-    /// The partitions whose state is held.
-    package var heldPartitions: Dictionary<Int32, PartitionState>.Keys { partitions.keys }
+    /// The partitions whose state is held, in order: what a tick emits, and a checkpoint
+    /// writes, comes in the same order in every process (the runtime simulation replays a
+    /// seed only so).
+    package private(set) var heldPartitions: [Int32] = []
 
     private func forgetCurrent() {
         currentPartition = -1
@@ -123,8 +127,9 @@ package final class AppProcessor {
         if partition == currentPartition, let current { return current }
         var state = partitions[partition]
         if state == nil && startsPartitions {
-            state = PartitionState(engine: app.makeEngine(), start: .min)
-            partitions[partition] = state
+            let started = PartitionState(engine: app.makeEngine(), start: .min)
+            install(started, partition: partition)
+            state = started
         }
         currentPartition = partition
         current = state.map(Unmanaged.passUnretained)
@@ -247,7 +252,8 @@ package final class AppProcessor {
 
     /// Lets processing time pass: idle devices are flushed and `every` periods fire.
     package func advance<Sink: OutputSink>(now: Int64, into sink: Sink) {
-        for state in partitions.values {
+        for partition in heldPartitions {
+            let state = partitions[partition]!
             var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
             state.engine.advance(processingTime: now, into: &forwarder)
         }
@@ -255,7 +261,7 @@ package final class AppProcessor {
 
     /// Closes every window, as at the end of a file.
     package func closeAll<Sink: OutputSink>(into sink: Sink) {
-        for partition in partitions.keys.sorted() {
+        for partition in heldPartitions {
             let state = partitions[partition]!
             var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
             state.engine.closeAll(into: &forwarder)

@@ -78,7 +78,7 @@ final class AppReloader: Service {
         var problems = outcome.errors.map(\.description)
         // A new app (or one reading another topic) needs its changelog first.
         let fresh = outcome.apps.filter { app in !previous.contains { $0.name == app.name && $0.input.topic == app.input.topic } }
-        for problem in ChangelogTopic.ensure(
+        for problem in service.clients.ensure(
             fresh.map { ChangelogTopic(app: $0, group: service.group) }, config: service.producerConfig, timeout: .seconds(10))
         {
             logger.error("app not started; its previous version (if any) goes on", metadata: ["error": "\(problem)"])

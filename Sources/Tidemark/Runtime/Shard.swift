@@ -14,6 +14,9 @@ final class Shard {
     let index: Int
     let sink: KafkaOutputSink
     private(set) var processors: [String: AppProcessor] = [:]
+    /// The processors by app name: what a tick emits, and a checkpoint writes, comes in the
+    /// same order in every process.
+    private var orderedProcessors: [AppProcessor] = []
     /// Unretained: `processors` owns them. Calls through guaranteed references spare the
     /// record path a retain and a release per app and record.
     private var processorsByTopic: [String: [Unmanaged<AppProcessor>]] = [:]
@@ -96,6 +99,7 @@ final class Shard {
             for name in processors.keys where next[name] == nil { logger.info("app stopped", metadata: ["app": "\(name)"]) }
         }
         processors = next
+        orderedProcessors = next.values.sorted { $0.app.name < $1.app.name }
         processorsByTopic = Dictionary(grouping: next.values.sorted { $0.app.name < $1.app.name }, by: \.app.input.topic)
             .mapValues { $0.map(Unmanaged.passUnretained) }
         changelogs = Dictionary(uniqueKeysWithValues: apps.map { ($0.name, ChangelogTopic.name(group: group, app: $0.name)) })
@@ -157,7 +161,7 @@ final class Shard {
             for target in batched { target._withUnsafeGuaranteedRef { $0.endBatch(into: sink) } }
         }
         if tick {
-            for processor in processors.values { processor.advance(now: now, into: sink) }
+            for processor in orderedProcessors { processor.advance(now: now, into: sink) }
         }
         sink.serveDeliveries()
     }
@@ -193,7 +197,7 @@ final class Shard {
                 }
             }
         }
-        for processor in processors.values { processor.endBatch(into: sink) }
+        for processor in orderedProcessors { processor.endBatch(into: sink) }
         sink.serveDeliveries()
     }
 
@@ -225,7 +229,7 @@ final class Shard {
         guard pending == nil else { return }
         var records = ChangelogBatch()
         var positions: [TopicPartition: Int64] = [:]
-        for processor in processors.values {
+        for processor in orderedProcessors {
             guard let changelog = changelogs[processor.app.name] else { continue }
             for partition in processor.heldPartitions {
                 let state = processor.state(of: partition)!
