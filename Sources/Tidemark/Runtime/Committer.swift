@@ -47,13 +47,14 @@ final class Committer {
     /// Exactly once, each shard commits its transaction instead.
     ///
     /// - Parameter restoring: input partitions some app is still restored for: not committed.
-    func checkpoint(now: Int64, restoring: Set<TopicPartition>) throws(RuntimeFailure) -> [Abort] {
+    func checkpoint(now: Int64, restoring: @autoclosure () -> Set<TopicPartition>) throws(RuntimeFailure) -> [Abort] {
         let due = now - lastCheckpoint >= intervalMillis
         if due { lastCheckpoint = now }
         if exactlyOnce {
-            return due ? try commitTransactions(restoring: restoring).aborts : []
+            return due ? try commitTransactions(restoring: restoring()).aborts : []
         }
         if due {
+            let restoring = restoring()
             for shard in shards { shard.takeCheckpoint(restoring: restoring) }
         }
         for shard in shards { shard.writeCheckpointIfSafe() }

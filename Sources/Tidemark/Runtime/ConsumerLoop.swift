@@ -117,9 +117,9 @@ package final class ConsumerLoop {
         }
         // While states catch up, the wait is for whichever consumer has records first.
         let poll = try consumer.poll(timeout: catchUp.isEmpty ? .milliseconds(Self.tickMillis) : .zero, maxMessages: 4096)
+        if let failure = failedInRebalance { throw fail(failure) }
         // Before anything of this poll is processed or committed (a few instructions and a
         // lock a batch): records of another cluster must not reach the states.
-        if let failure = failedInRebalance { throw fail(failure) }
         try checkCluster()
         for reset in consumer.takeOffsetResets() { try offsetWasReset(reset) }
         let now = service.clock()
