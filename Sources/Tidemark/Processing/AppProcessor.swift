@@ -95,10 +95,22 @@ package final class AppProcessor {
     /// Takes over `state` for `partition` (restored, fresh, or carried over from an earlier
     /// version of the app); the state the partition had is dropped.
     package func install(_ state: PartitionState, partition: Int32) {
+        hold(state, partition: partition)
+        forgetCurrent()
+    }
+
+    private func hold(_ state: PartitionState, partition: Int32) {
         if partitions.updateValue(state, forKey: partition) == nil {
             heldPartitions.insert(partition, at: heldPartitions.firstIndex { $0 > partition } ?? heldPartitions.endIndex)
         }
-        forgetCurrent()
+    }
+
+    /// Starts a partition met for the first time (out of line: the record path inlines its caller).
+    @inline(never)
+    private func start(_ partition: Int32) -> PartitionState {
+        let state = PartitionState(engine: app.makeEngine(), start: .min)
+        hold(state, partition: partition)
+        return state
     }
 
     /// Drops the state of a partition taken away.
@@ -126,11 +138,7 @@ package final class AppProcessor {
     private func state(for partition: Int32) -> Unmanaged<PartitionState>? {
         if partition == currentPartition, let current { return current }
         var state = partitions[partition]
-        if state == nil && startsPartitions {
-            let started = PartitionState(engine: app.makeEngine(), start: .min)
-            install(started, partition: partition)
-            state = started
-        }
+        if state == nil && startsPartitions { state = start(partition) }
         currentPartition = partition
         current = state.map(Unmanaged.passUnretained)
         if let state, !batched.contains(where: { $0 === state }) { batched.append(state) }

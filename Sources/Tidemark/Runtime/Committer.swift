@@ -142,7 +142,7 @@ final class Committer {
                             return result
                         }
                         // The broker's retriable trouble takes a moment.
-                        for shard in shards { shard.sink.serveDeliveries(timeout: .milliseconds(100 / shards.count)) }
+                        for shard in shards { shard.serveDeliveries(timeout: .milliseconds(100 / shards.count)) }
                     }
                 }
             } catch {
@@ -152,14 +152,14 @@ final class Committer {
                 return result
             }
         }
-        for shard in shards { shard.sink.flush(timeout: clients.remaining(until: deadline)) }
+        for shard in shards { shard.flush(timeout: clients.remaining(until: deadline)) }
         for shard in shards {
             shard.writeCheckpoint(until: deadline)
             shard.takeCheckpoint(restoring: restoring)
             shard.writeCheckpoint(until: deadline)
         }
-        if let failure = shards.lazy.compactMap(\.sink.deliveryFailure).first { return LastCheckpoint(unfinished: "an output was refused (\(failure))") }
-        let inFlight = shards.map(\.sink.inFlight).reduce(0, +)
+        if let failure = shards.lazy.compactMap(\.deliveryFailure).first { return LastCheckpoint(unfinished: "an output was refused (\(failure))") }
+        let inFlight = shards.map(\.inFlight).reduce(0, +)
         return LastCheckpoint(unfinished: inFlight == 0 ? nil : "\(inFlight) outputs or changelog records were not acknowledged")
     }
 
@@ -168,7 +168,7 @@ final class Committer {
     /// Returns a waited-for commit's error.
     @discardableResult
     func commit(waitingUntil deadline: ContinuousClock.Instant?) -> KafkaError? {
-        let offsets = shards.flatMap { $0.sink.takeCommittable() }
+        let offsets = shards.flatMap { $0.takeCommittable() }
         guard !offsets.isEmpty else { return nil }
         for (partition, offset) in offsets { committed[partition] = offset }
         let list = offsets.map { KafkaTopicPartition($0.partition, offset: $0.offset) }

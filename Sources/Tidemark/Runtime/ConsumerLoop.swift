@@ -129,9 +129,9 @@ package final class ConsumerLoop {
         if tick { lastTick = now }
         step(poll.messages, now: now, tick: tick)
         if !catchUp.isEmpty { try stepCatchingUp(now: now, wait: poll.messages.isEmpty) }
-        if let fatal = shards.lazy.compactMap(\.sink.fatalError).first { throw fail(.delivery(fatal)) }
+        if let fatal = shards.lazy.compactMap(\.fatalError).first { throw fail(.delivery(fatal)) }
         for shard in shards {
-            guard let failure = shard.sink.deliveryFailure else { continue }
+            guard let failure = shard.deliveryFailure else { continue }
             // Exactly once, a delivery that fails dooms its transaction, not the process.
             guard service.exactlyOnce else { throw fail(.delivery(failure)) }
             try rewind(committing { () throws(RuntimeFailure) in try committer.abort(shard, because: failure) })
@@ -434,8 +434,7 @@ package final class ConsumerLoop {
             }
             partitions.revoke(partition, keeping: kept.isEmpty ? nil : kept)
             service.metrics.removeConsumerLag(topic: p.topic, partition: p.partition)
-            shard.sink.forget(partition)
-            shard.drop(topic: p.topic, partition: p.partition)
+            shard.release(partition)
         }
     }
 
@@ -460,7 +459,7 @@ package final class ConsumerLoop {
                 break
             }
         }
-        if shards.contains(where: { $0.sink.takeAcknowledgedAny() }) { connection.reachedBroker() }
+        if shards.contains(where: { $0.takeAcknowledgedAny() }) { connection.reachedBroker() }
     }
 
     /// Sets `/health` from what the loop sees; trouble that has lasted past the unhealthy bound
@@ -506,9 +505,10 @@ package final class ConsumerLoop {
         }
         publishConsumerLags(now)
         for shard in shards {
-            service.metrics.observeEmitLatency(shard.sink.takeLatencies())
-            service.metrics.countClientErrors(shard.sink.takeClientErrors())
-            service.metrics.countChangelogBytes(shard.sink.takeChangelogBytes())
+            let counts = shard.takeOutputCounts()
+            service.metrics.observeEmitLatency(counts.emitLatencies)
+            service.metrics.countClientErrors(counts.clientErrors)
+            service.metrics.countChangelogBytes(counts.changelogBytes)
         }
         service.metrics.setRestoring(partitions: partitions.restoring.count)
         service.metrics.setCatchingUp(partitions: catchUp.partitions.count)
@@ -583,7 +583,7 @@ package final class ConsumerLoop {
         if service.exactlyOnce {
             for shard in shards where failure.abortsTransactions { shard.abandonTransaction(timeout: clients.remaining(until: deadline)) }
         } else if failure.mayCommit {
-            for shard in shards { shard.sink.flush(timeout: clients.remaining(until: deadline)) }
+            for shard in shards { shard.flush(timeout: clients.remaining(until: deadline)) }
             committer.commit(waitingUntil: deadline)
         }
         publishMetrics(service.clock())
@@ -611,7 +611,7 @@ package final class ConsumerLoop {
         guard let id = consumer.clusterID(timeout: .zero) else { return }
         guard let cluster else {
             cluster = id
-            for shard in shards { shard.sink.cluster = id }
+            for shard in shards { shard.cluster = id }
             logger.info("cluster", metadata: ["id": "\(id)"])
             return
         }

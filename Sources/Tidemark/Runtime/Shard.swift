@@ -12,7 +12,7 @@ import Streaming
 /// ``ShardThread`` for a step and takes it back after the step's barrier.
 final class Shard {
     let index: Int
-    let sink: KafkaOutputSink
+    private let sink: KafkaOutputSink
     private(set) var processors: [String: AppProcessor] = [:]
     /// The processors by app name: what a tick emits, and a checkpoint writes, comes in the
     /// same order in every process.
@@ -291,6 +291,46 @@ final class Shard {
         self.written = nil
         let (seconds, attoseconds) = (clients.now() - written.takenAt).components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    // MARK: Output
+
+    /// Why the producer can no longer be used (fenced, or another fatal error).
+    var fatalError: String? { sink.fatalError }
+
+    /// Why a delivery failed for good, if one did.
+    var deliveryFailure: String? { sink.deliveryFailure }
+
+    /// Outputs and changelog records sent and not yet answered.
+    var inFlight: Int { sink.inFlight }
+
+    /// The cluster the input offsets belong to, once known: named on each partition record.
+    var cluster: String? {
+        get { sink.cluster }
+        set { sink.cluster = newValue }
+    }
+
+    /// Waits until every record sent is answered (or `timeout` passes).
+    func flush(timeout: Duration) { sink.flush(timeout: timeout) }
+
+    /// Settles the delivery reports that arrived, waiting up to `timeout` for one.
+    func serveDeliveries(timeout: Duration) { sink.serveDeliveries(timeout: timeout) }
+
+    /// At least once: the input offsets that may be committed now.
+    func takeCommittable() -> [(partition: TopicPartition, offset: Int64)] { sink.takeCommittable() }
+
+    /// Whether the broker acknowledged some record since the last call.
+    func takeAcknowledgedAny() -> Bool { sink.takeAcknowledgedAny() }
+
+    /// What the output counted since the last call, for the metrics.
+    func takeOutputCounts() -> (emitLatencies: [Int64], clientErrors: Int, changelogBytes: Int) {
+        (sink.takeLatencies(), sink.takeClientErrors(), sink.takeChangelogBytes())
+    }
+
+    /// Drops everything of a partition taken away: its apps' states and its commit bookkeeping.
+    func release(_ partition: TopicPartition) {
+        sink.forget(partition)
+        drop(topic: partition.topic, partition: partition.partition)
     }
 
     // MARK: Transactions (exactly once)
