@@ -251,6 +251,21 @@ package final class ConsumerLoop {
         }
     }
 
+    /// Delivers everything, writes every state's last checkpoint and waits for it (exactly
+    /// once, commits the last transactions), by `deadline`. A shard whose last transaction
+    /// was aborted is rewound at once: its states hold what the transaction voided, and the
+    /// next transaction (in the revocation a close brings) must not commit offsets past it.
+    private func checkpointEverything(until deadline: ContinuousClock.Instant) -> Committer.LastCheckpoint {
+        var last = committer.checkpointEverything(restoring: partitions.restoring, until: deadline)
+        do {
+            for abort in last.aborts { try rewind(abort) }
+        } catch {
+            logger.error("cannot start aborted partitions again", metadata: ["error": "\(error)"])
+            last.failure = last.failure ?? .transactionsAborting("partitions of an aborted transaction cannot start again: \(error)")
+        }
+        return last
+    }
+
     /// Exactly once: a shard's transaction was aborted; its partitions start again from their
     /// changelogs (whose records of the aborted transaction read-committed consumers never see).
     private func rewind(_ abort: Committer.Abort) throws {
@@ -401,12 +416,7 @@ package final class ConsumerLoop {
         case .revoked(let taken):
             if !failing {
                 let deadline = drainDeadline ?? clients.now() + Self.revocationTimeout
-                let last = committer.checkpointEverything(restoring: partitions.restoring, until: deadline)
-                do {
-                    for abort in last.aborts { try rewind(abort) }
-                } catch {
-                    logger.error("cannot start aborted partitions again", metadata: ["error": "\(error)"])
-                }
+                let last = checkpointEverything(until: deadline)
                 if let failure = last.failure, failedInRebalance == nil { failedInRebalance = failure }
                 committer.commit(waitingUntil: deadline)
             }
@@ -553,7 +563,7 @@ package final class ConsumerLoop {
         drainDeadline = deadline
         service.health.set(.stopping("delivering outputs, writing the last checkpoint and committing (at most \(timeout))"))
         var undone: [String] = []
-        let last = committer.checkpointEverything(restoring: partitions.restoring, until: deadline)
+        let last = checkpointEverything(until: deadline)
         if let failure = last.failure { throw fail(failure) }
         if let unfinished = last.unfinished { undone.append(unfinished) }
         if let error = committer.commit(waitingUntil: deadline), error.code == KafkaError.timedOut {
