@@ -125,7 +125,10 @@ public struct KafkaMessage {
 
     /// The value of the last header named `name`: nil if absent, empty for a null-valued header.
     package func header(_ name: String) -> KafkaBytes? {
-        if topics.inMemory { return InMemoryMessages.headers(of: raw).last { $0.name.elementsEqual(utf8: name) }.map { $0.value ?? KafkaBytes(base: nil, count: 0) } }
+        if topics.inMemory {
+            let header = InMemoryMessages.headers(of: raw).last { $0.name.elementsEqual(utf8: name) }
+            return header.map { $0.value ?? KafkaBytes(base: nil, count: 0) }
+        }
         var headers: OpaquePointer?
         guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else { return nil }
         var value: UnsafeRawPointer?

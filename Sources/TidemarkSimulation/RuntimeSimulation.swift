@@ -106,7 +106,7 @@ final class SimulationRun {
     private var produced = 0
     var story: [String] = []
     var violations: [String] = []
-    /// Probabilities of each fault per turn.
+    /// How often faults strike: a turn brings one with six times this probability.
     private let faultRate: Double
     private let sabotage: Sabotage?
 
