@@ -48,6 +48,14 @@ package final class PartitionState {
         return index < coveredUntil.count && offset < coveredUntil[index]
     }
 
+    /// What a record of `device` written now covers: the state's position, or further where
+    /// the device's restored record covered more (its readings up to there are in its state,
+    /// and were skipped when read again).
+    package func position(of device: DeviceID) -> Int64 {
+        let index = Int(device.index)
+        return index < coveredUntil.count ? max(position, coveredUntil[index]) : position
+    }
+
     /// Notes that `device`'s record covers its readings before `offset`.
     package func cover(_ device: DeviceID, until offset: Int64) {
         guard offset > start else { return }

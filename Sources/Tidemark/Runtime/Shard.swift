@@ -245,7 +245,9 @@ final class Shard {
                 state.engine.takeChangedPartitions(into: &changedPartitions)
                 guard !changedDevices.isEmpty || !changedPartitions.isEmpty || state.position != state.checkpointed else { continue }
                 for device in changedDevices {
-                    records.appendDevice(device, of: state, topic: changelog, partition: partition, position: state.position)
+                    // A device ahead of the state (restored from a checkpoint cut short) keeps
+                    // its own position: its state holds readings the partition's does not.
+                    records.appendDevice(device, of: state, topic: changelog, partition: partition, position: state.position(of: device))
                 }
                 // Written last, once the device records are acknowledged (see PendingCheckpoint).
                 records.appendPartition(of: state, topic: changelog, partition: partition, position: state.position)
