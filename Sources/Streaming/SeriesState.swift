@@ -26,6 +26,8 @@ struct SeriesState {
     var entries: [WindowEntry] = []
     /// Sessions (empty for fixed windows): ``SessionFlags`` per entry.
     var sessionFlags: [UInt8] = []
+    /// Records read again after a restore are applied: see ``WindowEngine/replaying``.
+    var replaying = false
     /// Per entry, its place in ``pending``, or -1: kept apart from ``entries`` because only
     /// late updates and purges read it.
     var pendingSlot: [Int32] = []

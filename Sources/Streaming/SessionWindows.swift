@@ -69,10 +69,12 @@ extension SeriesState {
     }
 
     /// Retracts the session's current key, if it was emitted, before the key disappears: with
-    /// the key's start and end now and a revision above every one it was emitted with.
+    /// the key's start and end now and a revision above every one it was emitted with. While
+    /// ``replaying``, whether or not this engine emitted it: an earlier reading of the same
+    /// records may have, in batches cut elsewhere.
     private mutating func retractKey(of entry: Int32, device: Int) {
         let e = Int(entry)
-        guard sessionFlags[e] & SessionFlags.keyEmitted != 0 else { return }
+        guard replaying || sessionFlags[e] & SessionFlags.keyEmitted != 0 else { return }
         let last = revision(of: entry, count: accumulators[e * stride])
         queueRetraction(
             device: device, start: entries[e].start, end: entries[e].end, revision: last + 1,

@@ -128,6 +128,18 @@ public final class WindowEngine {
     /// can overlap.
     @exclusivity(unchecked) @usableFromInline var core: EngineCore
 
+    /// Whether the records applied now may have been applied before, by a process that
+    /// crashed after emitting results but before its state was written: a session key that
+    /// disappears meanwhile is then retracted even if this engine never emitted it, since the
+    /// earlier reading may have (its batches ended elsewhere). Results stay identical
+    /// otherwise; a retraction of a key nobody saw is harmless.
+    package var replaying = false {
+        didSet {
+            guard replaying != oldValue else { return }
+            for s in core.states.indices { core.states[s].replaying = replaying }
+        }
+    }
+
 
     /// Builds an engine for one app's series.
     /// - Parameters:

@@ -205,6 +205,7 @@ package final class AppProcessor {
         offset: Int64, now: Int64, to state: PartitionState, into sink: Sink
     ) -> RecordOutcome {
         state.position = max(state.position, offset + 1)
+        state.noteReplay(at: offset)
         counts.recordsIn += 1
         let bytes = value ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if let failure = decoder.decode(value: bytes, key: key, timestamp: timestamp) {

@@ -31,6 +31,9 @@ package final class PartitionState {
     private var coveredUntil: [Int64] = []
     /// No device is covered at or after this offset: past it, nothing is looked up.
     private var replayEnd: Int64 = .min
+    /// Records before this offset may have been read before, by an owner that crashed
+    /// after its last checkpoint (where the partition ended when the state was restored).
+    package var replayUntil: Int64 = .min
 
     /// A fresh state (no record seen) that takes records from `start` on.
     package init(engine: WindowEngine, start: Int64) {
@@ -54,6 +57,19 @@ package final class PartitionState {
     package func position(of device: DeviceID) -> Int64 {
         let index = Int(device.index)
         return index < coveredUntil.count ? max(position, coveredUntil[index]) : position
+    }
+
+    /// Tells the engine whether the record at `offset` is read again (see ``replayUntil``).
+    @inline(__always)
+    func noteReplay(at offset: Int64) {
+        if _slowPath(replayUntil != .min) { updateReplay(at: offset) }
+    }
+
+    @inline(never)
+    private func updateReplay(at offset: Int64) {
+        let replaying = offset < replayUntil
+        if !replaying { replayUntil = .min }
+        engine.replaying = replaying
     }
 
     /// Notes that `device`'s record covers its readings before `offset`.

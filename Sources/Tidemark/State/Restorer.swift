@@ -258,8 +258,13 @@ private struct ChangelogReader {
                         }
                     }
                     let start = try app.definition.input.start.map { try offset(of: $0, topic: request.topic, partition: request.partition) }
-                    results[index].states[app.definition.name] = try changelog.restore(
+                    let state = try changelog.restore(
                         makeEngine: app.definition.makeEngine, partition: request.partition, freshStart: start ?? freshStart, now: clock())
+                    // What an earlier owner may have read after its last checkpoint.
+                    let end = try inputEnd ?? consumer.watermarks(topic: request.topic, partition: request.partition, timeout: .seconds(30)).high
+                    inputEnd = end
+                    state.replayUntil = end
+                    results[index].states[app.definition.name] = state
                 } catch {
                     results[index].states = [:]
                     results[index].error = "changelog \(app.changelog)[\(request.partition)] of app \(app.definition.name): \(error)"
