@@ -8,16 +8,6 @@ import Testing
 extension TidemarkCommandLine {
     @Suite("broker outage")
     struct BrokerOutage {
-        /// Streams readings until `service` has read a thousand, then takes the broker down,
-        /// so the service is consuming and producing when it goes.
-        private func takeDownMidStream(_ broker: EmbeddedKafkaBroker, _ stream: ReadingStream, _ service: RunningService) throws {
-            try waitUntil("the service to consume; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(60)) {
-                try stream.send()
-                return (service.recordsIn(app: "e2e") ?? 0) >= 1000
-            }
-            try broker.setBrokerDown(1)
-        }
-
         @Test("after the broker is down for five seconds every reading is processed and the results equal batch's")
         func resultsSurviveAnOutage() throws {
             let scratch = try ScratchDirectory("outage")

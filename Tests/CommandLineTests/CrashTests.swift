@@ -89,6 +89,16 @@ extension TidemarkCommandLine {
     }
 }
 
+/// Streams readings until `service` has read a thousand, then takes the broker down, so the
+/// service is consuming and producing when it goes.
+func takeDownMidStream(_ broker: EmbeddedKafkaBroker, _ stream: ReadingStream, _ service: RunningService) throws {
+    try waitUntil("the service to consume; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(60)) {
+        try stream.send()
+        return (service.recordsIn(app: "e2e") ?? 0) >= 1000
+    }
+    try broker.setBrokerDown(1)
+}
+
 /// Readings sent a few at a time, just ahead of what the services read, so that they consume
 /// while readings arrive and a service stopped at any moment leaves readings for the next.
 final class ReadingStream {

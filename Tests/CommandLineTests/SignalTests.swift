@@ -49,11 +49,7 @@ extension TidemarkCommandLine {
             defer { service.tool.kill() }
             // Outputs and checkpoints are in flight when the broker goes.
             let stream = try ReadingStream(readings, broker: broker)
-            try waitUntil("the service to consume; stderr: \(service.tool.stderr.text.suffix(2000))", within: .seconds(60)) {
-                try stream.send()
-                return (service.recordsIn(app: "e2e") ?? 0) >= 1000
-            }
-            try broker.setBrokerDown(1)
+            try takeDownMidStream(broker, stream, service)
             service.tool.send(SIGTERM)
             try waitUntil("/health to say stopping; /health \(service.health ?? "nil")", within: .seconds(20)) {
                 service.health?.hasPrefix(#"{"status":"stopping""#) ?? false
