@@ -53,7 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
             try broker.createTopic(topic.name, partitions: Int32(topic.partitions))
         }
         // The embedded broker has no admin API: the apps' changelogs are created here.
-        let loaded = try loadingConfiguration { () throws(ConfigErrors) in try AppLoader.load(path: apps) }
+        let loaded = try loadingConfiguration { () throws(ConfigErrors) in try AppLoader.load(path: apps, group: Self.group) }
         let partitions = Dictionary(definitions.map { ($0.name, $0.partitions) }, uniquingKeysWith: { first, _ in first })
         for app in loaded {
             let changelog = ChangelogTopic(app: app, group: Self.group)

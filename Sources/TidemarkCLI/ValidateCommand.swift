@@ -12,9 +12,12 @@ struct ValidateCommand: AsyncParsableCommand {
     @Option(help: "A directory of app files (*.yaml, *.yml), or one app file.")
     var apps: String
 
+    @Option(help: "The consumer group the apps run in: no app may write into its internal topics.")
+    var group: String = "tidemark"
+
     func run() async throws {
         do {
-            for app in try AppLoader.load(path: apps) {
+            for app in try AppLoader.load(path: apps, group: group) {
                 let series = app.series.count
                 let triggers = app.triggers.count
                 print(

@@ -462,6 +462,37 @@ func app(series: String = "", triggers: String = "") -> String {
         #expect(try AppLoader.parse(Array(sources[3...]) + Array(sources[..<2])).map(\.name) == ["d", "a", "b"])
     }
 
+    @Test func anOutputOntoAnInternalTopicOfTheGroupIsRefusedAtItsPlace() throws {
+        let sources = [
+            ("a.yaml", "app: a\ninput: {topic: readings}\ntriggers: [{name: x, when: v > 1, output: g-b-changelog}]\n"),
+            ("b.yaml", "app: b\ninput: {topic: raw}\nlate: {output: g-readings-repartition}\ntriggers: [{name: x, when: v > 1, output: alerts}]\n"),
+            ("c.yaml", "app: c\ninput: {topic: raw}\nseries:\n  - name: s\n    window: {size: 1m}\n    aggregate: {n: count()}\n    output: g-raw-changelog\n"),
+            ("d.yaml", "app: d\ninput: {topic: raw}\ntriggers: [{name: x, when: v > 1, output: g-d-changelog}]\n"),
+        ]
+        do {
+            _ = try AppLoader.parse(sources, group: "g")
+            Issue.record("expected refusals")
+        } catch {
+            #expect(
+                error.errors.map(\.description) == [
+                    "a.yaml:3:43: error: output topic 'g-b-changelog' is the changelog of app 'b' of group 'g'; write to a topic of your own",
+                    "b.yaml:3:16: error: output topic 'g-readings-repartition' is reserved for the repartition topic of input topic 'readings' of group 'g'; write to a topic of your own",
+                    "c.yaml:7:13: error: output topic 'g-raw-changelog' is reserved for the changelog of input topic 'raw' of group 'g'; write to a topic of your own",
+                    "d.yaml:3:43: error: output topic 'g-d-changelog' is the changelog of app 'd' of group 'g'; write to a topic of your own",
+                ])
+        }
+        // Another group's names are anyone's; with no group known (batch), nothing is reserved.
+        #expect(try AppLoader.parse(sources, group: "h").map(\.name) == ["a", "b", "c", "d"])
+        #expect(try AppLoader.parse(sources).map(\.name) == ["a", "b", "c", "d"])
+        // A hot reload refuses the fresh app alone; the one running keeps its place.
+        let running = try AppLoader.parse(Array(sources[1...1]), group: "h")
+        let next = AppReload.next(running: running, load: AppLoader.parseEach(Array(sources[...1])), group: "g")
+        #expect(next.apps.map(\.name) == ["b"])
+        #expect(next.errors.map(\.description) == [
+            "a.yaml:3:43: error: output topic 'g-b-changelog' is the changelog of app 'b' of group 'g'; write to a topic of your own"
+        ])
+    }
+
     @Test func maxFutureDefaultsToADayAndCanBeSetOrSwitchedOff() throws {
         func maxFuture(_ watermark: String) throws -> Int64? {
             try AppDefinition.parse(

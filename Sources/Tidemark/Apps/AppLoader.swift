@@ -7,10 +7,12 @@ package enum AppLoader {
     /// Loads the app file at `path`, or every `*.yaml`/`*.yml` file (sorted by name, not
     /// recursive) if `path` is a directory.
     ///
+    /// - Parameter group: the consumer group the apps run in: an app may not write into its
+    ///   internal topics.
     /// - Throws: every problem found, each as `file:line:column: error: message`.
-    package static func load(path: String) throws(ConfigErrors) -> [AppDefinition] {
+    package static func load(path: String, group: String? = nil) throws(ConfigErrors) -> [AppDefinition] {
         let load = loadEach(path: path)
-        let checked = AppSetRules.check(load, freshness: { _ in true })
+        let checked = AppSetRules.check(load, group: group, freshness: { _ in true })
         guard load.errors.isEmpty && checked.errors.isEmpty else {
             throw ConfigErrors(AppSetRules.inFileOrder(load.errors + checked.errors, files: load.files))
         }
@@ -50,9 +52,9 @@ package enum AppLoader {
     }
 
     /// Parses app files already in memory; `file` names each in diagnostics.
-    package static func parse(_ sources: [(file: String, yaml: String)]) throws(ConfigErrors) -> [AppDefinition] {
+    package static func parse(_ sources: [(file: String, yaml: String)], group: String? = nil) throws(ConfigErrors) -> [AppDefinition] {
         let load = parseEach(sources)
-        let checked = AppSetRules.check(load, freshness: { _ in true })
+        let checked = AppSetRules.check(load, group: group, freshness: { _ in true })
         guard load.errors.isEmpty && checked.errors.isEmpty else {
             throw ConfigErrors(AppSetRules.inFileOrder(load.errors + checked.errors, files: load.files))
         }

@@ -28,15 +28,16 @@ package enum AppReload {
     /// - A file that fails (cannot be read, does not parse, or its app cannot start) keeps
     ///   the previous version of the app it held, or starts nothing if it held none.
     /// - A removed file stops its app.
-    /// - A new or changed app that would share a name with another app, or close a topic
-    ///   cycle through the apps, is refused like a broken file; apps already running keep
+    /// - A new or changed app that would share a name with another app, write into an
+    ///   internal topic of the group, or close a topic cycle through the apps, is refused like a broken file; apps already running keep
     ///   their place.
     /// - A directory that cannot be listed (or holds no app file) changes nothing.
     ///
     /// - Parameters:
     ///   - running: the apps running now.
     ///   - load: a fresh ``AppLoader/loadEach(path:)`` of the directory.
-    package static func next(running: [AppDefinition], load: AppDirectoryLoad) -> Outcome {
+    ///   - group: the consumer group, whose internal topics no app may write into.
+    package static func next(running: [AppDefinition], load: AppDirectoryLoad, group: String? = nil) -> Outcome {
         guard load.isListed else { return Outcome(apps: running, errors: load.errors, keptPrevious: []) }
         let previousByFile = Dictionary(running.map { ($0.sourceFile, $0) }, uniquingKeysWith: { first, _ in first })
         let freshByFile = Dictionary(
@@ -56,7 +57,7 @@ package enum AppReload {
         // Refusing an app brings back its previous version, which may meet another fresh app:
         // check again until nothing fresh is refused (each round refuses at least one).
         while true {
-            let refusals = AppSetRules.refusals(candidates)
+            let refusals = AppSetRules.refusals(candidates, group: group)
             guard !refusals.isEmpty else { break }
             errors += refusals.map(\.error)
             for refusal in refusals.reversed() {

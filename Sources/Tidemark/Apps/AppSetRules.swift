@@ -1,5 +1,6 @@
 // The rules an app set must keep that no single file can break alone: app names are unique,
-// and no chain of apps writes into a topic that feeds it again (records would circle forever).
+// no chain of apps writes into a topic that feeds it again (records would circle forever), and
+// no app writes into a topic the group keeps for itself (its state would be overwritten).
 
 /// Checks a set of apps as a whole.
 enum AppSetRules {
@@ -20,20 +21,26 @@ enum AppSetRules {
 
     /// The apps of `load` that keep the rules, and an error for each that does not.
     ///
-    /// - Parameter freshness: whether the app at an index of `load.apps` may be refused.
-    static func check(_ load: AppDirectoryLoad, freshness: (Int) -> Bool) -> (apps: [AppDefinition], errors: [ConfigError]) {
+    /// - Parameters:
+    ///   - freshness: whether the app at an index of `load.apps` may be refused.
+    ///   - group: the consumer group the apps run in, which names its internal topics; nil
+    ///     where none is known (an app read for `batch`).
+    static func check(
+        _ load: AppDirectoryLoad, group: String?, freshness: (Int) -> Bool
+    ) -> (apps: [AppDefinition], errors: [ConfigError]) {
         let candidates = load.apps.indices.map {
             Candidate(app: load.apps[$0], placement: load.placements[$0], isFresh: freshness($0))
         }
-        let refusals = self.refusals(candidates)
+        let refusals = self.refusals(candidates, group: group)
         let refused = Set(refusals.map(\.index))
         return (load.apps.indices.filter { !refused.contains($0) }.map { load.apps[$0] }, refusals.map(\.error))
     }
 
     /// The fresh candidates that break a rule, in candidate order: a second app of one name
-    /// (the one already running, else the first, keeps it), and every fresh app on a topic
-    /// cycle, each reported at its output that leads round the cycle.
-    static func refusals(_ candidates: [Candidate]) -> [Refusal] {
+    /// (the one already running, else the first, keeps it), every fresh app writing into an
+    /// internal topic of `group`, and every fresh app on a topic cycle, each reported at its
+    /// output that leads round the cycle.
+    static func refusals(_ candidates: [Candidate], group: String?) -> [Refusal] {
         var refusals: [Refusal] = []
         var refused = Set<Int>()
 
@@ -59,6 +66,20 @@ enum AppSetRules {
                         "duplicate app name '\(candidate.app.name)' (also defined at \(otherPlace))")))
         }
 
+        if let group {
+            let reserved = internalTopics(of: candidates.map(\.app), group: group)
+            for (index, candidate) in candidates.enumerated() where candidate.isFresh && !refused.contains(index) {
+                guard let output = candidate.app.outputTopics.first(where: { reserved[$0] != nil }) else { continue }
+                refused.insert(index)
+                refusals.append(
+                    Refusal(
+                        index: index,
+                        error: error(
+                            candidate, at: candidate.placement?.outputs[output],
+                            "output topic '\(output)' is \(reserved[output]!) of group '\(group)'; write to a topic of your own")))
+            }
+        }
+
         let outputs = candidates.map(\.app.outputTopics)
         var readers: [String: [Int]] = [:]
         for index in candidates.indices where !refused.contains(index) {
@@ -81,6 +102,20 @@ enum AppSetRules {
             }
         }
         return refusals.sorted { $0.index < $1.index }
+    }
+
+    /// The names a group keeps for its own topics, each with what it holds: every app's
+    /// changelog, and per input topic its changelog and its repartition topic.
+    static func internalTopics(of apps: [AppDefinition], group: String) -> [String: String] {
+        var names: [String: String] = [:]
+        for app in apps {
+            names[ChangelogTopic.name(group: group, app: app.name)] = "the changelog of app '\(app.name)'"
+        }
+        for topic in Set(apps.map(\.input.topic)) {
+            names["\(group)-\(topic)-changelog"] = "reserved for the changelog of input topic '\(topic)'"
+            names["\(group)-\(topic)-repartition"] = "reserved for the repartition topic of input topic '\(topic)'"
+        }
+        return names
     }
 
     /// The shortest chain of apps (app, read topic, written topic) carrying records from

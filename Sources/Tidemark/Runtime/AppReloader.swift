@@ -70,7 +70,7 @@ final class AppReloader: Service {
 
     private func reload(requested: Bool = false) {
         let previous = running.withLock { $0 }
-        var outcome = AppReload.next(running: previous, load: AppLoader.loadEach(path: path))
+        var outcome = AppReload.next(running: previous, load: AppLoader.loadEach(path: path), group: service.group)
         for error in outcome.errors {
             logger.error("app file rejected; its previous version (if any) goes on", metadata: ["error": "\(error)"])
         }

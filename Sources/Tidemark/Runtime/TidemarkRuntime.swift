@@ -89,7 +89,7 @@ package final class TidemarkRuntime: Service, Sendable {
         clock: @escaping @Sendable () -> Int64 = wallClockMillis
     ) throws(ConfigErrors) {
         self.options = options
-        let apps = try AppLoader.load(path: options.apps)
+        let apps = try AppLoader.load(path: options.apps, group: options.group)
         var consumer = options.kafka.withDefaults(KafkaClientDefaults.consumer)
         consumer["group.id"] = options.group
         // The consumer's own property, so producers are not handed a consumer setting.
