@@ -126,8 +126,9 @@ static void *tdk_mock_watch_main(void *argument) {
     struct tdk_mock_watch *watch = argument;
     size_t seen = (size_t)-1;
     while (!atomic_load(&watch->finished)) {
-        struct timespec millisecond = { .tv_sec = 0, .tv_nsec = 1000000 };
-        nanosleep(&millisecond, NULL);
+        /* A call takes tens of microseconds; a lost one costs about this period. */
+        struct timespec period = { .tv_sec = 0, .tv_nsec = 200000 };
+        nanosleep(&period, NULL);
         size_t returned = atomic_load(&watch->returned);
         if (returned == seen && !atomic_load(&watch->finished)) tdk_mock_wake(watch);
         seen = returned;

@@ -47,7 +47,7 @@ void tdk_wakeup_close(int fd, int write_fd);
 /// librdkafka 2.0.2's mock thread serves its op queue and only then drains its wake-up pipe,
 /// so a call posted in between loses its wake-up and waits out the thread's 1 s poll timeout
 /// (2,000 topics took minutes). While the calls run, a watcher thread opens a connection to a
-/// broker of the cluster whenever no call has returned for a millisecond: the mock thread
+/// broker of the cluster whenever no call has returned for 0.2 ms: the mock thread
 /// polls again and serves its queue before it accepts. `ports` are the brokers' ports on
 /// 127.0.0.1, tried in order until one accepts.
 rd_kafka_resp_err_t tdk_mock_topics_create(rd_kafka_mock_cluster_t *mcluster, const char *const *names,
