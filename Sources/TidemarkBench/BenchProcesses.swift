@@ -41,7 +41,8 @@ final class ChildProcess {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         let deadline = ContinuousClock.now + limit
-        while bytes.firstIndex(of: UInt8(ascii: "\n")) == nil {
+        while true {
+            if let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) { return String(decoding: bytes[..<newline], as: UTF8.self) }
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else {
                 kill()
@@ -55,7 +56,6 @@ final class ChildProcess {
             guard count > 0 else { throw ValidationError("tidemark \(name) exited without printing a line") }
             bytes += buffer[..<count]
         }
-        return String(decoding: bytes[..<bytes.firstIndex(of: UInt8(ascii: "\n"))!], as: UTF8.self)
     }
 
     /// Kills the child at once (SIGKILL) and waits for it.
