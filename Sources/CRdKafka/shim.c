@@ -1,11 +1,17 @@
-// C shims for librdkafka: rd_kafka_produceva without variadic macros, and the wake-up
-// descriptor of fair consumers.
+// C shims for librdkafka: rd_kafka_produceva without variadic macros, the wake-up
+// descriptor of fair consumers, and topic creation on the mock cluster.
 #include "CRdKafka.h"
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #ifdef __linux__
 #include <sys/eventfd.h>
 #endif
@@ -86,4 +92,69 @@ rd_kafka_error_t *tdk_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t par
     }
     vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE; vus[n].u.ptr = msg_opaque; n++;
     return rd_kafka_produceva(rk, vus, n);
+}
+
+struct tdk_mock_watch {
+    atomic_size_t returned; /* calls returned so far */
+    atomic_bool finished;
+    const uint16_t *ports;
+    size_t port_count;
+};
+
+/* Connects to the first broker that accepts and resets the connection at once (no TIME_WAIT
+ * left behind); the send timeout bounds connect() should the listener's backlog be full. */
+static void tdk_mock_wake(const struct tdk_mock_watch *watch) {
+    for (size_t i = 0; i < watch->port_count; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return;
+        struct timeval timeout = { .tv_sec = 0, .tv_usec = 100000 };
+        struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        struct sockaddr_in address;
+        memset(&address, 0, sizeof(address));
+        address.sin_family = AF_INET;
+        address.sin_port = htons(watch->ports[i]);
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int connected = connect(fd, (const struct sockaddr *)&address, sizeof(address)) == 0;
+        close(fd);
+        if (connected) return;
+    }
+}
+
+static void *tdk_mock_watch_main(void *argument) {
+    struct tdk_mock_watch *watch = argument;
+    size_t seen = (size_t)-1;
+    while (!atomic_load(&watch->finished)) {
+        /* A call takes tens of microseconds; a lost one costs about this period. */
+        struct timespec period = { .tv_sec = 0, .tv_nsec = 200000 };
+        nanosleep(&period, NULL);
+        size_t returned = atomic_load(&watch->returned);
+        if (returned == seen && !atomic_load(&watch->finished)) tdk_mock_wake(watch);
+        seen = returned;
+    }
+    return NULL;
+}
+
+rd_kafka_resp_err_t tdk_mock_topics_create(rd_kafka_mock_cluster_t *mcluster, const char *const *names,
+                                           const int32_t *partitions, const int32_t *replication_factors,
+                                           size_t count, const uint16_t *ports, size_t port_count, size_t *failed) {
+    struct tdk_mock_watch watch = { .ports = ports, .port_count = port_count };
+    atomic_init(&watch.returned, 0);
+    atomic_init(&watch.finished, 0);
+    pthread_t watcher;
+    /* Without a watcher the calls still succeed, only slowly. */
+    int watching = pthread_create(&watcher, NULL, tdk_mock_watch_main, &watch) == 0;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0; i < count; i++) {
+        err = rd_kafka_mock_topic_create(mcluster, names[i], partitions[i], replication_factors[i]);
+        atomic_store(&watch.returned, i + 1);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            *failed = i;
+            break;
+        }
+    }
+    atomic_store(&watch.finished, 1);
+    if (watching) pthread_join(watcher, NULL);
+    return err;
 }

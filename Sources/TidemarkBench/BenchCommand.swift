@@ -21,6 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchCoalescingCommand.self,
             BenchPrefetchCommand.self,
             BenchSimulateCommand.self,
+            BenchTopicsCommand.self,
         ]
     )
 

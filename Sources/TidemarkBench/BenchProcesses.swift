@@ -2,6 +2,7 @@
 // first line, scraping /metrics, and reading memory and CPU time from /proc.
 import ArgumentParser
 import Foundation
+import Glibc
 import TidemarkTestSupport
 
 /// A `tidemark` child process, stopped with SIGTERM.
@@ -33,19 +34,38 @@ final class ChildProcess {
         process.waitUntilExit()
     }
 
-    /// The first line the child prints.
+    /// The first line the child prints. Without one within `limit` the child is killed
+    /// (SIGKILL: a broker still creating its topics does not yet act on SIGTERM) and this throws.
     func firstLine(within limit: Duration) throws -> String {
-        let handle = output.fileHandleForReading
+        let descriptor = output.fileHandleForReading.fileDescriptor
         var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
         let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            bytes += chunk
+        while true {
             if let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) { return String(decoding: bytes[..<newline], as: UTF8.self) }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else {
+                kill()
+                throw ValidationError("tidemark \(name) printed no line within \(limit): killed it")
+            }
+            // Waits for output or the deadline, never longer: a read alone would block.
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, Int32(min((remaining / .milliseconds(1)).rounded(.up), 60_000))) > 0 else { continue }
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw ValidationError("tidemark \(name) exited without printing a line") }
+            bytes += buffer[..<count]
         }
-        throw ValidationError("\(process.arguments?.first ?? "child") printed no line")
     }
+
+    /// Kills the child at once (SIGKILL) and waits for it.
+    func kill() {
+        guard process.isRunning else { return }
+        _ = Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    private var name: String { process.arguments?.first ?? "child" }
 
     func waitForExit(within limit: Duration) throws {
         let deadline = ContinuousClock.now + limit

@@ -45,6 +45,24 @@ struct BenchRestoreCommand: AsyncParsableCommand {
         try broker.createTopic(changelog, partitions: partitions)
         try broker.createTopic("readings", partitions: partitions)
 
+        // A device's reading of minute m is processed as offset m of its partition, so the
+        // state covers offsets up to `windows`: the input partitions must hold them, or the
+        // restore refuses a changelog ahead of its input. They hold each minute's reading of
+        // one of their devices.
+        func reading(device: Int, minute: Int) -> String {
+            #"{"device":"dev-\#(device)","ts":\#(1_764_288_000_000 + Int64(minute) * 60_000 + Int64(device % 60_000)),"temperature":\#(15 + device % 20).\#(minute % 10)}"#
+        }
+        let producer = try KafkaProducer(config: [
+            "bootstrap.servers": broker.bootstrapServers, "linger.ms": "20", "batch.size": "1000000",
+            "queue.buffering.max.messages": "1000000", "log_level": "3",
+        ])
+        for partition in 0 ..< Int(partitions) {
+            for minute in 0 ..< windows {
+                try producer.send(topic: "readings", partition: Int32(partition), key: nil, value: reading(device: partition, minute: minute), token: 0)
+            }
+        }
+        try producer.flush(timeout: .seconds(60))
+
         // Every device, one reading a minute: `windows` windows open (out_of_order keeps them so).
         let processor = try AppProcessor(app: app)
         let sink = DiscardingOutputSink()
@@ -54,7 +72,7 @@ struct BenchRestoreCommand: AsyncParsableCommand {
         for minute in 0 ..< windows {
             for device in 0 ..< devices {
                 line.removeAll(keepingCapacity: true)
-                line.append(contentsOf: #"{"device":"dev-\#(device)","ts":\#(1_764_288_000_000 + Int64(minute) * 60_000 + Int64(device % 60_000)),"temperature":\#(15 + device % 20).\#(minute % 10)}"#.utf8)
+                line.append(contentsOf: reading(device: device, minute: minute).utf8)
                 _ = line.withUnsafeBytes {
                     processor.process(
                         value: $0, key: nil, timestamp: nil, partition: Int32(device) % partitions, offset: Int64(minute), now: now,
@@ -78,10 +96,6 @@ struct BenchRestoreCommand: AsyncParsableCommand {
             batch.appendPartition(of: state, topic: changelog, partition: partition, position: state.position)
         }
         let encodeSeconds = BenchSupport.seconds(ContinuousClock.now - encodeStart)
-        let producer = try KafkaProducer(config: [
-            "bootstrap.servers": broker.bootstrapServers, "linger.ms": "20", "batch.size": "1000000",
-            "queue.buffering.max.messages": "1000000", "log_level": "3",
-        ])
         var valueBytes = 0
         batch.bytes.withUnsafeBytes { bytes in
             for (index, record) in batch.records.enumerated() {

@@ -3,6 +3,7 @@
 import ArgumentParser
 import EmbeddedKafka
 import Foundation
+import Kafka
 import Tidemark
 import UnixSignals
 
@@ -47,10 +48,9 @@ struct DevBrokerCommand: AsyncParsableCommand {
             return definitions
         }
         let broker = try EmbeddedKafkaBroker(brokers: brokers)
-        for topic in definitions {
-            let replication = min(topic.replicationFactor ?? 1, brokers)
-            try broker.createTopic(topic.name, partitions: Int32(topic.partitions), replicationFactor: Int32(replication))
-        }
+        try broker.createTopics(definitions.map { topic in
+            KafkaNewTopic(name: topic.name, partitions: Int32(topic.partitions), replicationFactor: Int32(min(topic.replicationFactor ?? 1, brokers)))
+        })
         var forwarder: BootstrapForwarder?
         if let port {
             let first = String(broker.bootstrapServers.split(separator: ",")[0])
@@ -60,7 +60,9 @@ struct DevBrokerCommand: AsyncParsableCommand {
             printLine(broker.bootstrapServers)
         }
         if !definitions.isEmpty {
-            printError("created \(definitions.count) topics: \(definitions.map(\.name).joined(separator: ", "))")
+            // Thousands of names would bury the rest of the output.
+            let named = definitions.prefix(50).map(\.name).joined(separator: ", ")
+            printError("created \(definitions.count) topics: \(named)\(definitions.count > 50 ? ", …" : "")")
         }
         for await _ in signals { break }
         forwarder?.stop()

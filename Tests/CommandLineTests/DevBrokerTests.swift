@@ -54,6 +54,33 @@ extension TidemarkCommandLine {
             #expect(try broker.stop(signal: SIGINT) == 0)
         }
 
+        @Test("creates thousands of topics from --topics, each with its partitions, and serves them")
+        func createsThousandsOfTopics() throws {
+            // librdkafka's mock cluster lost wake-ups between topic creations: 2,000 topics took minutes.
+            let directory = try ScratchDirectory("dev-broker-topics")
+            defer { directory.remove() }
+            let partitions = Dictionary(uniqueKeysWithValues: (0..<2000).map { (String(format: "many-%04d", $0), Int32($0 % 8 + 1)) })
+            try directory.write(
+                "topics.yaml", "topics:\n" + partitions.sorted { $0.key < $1.key }.map { "  - {name: \($0.key), partitions: \($0.value)}\n" }.joined())
+            let broker = try ToolProcess(["dev-broker", "--topics", directory.path("topics.yaml")])
+            defer { broker.kill() }
+            let bootstrap = try broker.firstLine(within: .seconds(120))
+
+            #expect(try KafkaTopicAdmin.partitionCounts(of: Array(partitions.keys), config: clientConfig(bootstrap), timeout: .seconds(30)) == partitions)
+            // The last topic's last partition takes a record.
+            do {
+                let producer = try TestProducer(bootstrap: bootstrap)
+                try producer.send(topic: "many-1999", key: "dev-000001", value: "{}", partition: 7)
+                try producer.finish(within: .seconds(20))
+                let consumer = try KafkaConsumer(config: clientConfig(bootstrap, ["group.id": "many"]))
+                defer { try? consumer.close() }
+                #expect(try consumer.watermarks(topic: "many-1999", partition: 7, timeout: .seconds(10)) == (0, 1))
+            }
+
+            #expect(try broker.stop() == 0)
+            #expect(broker.stderr.text.contains("created 2000 topics: many-0000, many-0001, "))
+        }
+
         @Test("--apps DIR --group G also creates each app's G-<app>-changelog with its input topic's partitions")
         func createsTheAppsChangelogs() throws {
             let root = repositoryRoot()

@@ -41,4 +41,17 @@ void tdk_wakeup_drain(int fd);
 int tdk_wakeup_wait(int fd, int timeout_ms);
 void tdk_wakeup_close(int fd, int write_fd);
 
+/// Creates `count` topics on a mock cluster in order, one rd_kafka_mock_topic_create each,
+/// stopping at the first error: returns it and stores the failing topic's index in `failed`.
+///
+/// librdkafka 2.0.2's mock thread serves its op queue and only then drains its wake-up pipe,
+/// so a call posted in between loses its wake-up and waits out the thread's 1 s poll timeout
+/// (2,000 topics took minutes). While the calls run, a watcher thread opens a connection to a
+/// broker of the cluster whenever no call has returned for 0.2 ms: the mock thread
+/// polls again and serves its queue before it accepts. `ports` are the brokers' ports on
+/// 127.0.0.1, tried in order until one accepts.
+rd_kafka_resp_err_t tdk_mock_topics_create(rd_kafka_mock_cluster_t *mcluster, const char *const *names,
+                                           const int32_t *partitions, const int32_t *replication_factors,
+                                           size_t count, const uint16_t *ports, size_t port_count, size_t *failed);
+
 #endif
