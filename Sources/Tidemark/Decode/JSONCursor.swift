@@ -390,6 +390,9 @@ struct ScannedNumber {
     /// negative number).
     func epochMilliseconds(_ base: UnsafePointer<UInt8>, unit: EpochUnit?) -> Int64? {
         if !hasExponent && integerDigits <= 15 {
+            if unit == nil && !negative {
+                return integerPart >= 100_000_000_000 ? integerPart : integerPart * 1000 + fractionMilliseconds
+            }
             // Exact, from the digits: the whole milliseconds, and whether a fraction was dropped.
             let unit = unit ?? (integerPart >= 100_000_000_000 ? .milliseconds : .seconds)
             let whole: Int64

@@ -103,11 +103,22 @@ package struct RecordDecoder: Sendable {
         var numberSlot = -1
         var strictNumber = false
         var stringSlot = -1
+        // In 32 bits: the role is copied out of the key buffer for every matched member.
+        private var childBounds: (Int32, Int32) = (0, 0)
+        private var descendantBounds: (Int32, Int32) = (0, 0)
+
         /// The keys of the object under this key (a range of the key buffer), when some path
         /// goes on through it; empty otherwise.
-        var children = 0..<0
+        var children: Range<Int> {
+            get { Int(childBounds.0)..<Int(childBounds.1) }
+            set { childBounds = (Int32(newValue.lowerBound), Int32(newValue.upperBound)) }
+        }
         /// Every key below this one, at any depth (a range of `SchemaKeys.descendants`).
-        var descendants = 0..<0
+        var descendants: Range<Int> {
+            get { Int(descendantBounds.0)..<Int(descendantBounds.1) }
+            set { descendantBounds = (Int32(newValue.lowerBound), Int32(newValue.upperBound)) }
+        }
+        var beginsPaths: Bool { childBounds.0 != childBounds.1 }
 
         var isField: Bool { isDevice || isTime || numberSlot >= 0 || stringSlot >= 0 }
     }
@@ -344,7 +355,7 @@ package struct RecordDecoder: Sendable {
                 // A later member of a key replaces the earlier one, its problem included.
                 if hasPending { hasPending = forgetPending(key: keyIndex) }
                 let role = keys[keyIndex].role
-                if !role.children.isEmpty {
+                if role.beginsPaths {
                     if let failure = readParent(
                         &cursor, key: keyIndex, role: role, keys: keys, depth: depth, numbers: numbers,
                         sawDevice: &sawDevice, sawTime: &sawTime)
@@ -536,10 +547,13 @@ package struct RecordDecoder: Sendable {
             time = ms
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             guard let number = cursor.scanNumber() else { return .notJSON }
-            if number.isOutOfRange(cursor.base) { return .numberOutOfRange }
             // A negative number's magnitude says nothing of its unit.
-            if timeUnit == nil && number.negative && number.mantissa != 0 { return .negativeTime }
-            guard let ms = number.epochMilliseconds(cursor.base, unit: timeUnit) else { return .invalidTime }
+            if number.negative && timeUnit == nil && number.mantissa != 0 {
+                return number.isOutOfRange(cursor.base) ? .numberOutOfRange : .negativeTime
+            }
+            guard let ms = number.epochMilliseconds(cursor.base, unit: timeUnit) else {
+                return number.isOutOfRange(cursor.base) ? .numberOutOfRange : .invalidTime
+            }
             time = ms
         case UInt8(ascii: "n"):
             guard cursor.skipLiteral("null") else { return .notJSON }
