@@ -547,3 +547,31 @@ func app(series: String = "", triggers: String = "") -> String {
             ])
     }
 }
+
+/// How app files name fields: every spelling of a path is one slot, in aggregates and
+/// triggers alike, and `time_unit` is read with its time field.
+@Suite struct AppLoaderFieldPathTests {
+    @Test func spellingsOfOnePathShareASlot() throws {
+        let app = try AppDefinition.parse(
+            yaml: """
+                app: t
+                input: {topic: r, device: "`meta`.id", time: "`ts`", time_unit: microseconds}
+                series:
+                  - {name: s, window: {size: 1m}, aggregate: {a: mean(`and`), b: max(env.`temp C`)}, output: o}
+                triggers:
+                  - {name: x, when: "`and` > 1 and `env`.`temp C` < 0 and `a.b` == true", output: o}
+                  - {name: y, on: s, when: "`a` > 1 and b < 0", output: o}
+
+                """, file: "a.yaml")
+        #expect(app.input.deviceField == "meta.id")
+        #expect(app.input.timeField == "ts")
+        #expect(app.input.timeUnit == .microseconds)
+        #expect(app.numericFields == ["`and`", "env.`temp C`", "`a.b`"])
+    }
+
+    @Test func timeUnitNeedsATimeField() {
+        #expect(
+            configErrors("app: t\ninput: {topic: r, time_unit: seconds}\ntriggers: [{name: x, when: v > 1, output: o}]\n")
+                == ["a.yaml:2:30: error: time_unit needs a time field: without time: the event time is the message timestamp"])
+    }
+}

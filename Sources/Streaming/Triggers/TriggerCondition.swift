@@ -284,7 +284,7 @@ private struct Compiler {
             return .boolean
         case .equal, .notEqual:
             // A boolean is the number 1 or 0, as a JSON boolean in a record is: `ok == true`
-            // matches a record whose `ok` is true (or 1). Only strings stay apart.
+            // matches a record whose `ok` is true (or 1).
             push(.compare(op), delta: -1)
             return .boolean
         case .less, .lessOrEqual, .greater, .greaterOrEqual:

@@ -10,8 +10,9 @@ package struct AppDefinition: Sendable, Equatable {
     package var sourceFile: String
     package var input: InputSpec
     package var watermark: WatermarkSpec
-    /// Every field read as a number (by its ``FieldPath/spelling``), in slot order: first the fields of aggregates (series
-    /// order, then aggregate order), then the further fields record triggers read.
+    /// Every field read as a number, by its ``FieldPath/spelling``, in slot order: first the
+    /// fields of aggregates (series order, then aggregate order), then the further fields
+    /// record triggers read.
     /// `AggregateSpec.field` and record-trigger conditions index into this list.
     package var numericFields: [String]
     /// Fields record triggers compare with string literals, in slot order.

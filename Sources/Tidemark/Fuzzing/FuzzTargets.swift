@@ -8,10 +8,9 @@ import Streaming
 /// fuzzer reports it) when a result breaks a promise the rest of Tidemark relies on.
 public enum FuzzTargets {
     /// Decodes `bytes` as a message value of an app reading `device`, `ts`, five numeric
-    /// fields (two of them aggregated, so strict; two nested, under `env`) and two string
-    /// fields (one nested); on success encodes the
-    /// record's trigger event and a series result from its numbers, and checks both are JSON
-    /// objects whose keys are unique.
+    /// fields (two of them aggregated, so strict; two nested under `env`) and two string
+    /// fields (one nested); on success encodes the record's trigger event and a series result
+    /// from its numbers, and checks both are JSON objects whose keys are unique.
     ///
     /// - Returns: `record DEVICE TIME` or `malformed: REASON`.
     public static func decodeRecord(_ bytes: UnsafeRawBufferPointer) -> String {
