@@ -67,13 +67,13 @@ package struct RecordDecoder: Sendable {
 
     /// A schema key as the member loop compares it: the length and the first sixteen bytes
     /// in words, so a member is matched or rejected by integer compares without touching
-    /// another array (keys longer than sixteen bytes compare the rest with memcmp).
+    /// another array (keys longer than sixteen bytes compare the rest with memcmp). Its role
+    /// is apart (`SchemaKeys.roles`, same index): the loop reads it only on a match.
     private struct SchemaKey: Sendable {
         var length: Int
         /// Bytes 0..<8 and 8..<16, little-endian, zero-padded.
         var head: UInt64
         var tail: UInt64
-        var role: KeyRole
     }
 
     /// The schema keys in memory of their own: the member loop reads them through a pointer,
@@ -81,18 +81,22 @@ package struct RecordDecoder: Sendable {
     private final class SchemaKeys: @unchecked Sendable {
         // @unchecked Sendable: the memory is written once, in init, and only read after.
         let buffer: UnsafeMutableBufferPointer<SchemaKey>
+        let roles: UnsafeMutableBufferPointer<KeyRole>
         /// For each key that begins a longer path, the keys below it (`KeyRole.descendants`).
         let descendants: UnsafeMutableBufferPointer<Int>
 
-        init(_ keys: [SchemaKey], descendants: [Int]) {
+        init(_ keys: [SchemaKey], roles: [KeyRole], descendants: [Int]) {
             buffer = .allocate(capacity: keys.count)
             _ = buffer.initialize(from: keys)
+            self.roles = .allocate(capacity: roles.count)
+            _ = self.roles.initialize(from: roles)
             self.descendants = .allocate(capacity: descendants.count)
             _ = self.descendants.initialize(from: descendants)
         }
 
         deinit {
             buffer.deallocate()
+            roles.deallocate()
             descendants.deallocate()
         }
     }
@@ -103,7 +107,7 @@ package struct RecordDecoder: Sendable {
         var numberSlot = -1
         var strictNumber = false
         var stringSlot = -1
-        // In 32 bits: the role is copied out of the key buffer for every matched member.
+        // In 32 bits: the role is copied out of its buffer for every matched member.
         private var childBounds: (Int32, Int32) = (0, 0)
         private var descendantBounds: (Int32, Int32) = (0, 0)
 
@@ -201,12 +205,10 @@ package struct RecordDecoder: Sendable {
         topLevelKeys = top.names.count
         keyBytes = flat.map { Array($0.name.utf8) }
         keys = SchemaKeys(
-            zip(keyBytes, flat).map { bytes, key in
-                SchemaKey(
-                    length: bytes.count, head: Self.word(bytes.prefix(8)), tail: Self.word(bytes.dropFirst(8).prefix(8)),
-                    role: key.role)
+            keyBytes.map { bytes in
+                SchemaKey(length: bytes.count, head: Self.word(bytes.prefix(8)), tail: Self.word(bytes.dropFirst(8).prefix(8)))
             },
-            descendants: descendants)
+            roles: flat.map(\.role), descendants: descendants)
     }
 
     private static func word(_ bytes: ArraySlice<UInt8>) -> UInt64 {
@@ -248,9 +250,11 @@ package struct RecordDecoder: Sendable {
         swap(&numbers, &self.numbers)
         defer { swap(&numbers, &self.numbers) }
         let keys = UnsafeBufferPointer(self.keys.buffer)
+        let roles = UnsafeBufferPointer(self.keys.roles)
         let failure = numbers.withUnsafeMutableBufferPointer { numbers in
             for slot in numbers.indices { numbers[slot] = .nan }
-            return decodeObject(&cursor, keys: keys, numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
+            return decodeObject(
+                &cursor, keys: keys, roles: roles, numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
         }
         if let failure { return failure }
         cursor.skipWhitespace()
@@ -306,7 +310,8 @@ package struct RecordDecoder: Sendable {
     // MARK: The top-level object
 
     private mutating func decodeObject(
-        _ cursor: inout JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, numbers: UnsafeMutableBufferPointer<Double>,
+        _ cursor: inout JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, roles: UnsafeBufferPointer<KeyRole>,
+        numbers: UnsafeMutableBufferPointer<Double>,
         sawDevice: inout Bool, sawTime: inout Bool
     ) -> RecordDecodeFailure? {
         cursor.skipWhitespace()
@@ -319,15 +324,18 @@ package struct RecordDecoder: Sendable {
         }
         cursor.index += 1
         return decodeMembers(
-            &cursor, keys: keys, level: 0..<topLevelKeys, depth: 1, collects: collectsOtherMembers, numbers: numbers,
-            sawDevice: &sawDevice, sawTime: &sawTime)
+            &cursor, keys: keys, roles: roles, level: 0..<topLevelKeys, depth: 1, collects: collectsOtherMembers,
+            numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
     }
 
     /// The members of an object, from just after its `{` to just after its `}`: `level` are
-    /// the schema keys at this object, `depth` its nesting (the record is 1).
+    /// the schema keys at this object, `depth` its nesting (the record is 1). Inlined in the
+    /// record's loop and in `readParent`'s, so the record's runs with its constants.
+    @inline(__always)
     private mutating func decodeMembers(
-        _ cursor: inout JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, level: Range<Int>, depth: Int, collects: Bool,
-        numbers: UnsafeMutableBufferPointer<Double>, sawDevice: inout Bool, sawTime: inout Bool
+        _ cursor: inout JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, roles: UnsafeBufferPointer<KeyRole>,
+        level: Range<Int>, depth: Int, collects: Bool, numbers: UnsafeMutableBufferPointer<Double>,
+        sawDevice: inout Bool, sawTime: inout Bool
     ) -> RecordDecodeFailure? {
         cursor.skipWhitespace()
         if cursor.peek() == UInt8(ascii: "}") {
@@ -354,10 +362,10 @@ package struct RecordDecoder: Sendable {
             } else {
                 // A later member of a key replaces the earlier one, its problem included.
                 if hasPending { hasPending = forgetPending(key: keyIndex) }
-                let role = keys[keyIndex].role
+                let role = roles[keyIndex]
                 if role.beginsPaths {
                     if let failure = readParent(
-                        &cursor, key: keyIndex, role: role, keys: keys, depth: depth, numbers: numbers,
+                        &cursor, key: keyIndex, role: role, keys: keys, roles: roles, depth: depth, numbers: numbers,
                         sawDevice: &sawDevice, sawTime: &sawTime)
                     {
                         return failure
@@ -413,11 +421,11 @@ package struct RecordDecoder: Sendable {
     /// way it replaces all an earlier member of the key gave the fields below it.
     @inline(never)
     private mutating func readParent(
-        _ cursor: inout JSONCursor, key: Int, role: KeyRole, keys: UnsafeBufferPointer<SchemaKey>, depth: Int,
-        numbers: UnsafeMutableBufferPointer<Double>, sawDevice: inout Bool, sawTime: inout Bool
+        _ cursor: inout JSONCursor, key: Int, role: KeyRole, keys: UnsafeBufferPointer<SchemaKey>,
+        roles: UnsafeBufferPointer<KeyRole>, depth: Int, numbers: UnsafeMutableBufferPointer<Double>, sawDevice: inout Bool, sawTime: inout Bool
     ) -> RecordDecodeFailure? {
         for below in self.keys.descendants[role.descendants] {
-            let field = keys[below].role
+            let field = roles[below]
             if field.isDevice { sawDevice = false }
             if field.isTime { sawTime = false }
             if field.numberSlot >= 0 { numbers[field.numberSlot] = .nan }
@@ -449,8 +457,8 @@ package struct RecordDecoder: Sendable {
         guard depth < Self.maxDepth else { return .tooDeep }
         cursor.index += 1
         return decodeMembers(
-            &cursor, keys: keys, level: role.children, depth: depth + 1, collects: false, numbers: numbers,
-            sawDevice: &sawDevice, sawTime: &sawTime)
+            &cursor, keys: keys, roles: roles, level: role.children, depth: depth + 1, collects: false,
+            numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
     }
 
     /// Remembers a problem with a member's value until a later member of its key replaces it.
