@@ -21,14 +21,17 @@ struct BenchDecodeCommand: AsyncParsableCommand {
     @Flag(help: "Also collect each record's other members (what record triggers need).")
     var members = false
 
+    @Flag(help: "Also read a nested field, status.door (the decoder descends into status).")
+    var nested = false
+
     func run() async throws {
         let data = Self.generateReadings(count: records)
         try Data(data).write(to: URL(fileURLWithPath: file))
         print("generated \(records) readings, \(data.count) bytes, in \(file)")
 
         let schema = RecordSchema(
-            deviceField: "device", timeField: "ts", numericFields: ["temperature", "humidity"],
-            strictNumericSlots: [0, 1])
+            deviceField: "device", timeField: "ts",
+            numericFields: ["temperature", "humidity"] + (nested ? ["status.door"] : []), strictNumericSlots: [0, 1])
         var decoder = RecordDecoder(schema: schema, collectsOtherMembers: members)
         var best = Double.infinity
         var checksum = 0.0

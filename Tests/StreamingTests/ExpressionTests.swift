@@ -258,3 +258,63 @@ private func parseError(_ source: String) -> ExpressionError? {
         }
     }
 }
+
+/// Field paths in expressions, names only backquotes reach, and booleans as 1 and 0.
+@Suite struct ExpressionFieldPathTests {
+    /// Slots by spelling, as the app loader hands them out.
+    private static let slots = ["meta.temp", "`meta.temp`", "meta.`a b`", "`and`", "`true`", "ok", "`x``y`"]
+
+    private func compile(_ source: String) throws -> TriggerCondition {
+        try TriggerCondition(source, numberSlot: { Self.slots.firstIndex(of: $0) })
+    }
+
+    private func uses(_ source: String) throws -> [String] {
+        try ExpressionSyntax.parse(source).fieldUses.map(\.name)
+    }
+
+    private func error(_ source: String) -> ExpressionError? {
+        do {
+            _ = try ExpressionSyntax.parse(source)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func pathsAndBackquotedKeysResolveToTheirSpelling() throws {
+        #expect(try uses("meta.temp > 1") == ["meta.temp"])
+        #expect(try uses("`meta`.`temp` > 1") == ["meta.temp"])
+        #expect(try uses("`meta.temp` > 1") == ["`meta.temp`"])
+        #expect(try uses("meta.`a b` > 1") == ["meta.`a b`"])
+        #expect(try uses("`x``y` > 1") == ["`x``y`"])
+        #expect(try uses("a.b.c.d > 1") == ["a.b.c.d"])
+        // A keyword inside a path needs no quotes; alone, it does.
+        #expect(try uses("meta.and > 1 and `and` > 2") == ["meta.and", "`and`"])
+        #expect(try uses("`ok` == true") == ["ok"])
+        let condition = try compile("meta.temp > 30 and `meta.temp` < 5 and meta.`a b` == 1 and `and` == 2 and `true` == 3")
+        #expect(condition.evaluate(numbers: [31, 4, 1, 2, 3, .nan, .nan]))
+        #expect(!condition.evaluate(numbers: [31, 4, 1, 2, 4, .nan, .nan]))
+    }
+
+    @Test func keywordsStayKeywordsAndBadBackquotesAreRefusedAtTheirOffset() {
+        #expect(error("and > 3") == ExpressionError(offset: 0, message: "expected an operand, found 'and'"))
+        #expect(error("`and > 3") == ExpressionError(offset: 0, message: "unterminated backquote in a field name"))
+        #expect(error("x > `` ") == ExpressionError(offset: 4, message: "empty key `` in a field name"))
+        // A dot continues a path only when a segment follows it.
+        #expect(error("meta. > 3") == ExpressionError(offset: 4, message: "unexpected character '.'"))
+    }
+
+    @Test func booleansAreOneAndZero() throws {
+        #expect(try compile("ok == true").evaluate(numbers: [.nan, .nan, .nan, .nan, .nan, 1, .nan]))
+        #expect(try !compile("ok == true").evaluate(numbers: [.nan, .nan, .nan, .nan, .nan, 0, .nan]))
+        #expect(try compile("ok == false").evaluate(numbers: [.nan, .nan, .nan, .nan, .nan, 0, .nan]))
+        #expect(try compile("ok != false").evaluate(numbers: [.nan, .nan, .nan, .nan, .nan, 1, .nan]))
+        #expect(try compile("true == ok").evaluate(numbers: [.nan, .nan, .nan, .nan, .nan, 1, .nan]))
+        // A missing field is null: it equals neither.
+        #expect(try !compile("ok == true or ok == false or ok != true").evaluate(numbers: [.nan, .nan, .nan, .nan, .nan, .nan, .nan]))
+        // Only == and != take a boolean for a number.
+        #expect(throws: ExpressionError(offset: 5, message: "'>' needs a number here, not a boolean")) {
+            try compile("ok > true")
+        }
+    }
+}

@@ -198,7 +198,7 @@ func app(series: String = "", triggers: String = "") -> String {
         #expect(
             configErrors("app: t\ninput: {topic: r, key: k}\ntrigers: []\n") == [
                 "a.yaml:3:1: error: unknown key 'trigers' in the app file; allowed keys: app, input, watermark, series, triggers, late",
-                "a.yaml:2:19: error: unknown key 'key' in input; allowed keys: topic, format, device, time, start",
+                "a.yaml:2:19: error: unknown key 'key' in input; allowed keys: topic, format, device, time, time_unit, start",
                 "a.yaml:1:1: error: an app needs at least one series or trigger",
             ])
         #expect(
@@ -326,7 +326,7 @@ func app(series: String = "", triggers: String = "") -> String {
         } catch {
             #expect(
                 error.errors.map(\.description) == [
-                    "\(path)/c.yaml:2:19: error: unknown key 'bogus' in input; allowed keys: topic, format, device, time, start",
+                    "\(path)/c.yaml:2:19: error: unknown key 'bogus' in input; allowed keys: topic, format, device, time, time_unit, start",
                     "\(path)/c.yaml:1:1: error: an app needs at least one series or trigger",
                     "\(path)/b.yml:1:6: error: duplicate app name 'thermostat' (also defined at \(path)/a.yaml:1:6)",
                 ].sorted { $0.contains("b.yml") && !$1.contains("b.yml") })
@@ -545,5 +545,33 @@ func app(series: String = "", triggers: String = "") -> String {
             configErrors(app(triggers: "triggers:\n  - {name: x, on: s, when: 'phase == \"late\"', output: o}\n")) == [
                 #"a.yaml:9:29: error: series 's' has no string field 'phase'; its string fields: timing ("early", "on_time" or "late")"#
             ])
+    }
+}
+
+/// How app files name fields: every spelling of a path is one slot, in aggregates and
+/// triggers alike, and `time_unit` is read with its time field.
+@Suite struct AppLoaderFieldPathTests {
+    @Test func spellingsOfOnePathShareASlot() throws {
+        let app = try AppDefinition.parse(
+            yaml: """
+                app: t
+                input: {topic: r, device: "`meta`.id", time: "`ts`", time_unit: microseconds}
+                series:
+                  - {name: s, window: {size: 1m}, aggregate: {a: mean(`and`), b: max(env.`temp C`)}, output: o}
+                triggers:
+                  - {name: x, when: "`and` > 1 and `env`.`temp C` < 0 and `a.b` == true", output: o}
+                  - {name: y, on: s, when: "`a` > 1 and b < 0", output: o}
+
+                """, file: "a.yaml")
+        #expect(app.input.deviceField == "meta.id")
+        #expect(app.input.timeField == "ts")
+        #expect(app.input.timeUnit == .microseconds)
+        #expect(app.numericFields == ["`and`", "env.`temp C`", "`a.b`"])
+    }
+
+    @Test func timeUnitNeedsATimeField() {
+        #expect(
+            configErrors("app: t\ninput: {topic: r, time_unit: seconds}\ntriggers: [{name: x, when: v > 1, output: o}]\n")
+                == ["a.yaml:2:30: error: time_unit needs a time field: without time: the event time is the message timestamp"])
     }
 }

@@ -35,6 +35,9 @@ private func outcomes(_ target: String, _ entry: (UnsafeRawBufferPointer) -> Str
         #expect(results["largest-double"] == "record d 1000")
         #expect(results["invalid-utf8"] == "malformed: invalid UTF-8")
         #expect(results["deep-nesting"] == "malformed: JSON nested too deeply")
+        #expect(results["nested-paths"] == "record d 1000")
+        #expect(results["nested-wrong-type"] == "malformed: an aggregated field is not a number")
+        #expect(results["negative-time"] == "malformed: negative epoch time: set input.time_unit to say its unit")
     }
 
     @Test func appLoaderCorpus() throws {
@@ -67,6 +70,8 @@ private func outcomes(_ target: String, _ entry: (UnsafeRawBufferPointer) -> Str
         }
         #expect(results["design-either"] == "false")
         #expect(results["precedence"] == "true")
+        #expect(results["backquoted-fields"] == "true")
+        #expect(results["unterminated-backquote"] == "error 13: unterminated backquote in a field name")
         #expect(results["nesting-at-bound"] == "false")
         #expect(results["nesting-past-bound"] == "error 32: expression nested too deeply: at most 32 levels of parentheses, 'not' and '-'")
         #expect(results["operators-past-bound"] == "error 1026: expression too long: at most 256 operators; split it into several triggers")

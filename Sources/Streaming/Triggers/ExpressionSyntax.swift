@@ -62,7 +62,8 @@ package indirect enum ExpressionSyntax: Sendable, Equatable {
     case string(String, offset: Int)
     case boolean(Bool, offset: Int)
     case null(offset: Int)
-    /// A field reference, e.g. `temperature` or `sensor.temperature`.
+    /// A field reference, e.g. `temperature`, `sensor.temperature` or `` `and` ``, by its
+    /// ``FieldPath/spelling``.
     case field(String, offset: Int)
     case unary(UnaryOperator, ExpressionSyntax, offset: Int)
     case binary(BinaryOperator, ExpressionSyntax, ExpressionSyntax, offset: Int)
@@ -176,7 +177,10 @@ package struct FieldUse: Sendable, Equatable {
 private enum Token: Equatable {
     case number(Double)
     case string(String)
+    /// A bare word: a keyword or a one-segment field name.
     case identifier(String)
+    /// A field path with a dot or a backquote, by its ``FieldPath/spelling``.
+    case path(String)
     case op(String)
     case leftParen, rightParen
     case end
@@ -186,6 +190,7 @@ private enum Token: Equatable {
         case .number(let v): v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
         case .string(let s): "\"\(s)\""
         case .identifier(let s): s
+        case .path(let s): s
         case .op(let s): s
         case .leftParen: "("
         case .rightParen: ")"
@@ -380,6 +385,9 @@ private struct ExpressionParser {
                 try advance()
                 return .field(name, offset: offset)
             }
+        case .path(let spelling):
+            try advance()
+            return .field(spelling, offset: offset)
         case .leftParen:
             try enterNesting()
             try advance()
@@ -446,28 +454,30 @@ private struct ExpressionParser {
                 throw ExpressionError(offset: position, message: "use '\(c)\(c)' or '\(c == "&" ? "and" : "or")'")
             }
         default:
-            if c == "_" || c.properties.isAlphabetic {
-                token = lexIdentifier()
+            if c == "`" || FieldPath.isIdentifierStart(c) {
+                token = try lexField()
             } else {
                 throw ExpressionError(offset: position, message: "unexpected character '\(c)'")
             }
         }
     }
 
-    private mutating func lexIdentifier() -> Token {
-        var name = ""
-        while position < scalars.count {
-            let c = scalars[position]
-            let isPart = c == "_" || c.properties.isAlphabetic || ("0"..."9").contains(c)
-            // A dot joins path segments (`sensor.temperature`) only when a segment follows.
-            let isPathDot =
-                c == "." && position + 1 < scalars.count
-                && (scalars[position + 1] == "_" || scalars[position + 1].properties.isAlphabetic)
-            guard isPart || isPathDot else { break }
-            name.unicodeScalars.append(c)
-            position += 1
+    /// A bare word (a keyword or a plain field name), or a field path (`a.b`, `` `and` ``).
+    private mutating func lexField() throws(ExpressionError) -> Token {
+        let start = position
+        if scalars[position] != "`" {
+            var word = ""
+            while position < scalars.count, FieldPath.isIdentifierPart(scalars[position]) {
+                word.unicodeScalars.append(scalars[position])
+                position += 1
+            }
+            let continues =
+                position + 1 < scalars.count && scalars[position] == "."
+                && (scalars[position + 1] == "`" || FieldPath.isIdentifierStart(scalars[position + 1]))
+            guard continues else { return .identifier(word) }
+            position = start
         }
-        return .identifier(name)
+        return .path(try FieldPath.scan(scalars, at: &position).spelling)
     }
 
     private mutating func lexNumber() throws(ExpressionError) -> Token {

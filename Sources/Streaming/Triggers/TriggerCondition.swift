@@ -13,7 +13,9 @@
 ///   (`temperature != 20` does not match a record without a temperature);
 /// - `x == null` and `x != null` test for missing/null explicitly;
 /// - `not` negates the boolean it is given, so `not (temperature > 30)` matches a record
-///   without a temperature.
+///   without a temperature;
+/// - `true` and `false` are 1 and 0 to `==` and `!=`, as JSON booleans in records are, so
+///   `ok == true` matches a record with `"ok":true` (or `"ok":1`).
 package struct TriggerCondition: Sendable, Equatable {
     /// The expression text this condition was compiled from.
     package let source: String
@@ -281,15 +283,8 @@ private struct Compiler {
             push(op == .and ? .and : .or, delta: -1)
             return .boolean
         case .equal, .notEqual:
-            // Booleans compare with booleans, numbers (and null) with numbers.
-            let numeric: Set<ValueType> = [.number, .null]
-            let comparable =
-                (lhsType == .boolean && rhsType == .boolean)
-                || (numeric.contains(lhsType) && numeric.contains(rhsType))
-            guard comparable else {
-                throw ExpressionError(
-                    offset: rhs.offset, message: "cannot compare a \(lhsType.name) with a \(rhsType.name)")
-            }
+            // A boolean is the number 1 or 0, as a JSON boolean in a record is: `ok == true`
+            // matches a record whose `ok` is true (or 1).
             push(.compare(op), delta: -1)
             return .boolean
         case .less, .lessOrEqual, .greater, .greaterOrEqual:

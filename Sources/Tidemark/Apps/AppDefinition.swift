@@ -10,8 +10,9 @@ package struct AppDefinition: Sendable, Equatable {
     package var sourceFile: String
     package var input: InputSpec
     package var watermark: WatermarkSpec
-    /// Every field read as a number, in slot order: first the fields of aggregates (series
-    /// order, then aggregate order), then the further fields record triggers read.
+    /// Every field read as a number, by its ``FieldPath/spelling``, in slot order: first the
+    /// fields of aggregates (series order, then aggregate order), then the further fields
+    /// record triggers read.
     /// `AggregateSpec.field` and record-trigger conditions index into this list.
     package var numericFields: [String]
     /// Fields record triggers compare with string literals, in slot order.
@@ -68,25 +69,31 @@ package struct InputSpec: Sendable, Equatable {
 
     package var topic: String
     package var format: Format
-    /// The field holding the device id; nil: the message key.
+    /// The field holding the device id, by its ``FieldPath/spelling``; nil: the message key.
     package var deviceField: String?
-    /// The event-time field; nil: the message timestamp.
+    /// The event-time field, by its ``FieldPath/spelling``; nil: the message timestamp.
     ///
-    /// The field's value is read per record: a JSON number >= 1e11 is epoch milliseconds,
-    /// a smaller number is epoch seconds (a fraction gives milliseconds), a JSON string is
-    /// RFC 3339 (`2025-11-28T00:00:12.345Z`, or with a `+01:00` offset).
+    /// The field's value is read per record: a JSON string is RFC 3339
+    /// (`2025-11-28T00:00:12.345Z`, or with a `+01:00` offset); a JSON number is epoch
+    /// time in `timeUnit`, or without one, >= 1e11 epoch milliseconds, a smaller
+    /// non-negative number epoch seconds (a fraction gives milliseconds), and a negative
+    /// number malformed.
     package var timeField: String?
+    /// `input.time_unit`: the unit of a numeric event time; nil: told by its magnitude.
+    package var timeUnit: EpochUnit?
     /// Where the app begins reading a partition it has no state for yet; nil: where the
     /// group stands (the committed offset, or where the other apps on the topic read).
     package var start: InputStart?
 
     package init(
-        topic: String, format: Format = .json, deviceField: String? = nil, timeField: String? = nil, start: InputStart? = nil
+        topic: String, format: Format = .json, deviceField: String? = nil, timeField: String? = nil,
+        timeUnit: EpochUnit? = nil, start: InputStart? = nil
     ) {
         self.topic = topic
         self.format = format
         self.deviceField = deviceField
         self.timeField = timeField
+        self.timeUnit = timeUnit
         self.start = start
     }
 }

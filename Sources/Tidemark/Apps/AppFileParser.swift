@@ -168,7 +168,8 @@ struct AppFileParser: ConfigNodeParser {
     private mutating func parseInput(_ node: Node) -> ParsedInput? {
         guard
             let keys = mapping(
-                node, in: "input", allowed: ["topic", "format", "device", "time", "start"], required: ["topic"])
+                node, in: "input", allowed: ["topic", "format", "device", "time", "time_unit", "start"],
+                required: ["topic"])
         else { return nil }
         var format = InputSpec.Format.json
         if let formatNode = keys["format"], let text = string(formatNode, what: "format") {
@@ -179,12 +180,36 @@ struct AppFileParser: ConfigNodeParser {
             }
         }
         guard let topicNode = keys["topic"], let topic = nonEmptyString(topicNode, what: "topic") else { return nil }
-        let device = keys["device"].flatMap { nonEmptyString($0, what: "device") }
-        let time = keys["time"].flatMap { nonEmptyString($0, what: "time") }
+        let device = keys["device"].flatMap { fieldPath($0, what: "device") }
+        let time = keys["time"].flatMap { fieldPath($0, what: "time") }
+        var timeUnit: EpochUnit?
+        if let unitNode = keys["time_unit"], let text = string(unitNode, what: "time_unit") {
+            if let unit = EpochUnit(rawValue: text) {
+                timeUnit = unit
+            } else {
+                error(at: unitNode, "unknown time_unit '\(text)'; expected seconds, milliseconds or microseconds")
+            }
+            if keys["time"] == nil {
+                error(at: unitNode, "time_unit needs a time field: without time: the event time is the message timestamp")
+            }
+        }
         let start = keys["start"].flatMap { parseStart($0) }
         return ParsedInput(
-            spec: InputSpec(topic: topic, format: format, deviceField: device, timeField: time, start: start),
+            spec: InputSpec(
+                topic: topic, format: format, deviceField: device, timeField: time, timeUnit: timeUnit, start: start),
             topicNode: topicNode)
+    }
+
+    /// The ``FieldPath/spelling`` of a field named by a whole scalar, or nil (reported at its
+    /// character).
+    private mutating func fieldPath(_ node: Node, what: String) -> String? {
+        guard let text = nonEmptyString(node, what: what) else { return nil }
+        do {
+            return try FieldPath.parse(text).spelling
+        } catch {
+            self.error(at: node, offset: error.offset, error.message)
+            return nil
+        }
     }
 
     /// `earliest`, `latest` or `-DURATION`.
@@ -481,15 +506,22 @@ struct AppFileParser: ConfigNodeParser {
             }
             return AggregateSpec(name: name, function: .count, field: nil)
         }
-        guard argument.isFieldName else {
-            error(
-                at: node,
-                argument.isEmpty
-                    ? "\(functionName)() needs a field, e.g. \(functionName)(temperature)"
-                    : "'\(argument)' is not a field name")
+        guard !argument.isEmpty else {
+            error(at: node, "\(functionName)() needs a field, e.g. \(functionName)(temperature)")
             return nil
         }
-        return AggregateSpec(name: name, function: function, field: numericSlot(argument))
+        let field: FieldPath
+        do {
+            field = try FieldPath.parse(argument)
+        } catch {
+            // Point at the character: the argument starts after `(` and any spaces.
+            let open = text.unicodeScalars.firstIndex(of: "(")!
+            let leading = text.unicodeScalars[text.unicodeScalars.index(after: open)...].prefix { $0.properties.isWhitespace }
+            let offset = text.unicodeScalars.distance(from: text.unicodeScalars.startIndex, to: open) + 1 + leading.count
+            self.error(at: node, offset: offset + error.offset, error.message)
+            return nil
+        }
+        return AggregateSpec(name: name, function: function, field: numericSlot(field.spelling))
     }
 
     // MARK: Triggers
@@ -525,7 +557,7 @@ struct AppFileParser: ConfigNodeParser {
         let condition: TriggerCondition
         do throws(ExpressionError) {
             if let seriesIndex {
-                let fields = series[seriesIndex].resultFields
+                let fields = Self.resultFieldSpellings(series[seriesIndex])
                 let strings = SeriesDefinition.stringResultFields
                 for use in syntax.fieldUses where !(use.kind == .string ? strings : fields).contains(use.name) {
                     throw ExpressionError(offset: use.offset, message: Self.unknownResultField(use, of: series[seriesIndex]))
@@ -547,14 +579,24 @@ struct AppFileParser: ConfigNodeParser {
             output: output)
     }
 
+    /// A series' ``SeriesDefinition/resultFields`` as expressions spell them: an aggregate
+    /// named like no identifier in backquotes, a comparison's as `` yesterday.`avg temp` ``.
+    private static func resultFieldSpellings(_ series: SeriesDefinition) -> [String] {
+        let aggregates = series.spec.aggregates.map(\.name)
+        return (aggregates + SeriesDefinition.windowFields).map { FieldPath([$0]).spelling }
+            + series.spec.comparisons.flatMap { comparison in
+                aggregates.map { FieldPath([comparison.name, $0]).spelling }
+            }
+    }
+
     /// Why a series trigger cannot read `use`: an unknown comparison or aggregate of one for a
     /// dotted name of a series that compares, else an unknown field.
     private static func unknownResultField(_ use: FieldUse, of series: SeriesDefinition) -> String {
         let spec = series.spec
         let comparisons = spec.comparisons.map(\.name)
         let aggregates = spec.aggregates.map(\.name)
-        if use.kind == .number, !comparisons.isEmpty, let dot = use.name.firstIndex(of: ".") {
-            let comparison = String(use.name[..<dot]), aggregate = String(use.name[use.name.index(after: dot)...])
+        if use.kind == .number, !comparisons.isEmpty, let path = try? FieldPath.parse(use.name), path.segments.count > 1 {
+            let comparison = path.segments[0], aggregate = FieldPath(Array(path.segments.dropFirst())).spelling
             guard comparisons.contains(comparison) else {
                 return "series '\(spec.name)' has no comparison '\(comparison)'; its comparisons: \(comparisons.joined(separator: ", "))"
             }

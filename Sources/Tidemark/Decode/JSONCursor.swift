@@ -385,15 +385,51 @@ struct ScannedNumber {
         return slowDouble(base).isInfinite
     }
 
-    /// Epoch milliseconds: >= 1e11 is milliseconds, smaller (or negative) is seconds.
-    func epochMilliseconds(_ base: UnsafePointer<UInt8>) -> Int64? {
+    /// Epoch milliseconds, rounded down (toward the past) below the millisecond; nil past
+    /// ±9e15. `unit` nil: >= 1e11 is milliseconds, smaller is seconds (the caller refuses a
+    /// negative number).
+    func epochMilliseconds(_ base: UnsafePointer<UInt8>, unit: EpochUnit?) -> Int64? {
         if !hasExponent && integerDigits <= 15 {
-            if !negative && integerPart >= 100_000_000_000 { return integerPart }
-            let ms = integerPart * 1000 + fractionMilliseconds
-            return negative ? -ms : ms
+            if unit == nil && !negative {
+                return integerPart >= 100_000_000_000 ? integerPart : integerPart * 1000 + fractionMilliseconds
+            }
+            // Exact, from the digits: the whole milliseconds, and whether a fraction was dropped.
+            let unit = unit ?? (integerPart >= 100_000_000_000 ? .milliseconds : .seconds)
+            let whole: Int64
+            let keptFractionDigits: Int
+            switch unit {
+            case .seconds: (whole, keptFractionDigits) = (integerPart * 1000 + fractionMilliseconds, 3)
+            case .milliseconds: (whole, keptFractionDigits) = (integerPart, 0)
+            case .microseconds: (whole, keptFractionDigits) = (integerPart / 1000, 0)
+            }
+            guard negative else { return whole }
+            let dropped =
+                (unit == .microseconds && integerPart % 1000 != 0)
+                || hasNonzeroFraction(base, after: keptFractionDigits)
+            return -whole - (dropped ? 1 : 0)
         }
         let value = double(base)
-        guard value.isFinite, abs(value) < 9e15 else { return nil }
-        return value >= 1e11 ? Int64(value) : Int64(value * 1000)
+        let ms: Double
+        switch unit {
+        case nil: ms = value >= 1e11 ? value : value * 1000
+        case .seconds: ms = value * 1000
+        case .milliseconds: ms = value
+        case .microseconds: ms = value / 1000
+        }
+        let floored = ms.rounded(.down)
+        guard floored.isFinite, abs(floored) < 9e15 else { return nil }
+        return Int64(floored)
+    }
+
+    /// Whether a fraction digit past the first `kept` is not zero (a number without exponent).
+    private func hasNonzeroFraction(_ base: UnsafePointer<UInt8>, after kept: Int) -> Bool {
+        var index = start
+        while index < end, base[index] != UInt8(ascii: ".") { index += 1 }
+        index += 1 + kept
+        while index < end {
+            if base[index] != UInt8(ascii: "0") { return true }
+            index += 1
+        }
+        return false
     }
 }

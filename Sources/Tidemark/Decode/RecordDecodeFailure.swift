@@ -23,6 +23,9 @@ package enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterabl
     case missingTime
     /// The time field is not a number of epoch (milli)seconds nor an RFC 3339 string.
     case invalidTime
+    /// The time field is a negative number and the app has no `input.time_unit`: its
+    /// magnitude cannot tell seconds from milliseconds.
+    case negativeTime
     /// A field an aggregate reads holds a string, object or array instead of a number.
     case wrongFieldType
     /// A number too large for a double (`1e999`), anywhere in the record: no result could
@@ -33,7 +36,7 @@ package enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterabl
     /// replaces (the last value wins), rather than the text of the record.
     var isMemberValue: Bool {
         switch self {
-        case .missingDevice, .invalidDevice, .missingTime, .invalidTime, .wrongFieldType: true
+        case .missingDevice, .invalidDevice, .missingTime, .invalidTime, .negativeTime, .wrongFieldType: true
         case .oversized, .notJSON, .notAnObject, .invalidUTF8, .tooDeep, .numberOutOfRange: false
         }
     }
@@ -50,6 +53,7 @@ package enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterabl
         case .invalidDevice: "device id is not a string or number"
         case .missingTime: "missing event time"
         case .invalidTime: "event time is not epoch seconds, epoch milliseconds or RFC 3339"
+        case .negativeTime: "negative epoch time: set input.time_unit to say its unit"
         case .wrongFieldType: "an aggregated field is not a number"
         case .numberOutOfRange: "number out of range"
         }

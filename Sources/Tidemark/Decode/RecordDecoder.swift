@@ -14,16 +14,21 @@ import Streaming
 /// `otherMembers` describe that record until the next call. Nothing is allocated per record
 /// once the buffers have grown.
 ///
-/// Event time from a field: a JSON number >= 1e11 is epoch milliseconds (a fraction is
-/// truncated), a smaller number is epoch seconds (a fraction gives milliseconds, truncated),
-/// a string is RFC 3339 (`Z` or `±hh:mm`, optional fractional seconds, `T`, `t` or space
-/// between date and time). A device id may be a JSON string or number; a number is kept as
-/// its text (`17` is the device "17").
+/// Fields are ``FieldPath``s: the decoder descends only into objects under a key that
+/// begins some path of the schema, and skips everything else. A path through a value that
+/// is not an object (or through an array) reads as missing.
+///
+/// Event time from a field: a string is RFC 3339 (`Z` or `±hh:mm`, optional fractional
+/// seconds, `T`, `t` or space between date and time); a number is epoch time in the
+/// schema's `timeUnit`, or without one, >= 1e11 epoch milliseconds and smaller epoch seconds,
+/// a negative number being `.negativeTime`. Below the millisecond a time is rounded down
+/// (toward the past). A device id may be a JSON string or number; a number is kept as its
+/// text (`17` is the device "17"). A boolean field reads as the number 1 or 0.
 ///
 /// Of members sharing a key, the last one wins, for the device, the time and every field
-/// (a null among them included); a problem with an earlier member's value does not count
-/// when a later member replaces it. A number too large for a double anywhere makes the
-/// record malformed.
+/// (a null among them included), at every level: a later `"meta":{…}` replaces all an
+/// earlier one held. A problem with an earlier member's value does not count when a later
+/// member replaces it. A number too large for a double anywhere makes the record malformed.
 package struct RecordDecoder: Sendable {
     package let schema: RecordSchema
     /// Records larger than this are rejected as `.oversized` (default 1 MiB).
@@ -36,7 +41,8 @@ package struct RecordDecoder: Sendable {
     /// Numeric field values by slot; NaN for missing, null or (for non-strict slots) non-numbers.
     package private(set) var numbers: [Double]
     /// Byte ranges in the value of every top-level member (`"key":value`) other than the
-    /// device and time fields, in record order, for trigger events to copy verbatim.
+    /// device and time fields, in record order, for trigger events to copy verbatim. A member
+    /// holding a nested device or time field (`meta` of `meta.id`) is copied whole.
     /// Always empty unless the decoder was made with `collectsOtherMembers`.
     package private(set) var otherMembers: [Range<Int>] = []
     /// Whether `decode` fills `otherMembers` (only record triggers need them).
@@ -52,19 +58,22 @@ package struct RecordDecoder: Sendable {
     /// same key may still replace; the record is malformed if any is left at the end.
     private var pendingFailures: [(key: Int, failure: RecordDecodeFailure)] = []
 
-    // The schema's keys, flattened for the member loop.
+    // The schema's keys, flattened for the member loop: the top-level keys first, then the
+    // keys inside each key that begins a longer path, each object's keys side by side.
     private let keyBytes: [[UInt8]]
     private let keys: SchemaKeys
+    private let topLevelKeys: Int
+    private let timeUnit: EpochUnit?
 
     /// A schema key as the member loop compares it: the length and the first sixteen bytes
     /// in words, so a member is matched or rejected by integer compares without touching
-    /// another array (keys longer than sixteen bytes compare the rest with memcmp).
+    /// another array (keys longer than sixteen bytes compare the rest with memcmp). Its role
+    /// is apart (`SchemaKeys.roles`, same index): the loop reads it only on a match.
     private struct SchemaKey: Sendable {
         var length: Int
         /// Bytes 0..<8 and 8..<16, little-endian, zero-padded.
         var head: UInt64
         var tail: UInt64
-        var role: KeyRole
     }
 
     /// The schema keys in memory of their own: the member loop reads them through a pointer,
@@ -72,13 +81,24 @@ package struct RecordDecoder: Sendable {
     private final class SchemaKeys: @unchecked Sendable {
         // @unchecked Sendable: the memory is written once, in init, and only read after.
         let buffer: UnsafeMutableBufferPointer<SchemaKey>
+        let roles: UnsafeMutableBufferPointer<KeyRole>
+        /// For each key that begins a longer path, the keys below it (`KeyRole.descendants`).
+        let descendants: UnsafeMutableBufferPointer<Int>
 
-        init(_ keys: [SchemaKey]) {
+        init(_ keys: [SchemaKey], roles: [KeyRole], descendants: [Int]) {
             buffer = .allocate(capacity: keys.count)
             _ = buffer.initialize(from: keys)
+            self.roles = .allocate(capacity: roles.count)
+            _ = self.roles.initialize(from: roles)
+            self.descendants = .allocate(capacity: descendants.count)
+            _ = self.descendants.initialize(from: descendants)
         }
 
-        deinit { buffer.deallocate() }
+        deinit {
+            buffer.deallocate()
+            roles.deallocate()
+            descendants.deallocate()
+        }
     }
 
     private struct KeyRole: Sendable {
@@ -87,6 +107,46 @@ package struct RecordDecoder: Sendable {
         var numberSlot = -1
         var strictNumber = false
         var stringSlot = -1
+        // In 32 bits: the role is copied out of its buffer for every matched member.
+        private var childBounds: (Int32, Int32) = (0, 0)
+        private var descendantBounds: (Int32, Int32) = (0, 0)
+
+        /// The keys of the object under this key (a range of the key buffer), when some path
+        /// goes on through it; empty otherwise.
+        var children: Range<Int> {
+            get { Int(childBounds.0)..<Int(childBounds.1) }
+            set { childBounds = (Int32(newValue.lowerBound), Int32(newValue.upperBound)) }
+        }
+        /// Every key below this one, at any depth (a range of `SchemaKeys.descendants`).
+        var descendants: Range<Int> {
+            get { Int(descendantBounds.0)..<Int(descendantBounds.1) }
+            set { descendantBounds = (Int32(newValue.lowerBound), Int32(newValue.upperBound)) }
+        }
+        var beginsPaths: Bool { childBounds.0 != childBounds.1 }
+
+        var isField: Bool { isDevice || isTime || numberSlot >= 0 || stringSlot >= 0 }
+    }
+
+    /// One object level of the schema while it is built: its keys in first-use order.
+    private final class KeyLevel {
+        var names: [String] = []
+        var roles: [String: KeyRole] = [:]
+        var children: [String: KeyLevel] = [:]
+
+        func role(_ path: ArraySlice<String>, _ update: (inout KeyRole) -> Void) {
+            let name = path.first!
+            if roles[name] == nil {
+                names.append(name)
+                roles[name] = KeyRole()
+            }
+            if path.count == 1 {
+                update(&roles[name]!)
+            } else {
+                let child = children[name] ?? KeyLevel()
+                children[name] = child
+                child.role(path.dropFirst(), update)
+            }
+        }
     }
 
     /// Deepest nesting followed inside a record before it is rejected.
@@ -106,11 +166,11 @@ package struct RecordDecoder: Sendable {
         stringStart = Array(repeating: -1, count: schema.stringFields.count)
         stringCount = Array(repeating: 0, count: schema.stringFields.count)
         stringInScratch = Array(repeating: false, count: schema.stringFields.count)
-        var roles: [String: KeyRole] = [:]
-        var order: [String] = []
-        func role(_ name: String, _ update: (inout KeyRole) -> Void) {
-            if roles[name] == nil { order.append(name) }
-            update(&roles[name, default: KeyRole()])
+        timeUnit = schema.timeUnit
+        let top = KeyLevel()
+        func role(_ field: String, _ update: (inout KeyRole) -> Void) {
+            let segments = (try? FieldPath.parse(field).segments) ?? [field]
+            top.role(segments[...], update)
         }
         if let field = schema.deviceField { role(field) { $0.isDevice = true } }
         if let field = schema.timeField { role(field) { $0.isTime = true } }
@@ -121,13 +181,34 @@ package struct RecordDecoder: Sendable {
             }
         }
         for (slot, field) in schema.stringFields.enumerated() { role(field) { $0.stringSlot = slot } }
-        keyBytes = order.map { Array($0.utf8) }
+
+        // Level by level: an object's keys side by side, its children's after.
+        var flat: [(name: String, role: KeyRole, children: KeyLevel?)] = top.names.map { ($0, top.roles[$0]!, top.children[$0]) }
+        var next = 0
+        while next < flat.count {
+            if let children = flat[next].children {
+                flat[next].role.children = flat.count..<(flat.count + children.names.count)
+                flat += children.names.map { ($0, children.roles[$0]!, children.children[$0]) }
+            }
+            next += 1
+        }
+        var descendants: [Int] = []
+        for index in flat.indices where !flat[index].role.children.isEmpty {
+            let start = descendants.count
+            var pending = Array(flat[index].role.children)
+            while let key = pending.popLast() {
+                descendants.append(key)
+                pending += flat[key].role.children
+            }
+            flat[index].role.descendants = start..<descendants.count
+        }
+        topLevelKeys = top.names.count
+        keyBytes = flat.map { Array($0.name.utf8) }
         keys = SchemaKeys(
-            zip(keyBytes, order).map { bytes, name in
-                SchemaKey(
-                    length: bytes.count, head: Self.word(bytes.prefix(8)), tail: Self.word(bytes.dropFirst(8).prefix(8)),
-                    role: roles[name]!)
-            })
+            keyBytes.map { bytes in
+                SchemaKey(length: bytes.count, head: Self.word(bytes.prefix(8)), tail: Self.word(bytes.dropFirst(8).prefix(8)))
+            },
+            roles: flat.map(\.role), descendants: descendants)
     }
 
     private static func word(_ bytes: ArraySlice<UInt8>) -> UInt64 {
@@ -169,9 +250,11 @@ package struct RecordDecoder: Sendable {
         swap(&numbers, &self.numbers)
         defer { swap(&numbers, &self.numbers) }
         let keys = UnsafeBufferPointer(self.keys.buffer)
+        let roles = UnsafeBufferPointer(self.keys.roles)
         let failure = numbers.withUnsafeMutableBufferPointer { numbers in
             for slot in numbers.indices { numbers[slot] = .nan }
-            return decodeObject(&cursor, keys: keys, numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
+            return decodeObject(
+                &cursor, keys: keys, roles: roles, numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
         }
         if let failure { return failure }
         cursor.skipWhitespace()
@@ -227,7 +310,8 @@ package struct RecordDecoder: Sendable {
     // MARK: The top-level object
 
     private mutating func decodeObject(
-        _ cursor: inout JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, numbers: UnsafeMutableBufferPointer<Double>,
+        _ cursor: inout JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, roles: UnsafeBufferPointer<KeyRole>,
+        numbers: UnsafeMutableBufferPointer<Double>,
         sawDevice: inout Bool, sawTime: inout Bool
     ) -> RecordDecodeFailure? {
         cursor.skipWhitespace()
@@ -239,13 +323,27 @@ package struct RecordDecoder: Sendable {
             return cursor.index == cursor.count ? .notAnObject : .notJSON
         }
         cursor.index += 1
+        return decodeMembers(
+            &cursor, keys: keys, roles: roles, level: 0..<topLevelKeys, depth: 1, collects: collectsOtherMembers,
+            numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
+    }
+
+    /// The members of an object, from just after its `{` to just after its `}`: `level` are
+    /// the schema keys at this object, `depth` its nesting (the record is 1). Inlined in the
+    /// record's loop and in `readParent`'s, so the record's runs with its constants.
+    @inline(__always)
+    private mutating func decodeMembers(
+        _ cursor: inout JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, roles: UnsafeBufferPointer<KeyRole>,
+        level: Range<Int>, depth: Int, collects: Bool, numbers: UnsafeMutableBufferPointer<Double>,
+        sawDevice: inout Bool, sawTime: inout Bool
+    ) -> RecordDecodeFailure? {
         cursor.skipWhitespace()
         if cursor.peek() == UInt8(ascii: "}") {
             cursor.index += 1
             return nil
         }
         // Kept in a register: the member loop touches `pendingFailures` only when it has some.
-        var hasPending = false
+        var hasPending = !pendingFailures.isEmpty
         while true {
             let memberStart = cursor.index
             guard cursor.peek() == UInt8(ascii: "\"") else { return .notJSON }
@@ -256,34 +354,30 @@ package struct RecordDecoder: Sendable {
             cursor.index += 1
             cursor.skipWhitespace()
 
-            let keyIndex = matchKey(cursor, keys: keys, start: key.start, end: key.start + key.count, escaped: key.escaped)
+            let keyIndex = matchKey(
+                cursor, keys: keys, level: level, start: key.start, end: key.start + key.count, escaped: key.escaped)
             if keyIndex < 0 {
-                if let failure = cursor.skipValue(depth: 1) { return failure }
-                if collectsOtherMembers { otherMembers.append(memberStart..<cursor.index) }
+                if let failure = cursor.skipValue(depth: depth) { return failure }
+                if collects { otherMembers.append(memberStart..<cursor.index) }
             } else {
                 // A later member of a key replaces the earlier one, its problem included.
                 if hasPending { hasPending = forgetPending(key: keyIndex) }
-                let role = keys[keyIndex].role
-                if role.isDevice {
-                    if let failure = readDevice(&cursor) {
-                        guard failure.isMemberValue else { return failure }
-                        hasPending = pend(failure, key: keyIndex)
-                        sawDevice = false
-                    } else {
-                        sawDevice = true
+                let role = roles[keyIndex]
+                if role.beginsPaths {
+                    if let failure = readParent(
+                        &cursor, key: keyIndex, role: role, keys: keys, roles: roles, depth: depth, numbers: numbers,
+                        sawDevice: &sawDevice, sawTime: &sawTime)
+                    {
+                        return failure
                     }
-                } else if role.isTime {
-                    if let failure = readTime(&cursor, present: &sawTime) {
-                        guard failure.isMemberValue else { return failure }
-                        hasPending = pend(failure, key: keyIndex)
-                    }
-                } else {
-                    if let failure = readField(&cursor, role: role, numbers: numbers) {
-                        guard failure.isMemberValue else { return failure }
-                        hasPending = pend(failure, key: keyIndex)
-                    }
-                    if collectsOtherMembers { otherMembers.append(memberStart..<cursor.index) }
+                    hasPending = !pendingFailures.isEmpty
+                } else if let failure = readLeaf(
+                    &cursor, key: keyIndex, role: role, depth: depth, numbers: numbers, hasPending: &hasPending,
+                    sawDevice: &sawDevice, sawTime: &sawTime)
+                {
+                    return failure
                 }
+                if collects && !role.isDevice && !role.isTime { otherMembers.append(memberStart..<cursor.index) }
             }
 
             cursor.skipWhitespace()
@@ -293,6 +387,78 @@ package struct RecordDecoder: Sendable {
             guard separator == UInt8(ascii: ",") else { return .notJSON }
             cursor.skipWhitespace()
         }
+    }
+
+    /// Reads the value of a key that is a field and begins no longer path. Returns a problem
+    /// with the record's text; one with the value is pending until a later member replaces it.
+    @inline(__always)
+    private mutating func readLeaf(
+        _ cursor: inout JSONCursor, key: Int, role: KeyRole, depth: Int, numbers: UnsafeMutableBufferPointer<Double>,
+        hasPending: inout Bool, sawDevice: inout Bool, sawTime: inout Bool
+    ) -> RecordDecodeFailure? {
+        if role.isDevice {
+            if let failure = readDevice(&cursor, depth: depth) {
+                guard failure.isMemberValue else { return failure }
+                hasPending = pend(failure, key: key)
+                sawDevice = false
+            } else {
+                sawDevice = true
+            }
+        } else if role.isTime {
+            if let failure = readTime(&cursor, depth: depth, present: &sawTime) {
+                guard failure.isMemberValue else { return failure }
+                hasPending = pend(failure, key: key)
+            }
+        } else if let failure = readField(&cursor, role: role, depth: depth, numbers: numbers) {
+            guard failure.isMemberValue else { return failure }
+            hasPending = pend(failure, key: key)
+        }
+        return nil
+    }
+
+    /// Reads the value of a key that begins longer paths (and may be a field itself): an
+    /// object is descended into, anything else leaves the paths through it missing. Either
+    /// way it replaces all an earlier member of the key gave the fields below it.
+    @inline(never)
+    private mutating func readParent(
+        _ cursor: inout JSONCursor, key: Int, role: KeyRole, keys: UnsafeBufferPointer<SchemaKey>,
+        roles: UnsafeBufferPointer<KeyRole>, depth: Int, numbers: UnsafeMutableBufferPointer<Double>, sawDevice: inout Bool, sawTime: inout Bool
+    ) -> RecordDecodeFailure? {
+        for below in self.keys.descendants[role.descendants] {
+            let field = roles[below]
+            if field.isDevice { sawDevice = false }
+            if field.isTime { sawTime = false }
+            if field.numberSlot >= 0 { numbers[field.numberSlot] = .nan }
+            if field.stringSlot >= 0 { stringStart[field.stringSlot] = -1 }
+            if !pendingFailures.isEmpty { _ = forgetPending(key: below) }
+        }
+        var hasPending = !pendingFailures.isEmpty
+        guard cursor.peek() == UInt8(ascii: "{") else {
+            if role.isField {
+                return readLeaf(
+                    &cursor, key: key, role: role, depth: depth, numbers: numbers, hasPending: &hasPending,
+                    sawDevice: &sawDevice, sawTime: &sawTime)
+            }
+            return cursor.skipValue(depth: depth)
+        }
+        // The key is a field too: an object is no device id, time or number.
+        if role.isDevice {
+            sawDevice = false
+            _ = pend(.invalidDevice, key: key)
+        } else if role.isTime {
+            _ = pend(.invalidTime, key: key)
+        } else {
+            if role.numberSlot >= 0 {
+                numbers[role.numberSlot] = .nan
+                if role.strictNumber { _ = pend(.wrongFieldType, key: key) }
+            }
+            if role.stringSlot >= 0 { stringStart[role.stringSlot] = -1 }
+        }
+        guard depth < Self.maxDepth else { return .tooDeep }
+        cursor.index += 1
+        return decodeMembers(
+            &cursor, keys: keys, roles: roles, level: role.children, depth: depth + 1, collects: false,
+            numbers: numbers, sawDevice: &sawDevice, sawTime: &sawTime)
     }
 
     /// Remembers a problem with a member's value until a later member of its key replaces it.
@@ -309,21 +475,22 @@ package struct RecordDecoder: Sendable {
         return !pendingFailures.isEmpty
     }
 
-    /// The index of the schema key equal to the member key, or -1.
+    /// The index of the schema key in `level` equal to the member key, or -1.
     @inline(__always)
     private mutating func matchKey(
-        _ cursor: JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, start: Int, end: Int, escaped: Bool
+        _ cursor: JSONCursor, keys: UnsafeBufferPointer<SchemaKey>, level: Range<Int>, start: Int, end: Int,
+        escaped: Bool
     ) -> Int {
         if escaped {
             keyScratch.removeAll(keepingCapacity: true)
             JSONCursor.unescape(cursor.base + start, count: end - start, into: &keyScratch)
-            for (index, bytes) in keyBytes.enumerated() where bytes == keyScratch { return index }
+            for index in level where keyBytes[index] == keyScratch { return index }
             return -1
         }
         let length = end - start
         let head = Self.word(cursor, at: start, count: min(length, 8))
         let tail = length > 8 ? Self.word(cursor, at: start + 8, count: min(length - 8, 8)) : 0
-        for index in 0..<keys.count
+        for index in level
         where keys[index].length == length && keys[index].head == head && keys[index].tail == tail {
             guard length > 16 else { return index }
             let matched = keyBytes[index].withUnsafeBufferPointer { bytes in
@@ -348,7 +515,7 @@ package struct RecordDecoder: Sendable {
 
     // MARK: Field values
 
-    private mutating func readDevice(_ cursor: inout JSONCursor) -> RecordDecodeFailure? {
+    private mutating func readDevice(_ cursor: inout JSONCursor, depth: Int) -> RecordDecodeFailure? {
         guard let first = cursor.peek() else { return .notJSON }
         switch first {
         case UInt8(ascii: "\""):
@@ -371,13 +538,13 @@ package struct RecordDecoder: Sendable {
             guard cursor.skipLiteral("null") else { return .notJSON }
             return .missingDevice
         default:
-            if let failure = cursor.skipValue(depth: 1) { return failure }
+            if let failure = cursor.skipValue(depth: depth) { return failure }
             return .invalidDevice
         }
         return nil
     }
 
-    private mutating func readTime(_ cursor: inout JSONCursor, present: inout Bool) -> RecordDecodeFailure? {
+    private mutating func readTime(_ cursor: inout JSONCursor, depth: Int, present: inout Bool) -> RecordDecodeFailure? {
         guard let first = cursor.peek() else { return .notJSON }
         switch first {
         case UInt8(ascii: "\""):
@@ -388,7 +555,11 @@ package struct RecordDecoder: Sendable {
             time = ms
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             guard let number = cursor.scanNumber() else { return .notJSON }
-            guard let ms = number.epochMilliseconds(cursor.base) else {
+            // A negative number's magnitude says nothing of its unit.
+            if number.negative && timeUnit == nil && number.mantissa != 0 {
+                return number.isOutOfRange(cursor.base) ? .numberOutOfRange : .negativeTime
+            }
+            guard let ms = number.epochMilliseconds(cursor.base, unit: timeUnit) else {
                 return number.isOutOfRange(cursor.base) ? .numberOutOfRange : .invalidTime
             }
             time = ms
@@ -396,7 +567,7 @@ package struct RecordDecoder: Sendable {
             guard cursor.skipLiteral("null") else { return .notJSON }
             return .missingTime
         default:
-            if let failure = cursor.skipValue(depth: 1) { return failure }
+            if let failure = cursor.skipValue(depth: depth) { return failure }
             return .invalidTime
         }
         present = true
@@ -407,7 +578,7 @@ package struct RecordDecoder: Sendable {
     /// the last member of a repeated key wins whatever its type.
     @inline(__always)
     private mutating func readField(
-        _ cursor: inout JSONCursor, role: KeyRole, numbers: UnsafeMutableBufferPointer<Double>
+        _ cursor: inout JSONCursor, role: KeyRole, depth: Int, numbers: UnsafeMutableBufferPointer<Double>
     ) -> RecordDecodeFailure? {
         guard let first = cursor.peek() else { return .notJSON }
         switch first {
@@ -454,7 +625,7 @@ package struct RecordDecoder: Sendable {
             if role.stringSlot >= 0 { stringStart[role.stringSlot] = -1 }
         default:
             // Broken JSON is told apart from a wrong type: skip (and validate) first.
-            if let failure = cursor.skipValue(depth: 1) { return failure }
+            if let failure = cursor.skipValue(depth: depth) { return failure }
             if role.strictNumber { return .wrongFieldType }
             if role.numberSlot >= 0 { numbers[role.numberSlot] = .nan }
             if role.stringSlot >= 0 { stringStart[role.stringSlot] = -1 }

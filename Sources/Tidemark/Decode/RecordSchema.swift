@@ -1,13 +1,24 @@
 // The fields a decoder extracts from each record: device, event time, numeric and string
-// slots. Built from an app definition; a union of apps maps slots itself.
+// slots, each a field path. Built from an app definition.
+import Streaming
+
+/// The unit of a numeric event time (`input.time_unit`).
+package enum EpochUnit: String, Sendable, Equatable {
+    case seconds, milliseconds, microseconds
+}
 
 /// What `RecordDecoder` extracts from a message value.
 package struct RecordSchema: Sendable, Equatable {
-    /// The device id field; nil: the message key.
+    /// The device id field; nil: the message key. Every field is named by its
+    /// ``FieldPath`` spelling: `meta.id` is "id" inside "meta", `` `meta.id` `` the key
+    /// "meta.id". A name that is no valid spelling is read as one top-level key.
     package var deviceField: String?
     /// The event-time field; nil: the message timestamp.
     package var timeField: String?
-    /// Numeric fields by slot (top-level keys, matched verbatim; `a.b` is the key "a.b").
+    /// The unit of a numeric event time; nil: >= 1e11 is milliseconds, smaller seconds,
+    /// negative malformed.
+    package var timeUnit: EpochUnit?
+    /// Numeric fields by slot.
     package var numericFields: [String]
     /// Slots whose value must be a number or null; a string, object or array there makes the
     /// record malformed. Other numeric slots read non-numbers as null. Booleans read as 1 and 0.
@@ -16,11 +27,12 @@ package struct RecordSchema: Sendable, Equatable {
     package var stringFields: [String]
 
     package init(
-        deviceField: String?, timeField: String?, numericFields: [String],
+        deviceField: String?, timeField: String?, timeUnit: EpochUnit? = nil, numericFields: [String],
         strictNumericSlots: Set<Int> = [], stringFields: [String] = []
     ) {
         self.deviceField = deviceField
         self.timeField = timeField
+        self.timeUnit = timeUnit
         self.numericFields = numericFields
         self.strictNumericSlots = strictNumericSlots
         self.stringFields = stringFields
@@ -29,7 +41,7 @@ package struct RecordSchema: Sendable, Equatable {
     /// The fields one app reads: aggregated fields are strict.
     package init(app: AppDefinition) {
         self.init(
-            deviceField: app.input.deviceField, timeField: app.input.timeField,
+            deviceField: app.input.deviceField, timeField: app.input.timeField, timeUnit: app.input.timeUnit,
             numericFields: app.numericFields, strictNumericSlots: app.aggregatedFieldSlots,
             stringFields: app.stringFields)
     }

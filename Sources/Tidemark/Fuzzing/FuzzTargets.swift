@@ -7,10 +7,10 @@ import Streaming
 /// Entry points for fuzzing: each takes arbitrary bytes, must not crash, and traps (so a
 /// fuzzer reports it) when a result breaks a promise the rest of Tidemark relies on.
 public enum FuzzTargets {
-    /// Decodes `bytes` as a message value of an app reading `device`, `ts`, three numeric
-    /// fields (one of them aggregated, so strict) and one string field; on success encodes the
-    /// record's trigger event and a series result from its numbers, and checks both are JSON
-    /// objects whose keys are unique.
+    /// Decodes `bytes` as a message value of an app reading `device`, `ts`, five numeric
+    /// fields (two of them aggregated, so strict; two nested under `env`) and two string
+    /// fields (one nested); on success encodes the record's trigger event and a series result
+    /// from its numbers, and checks both are JSON objects whose keys are unique.
     ///
     /// - Returns: `record DEVICE TIME` or `malformed: REASON`.
     public static func decodeRecord(_ bytes: UnsafeRawBufferPointer) -> String {
@@ -97,8 +97,9 @@ public enum FuzzTargets {
     // MARK: Fixtures
 
     private static let recordSchema = RecordSchema(
-        deviceField: "device", timeField: "ts", numericFields: ["temperature", "humidity", "level"],
-        strictNumericSlots: [0], stringFields: ["status"])
+        deviceField: "device", timeField: "ts",
+        numericFields: ["temperature", "humidity", "level", "env.pressure", "env.wind.`m/s`"],
+        strictNumericSlots: [0, 3], stringFields: ["status", "env.state"])
     private static let triggerLayout = TriggerEventLayout(app: "fuzz", trigger: "any")
     private static let seriesLayout = SeriesResultLayout(
         app: "fuzz",
