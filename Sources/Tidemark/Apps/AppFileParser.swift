@@ -168,7 +168,7 @@ struct AppFileParser: ConfigNodeParser {
     private mutating func parseInput(_ node: Node) -> ParsedInput? {
         guard
             let keys = mapping(
-                node, in: "input", allowed: ["topic", "format", "device", "time", "start"], required: ["topic"])
+                node, in: "input", allowed: ["topic", "format", "device", "time", "start", "key"], required: ["topic"])
         else { return nil }
         var format = InputSpec.Format.json
         if let formatNode = keys["format"], let text = string(formatNode, what: "format") {
@@ -182,8 +182,20 @@ struct AppFileParser: ConfigNodeParser {
         let device = keys["device"].flatMap { nonEmptyString($0, what: "device") }
         let time = keys["time"].flatMap { nonEmptyString($0, what: "time") }
         let start = keys["start"].flatMap { parseStart($0) }
+        var key = InputKey.device
+        if let keyNode = keys["key"], let text = string(keyNode, what: "key") {
+            switch InputKey(rawValue: text) {
+            case .device?: break
+            case .any?:
+                if device == nil {
+                    error(at: keyNode, "key: any needs input.device: without it the message key is the device, and records are never repartitioned")
+                }
+                key = .any
+            case nil: error(at: keyNode, "key must be device (the message key is the device id) or any (records are repartitioned by device), found '\(text)'")
+            }
+        }
         return ParsedInput(
-            spec: InputSpec(topic: topic, format: format, deviceField: device, timeField: time, start: start),
+            spec: InputSpec(topic: topic, format: format, deviceField: device, timeField: time, start: start, key: key),
             topicNode: topicNode)
     }
 

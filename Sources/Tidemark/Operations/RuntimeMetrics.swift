@@ -127,6 +127,12 @@ package final class RuntimeMetrics: Sendable {
     /// Counts a transaction aborted (exactly once), whose partitions start again from their changelogs.
     package func countAbortedTransaction() { abortedTransactions.increment() }
 
+    /// Counts input records written to the repartition topic of `topic`.
+    package func countRepartitioned(_ count: Int, topic: String) {
+        CoreMetrics.Counter(label: "tidemark_repartitioned_records_total", dimensions: [("topic", topic)], factory: factory)
+            .increment(by: count)
+    }
+
     /// Counts app files a reload refused (each also logged with its file, line and column).
     package func countAppFileErrors(_ count: Int) {
         if count > 0 { appFileErrors.increment(by: count) }

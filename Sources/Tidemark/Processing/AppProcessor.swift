@@ -62,6 +62,8 @@ package final class AppProcessor {
     /// Whether a record of a partition without state starts one (batch, one file) rather than
     /// being skipped (run, where a partition's state is restored before it is processed).
     private let startsPartitions: Bool
+    /// Whether records come from a repartition topic, each value after its origin.
+    private let readsRepartitioned: Bool
     /// The partition of the last record and its state (records come in runs of one
     /// partition), until the batch ends. Unretained: `partitions` owns it, and a record's
     /// path spares a retain and a release.
@@ -75,6 +77,7 @@ package final class AppProcessor {
     package init(app: AppDefinition, startsPartitions: Bool = true) throws(WindowEngineError) {
         self.app = app
         self.startsPartitions = startsPartitions
+        readsRepartitioned = app.input.repartitionedFrom != nil
         let triggersByRecord = app.triggers.filter { $0.source == .records }
         decoder = RecordDecoder(schema: RecordSchema(app: app), collectsOtherMembers: !triggersByRecord.isEmpty)
         try WindowEngine.validate(series: app.series.map(\.spec), watermark: app.watermark, fieldCount: app.numericFields.count)
@@ -206,6 +209,15 @@ package final class AppProcessor {
     ) -> RecordOutcome {
         state.position = max(state.position, offset + 1)
         state.noteReplay(at: offset)
+        var value = value
+        if readsRepartitioned {
+            guard let repartitioned = value.flatMap(RepartitionedValue.read) else {
+                counts.recordsIn += 1
+                return reject(value: value, key: key, .malformed(.notRepartitioned), into: sink)
+            }
+            guard state.takeOrigin(partition: repartitioned.partition, offset: repartitioned.offset) else { return .covered }
+            value = repartitioned.value
+        }
         counts.recordsIn += 1
         let bytes = value ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if let failure = decoder.decode(value: bytes, key: key, timestamp: timestamp) {

@@ -34,6 +34,10 @@ package final class PartitionState {
     /// Records before this offset may have been read before, by an owner that crashed
     /// after its last checkpoint (where the partition ended when the state was restored).
     package var replayUntil: Int64 = .min
+    /// Reading a repartition topic: per input partition, the offset of the last record taken
+    /// from it (-1: none). Records come from each input partition in its order, so one at or
+    /// before that offset is a second copy of a record taken (see ``RepartitionedValue``).
+    package var origins: [Int64] = []
 
     /// A fresh state (no record seen) that takes records from `start` on.
     package init(engine: WindowEngine, start: Int64) {
@@ -72,6 +76,19 @@ package final class PartitionState {
         engine.replaying = replaying
     }
 
+    /// Takes the origin of a repartitioned record; false if a record of that origin was taken.
+    @inline(__always)
+    func takeOrigin(partition: Int32, offset: Int64) -> Bool {
+        let index = Int(partition)
+        if _slowPath(index >= origins.count) {
+            guard index >= 0 else { return false }
+            origins.append(contentsOf: repeatElement(-1, count: index + 1 - origins.count))
+        }
+        guard offset > origins[index] else { return false }
+        origins[index] = offset
+        return true
+    }
+
     /// Notes that `device`'s record covers its readings before `offset`.
     package func cover(_ device: DeviceID, until offset: Int64) {
         guard offset > start else { return }
@@ -103,6 +120,7 @@ extension PartitionState {
         next.catchingUp = catchingUp
         next.coveredUntil = coveredUntil
         next.replayEnd = replayEnd
+        next.origins = origins
         var bytes: [UInt8] = []
         if self.engine.encode(partition: partition, into: &bytes) {
             try bytes.withUnsafeBytes { bytes in Result { () throws(SnapshotError) in try engine.restore(partition: partition, from: bytes) } }.get()

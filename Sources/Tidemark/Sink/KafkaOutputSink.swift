@@ -75,6 +75,18 @@ final class KafkaOutputSink: OutputSink {
         }
     }
 
+    /// A record written again to a repartition topic, keyed by its device, placed as a Java
+    /// producer places that key, with its input record's timestamp.
+    func sendRepartitioned(topic: String, device: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, timestamp: Int64?) {
+        let token = tracker.issue()
+        do {
+            let partition = KafkaPartitioner.murmur2(device, partitions: try partitionCount(of: topic))
+            try producer.send(topic: topic, partition: partition, key: device, value: value, headers: [], timestamp: timestamp, token: token)
+        } catch {
+            refused(token, topic: topic, error)
+        }
+    }
+
     /// The cluster the input offsets belong to, once known: named on each partition record.
     var cluster: String?
 
@@ -87,12 +99,12 @@ final class KafkaOutputSink: OutputSink {
                 let key = UnsafeRawBufferPointer(rebasing: bytes[record.key])
                 do throws(KafkaError) {
                     if let value = record.value {
-                        let cluster = record.isPartition ? self.cluster : nil
+                        var headers: [KafkaOutgoingHeader] = []
+                        if record.isPartition, let cluster { headers.append(KafkaOutgoingHeader(name: ChangelogValue.clusterHeader, text: cluster)) }
+                        if let origins = record.origins { headers.append(KafkaOutgoingHeader(name: ChangelogValue.originsHeader, text: origins)) }
                         try producer.send(
                             topic: record.topic, partition: record.partition, key: key,
-                            value: UnsafeRawBufferPointer(rebasing: bytes[value]),
-                            headers: cluster.map { [KafkaOutgoingHeader(name: ChangelogValue.clusterHeader, text: $0)] } ?? [],
-                            token: token)
+                            value: UnsafeRawBufferPointer(rebasing: bytes[value]), headers: headers, token: token)
                     } else {
                         // A tombstone says where it stands in a header: its value must stay empty.
                         try producer.send(

@@ -11,6 +11,9 @@
 //            `tidemark-position` header)
 //     header `tidemark-cluster` on the partition record: the id of the cluster whose input
 //            offsets the positions are (absent in records of earlier versions)
+//     header `tidemark-origins` on the partition record of an app reading a repartition topic:
+//            per input partition in order, the offset of the last record taken from it
+//            (`-1` for none), comma-separated (see `PartitionState.origins`)
 //
 // The signature is the engine's: a record written for another shape of the app (other
 // windows or aggregates) is ignored on restore, so a changed app starts from empty state.
@@ -57,6 +60,20 @@ package enum ChangelogValue {
     /// The header that names, on the partition record, the cluster the positions belong to:
     /// the same offsets of another cluster (a replaced or mirrored one) are other records.
     package static let clusterHeader = "tidemark-cluster"
+
+    /// The header that carries, on the partition record, a repartitioned state's origins.
+    package static let originsHeader = "tidemark-origins"
+
+    /// `origins` as the header says them; nil when there are none.
+    package static func originsText(_ origins: [Int64]) -> String? {
+        origins.isEmpty ? nil : origins.map(String.init).joined(separator: ",")
+    }
+
+    /// The origins a header says; nil if it is not such a list.
+    package static func origins(_ text: String) -> [Int64]? {
+        let origins = text.split(separator: ",", omittingEmptySubsequences: false).map { Int64($0) }
+        return origins.contains(nil) ? nil : origins.map { $0! }
+    }
 
     /// Appends a value for `state` covering the input before `position` to `output`.
     package static func append(
