@@ -60,22 +60,26 @@ extension TidemarkCommandLine {
             defer { scratch.remove() }
             let readings = try simulateReadings(into: scratch, count: 6_000)
             let apps = [("nulls", "null-keyed", "any"), ("gateways", "gateway-keyed", "any"), ("devices", "device-keyed", nil)]
+            // Read as if keyed by device: counted, logged and shown, not silently split.
+            try scratch.write("apps/misread.yaml", Self.app("misread", topic: "misread", key: nil))
             for (name, topic, key) in apps { try scratch.write("apps/\(name).yaml", Self.app(name, topic: topic, key: key)) }
             let broker = try EmbeddedKafkaBroker(brokers: 1)
             defer { broker.stop() }
-            for (name, topic, _) in apps {
+            for (name, topic, _) in apps + [("misread", "misread", nil)] {
                 for created in [topic, "\(name)-minute", "\(name)-late"] { try broker.createTopic(created, partitions: 4) }
             }
             let producer = try TestProducer(bootstrap: broker.bootstrapServers)
             try Self.send(readings, to: "null-keyed", keys: "none", producer: producer)
             try Self.send(readings, to: "gateway-keyed", keys: "gateway", producer: producer)
             try Self.send(readings, to: "device-keyed", keys: "device", producer: producer)
+            try Self.send(Array(readings.prefix(100)), to: "misread", keys: "gateway", producer: producer)
             try producer.finish()
 
             let validate = try runTool(["validate", "--apps", scratch.path("apps"), "--group", "g"])
             #expect(validate.stdout == """
                 devices: input device-keyed, 1 series, 0 triggers (\(scratch.path("apps/devices.yaml")))
                 gateways: input gateway-keyed through g-gateway-keyed-repartition, 1 series, 0 triggers (\(scratch.path("apps/gateways.yaml")))
+                misread: input misread, 1 series, 0 triggers (\(scratch.path("apps/misread.yaml")))
                 nulls: input null-keyed through g-null-keyed-repartition, 1 series, 0 triggers (\(scratch.path("apps/nulls.yaml")))
 
                 """)
@@ -87,6 +91,11 @@ extension TidemarkCommandLine {
                 service.sample(#"tidemark_repartitioned_records_total{topic="null-keyed"}"#) == "6000"
                     && service.sample(#"tidemark_repartitioned_records_total{topic="gateway-keyed"}"#) == "6000"
             }
+            try waitUntil("the records not keyed by device counted and shown", within: .seconds(30)) {
+                service.sample(#"tidemark_records_not_keyed_by_device_total{app="misread"}"#) == "100"
+                    && service.health == #"{"status":"degraded","detail":"apps misread read records whose key is not their device id (input.key: device): set input.key: any to repartition them"}"# + "\n"
+            }
+            #expect(service.sample(#"tidemark_records_not_keyed_by_device_total{app="devices"}"#) == "0")
             #expect(try service.stop() == 0)
             #expect(service.tool.stderr.text.contains(#"repartitioned=null-keyed through g-null-keyed-repartition"#))
 

@@ -22,6 +22,9 @@ package struct AppCounts: Sendable, Equatable {
     package var malformed = 0
     /// Readings further ahead of the processing clock than `watermark.max_future`.
     package var future = 0
+    /// Records read with `key: device` whose message key is not their device id: the input is
+    /// not keyed by device after all, and a device's windows may be split over partitions.
+    package var notKeyedByDevice = 0
 
     mutating func add(_ other: AppCounts) {
         recordsIn += other.recordsIn
@@ -30,13 +33,14 @@ package struct AppCounts: Sendable, Equatable {
         late += other.late
         malformed += other.malformed
         future += other.future
+        notKeyedByDevice += other.notKeyedByDevice
     }
 
     func subtracting(_ other: AppCounts) -> AppCounts {
         AppCounts(
             recordsIn: recordsIn - other.recordsIn, resultsOut: resultsOut - other.resultsOut,
             triggersOut: triggersOut - other.triggersOut, late: late - other.late, malformed: malformed - other.malformed,
-            future: future - other.future)
+            future: future - other.future, notKeyedByDevice: notKeyedByDevice - other.notKeyedByDevice)
     }
 }
 
@@ -64,6 +68,9 @@ package final class AppProcessor {
     private let startsPartitions: Bool
     /// Whether records come from a repartition topic, each value after its origin.
     private let readsRepartitioned: Bool
+    /// Whether each record's key is compared with its device id (`key: device` with a device
+    /// field, as `run` reads it; a file has no keys).
+    private let checksKeys: Bool
     /// The partition of the last record and its state (records come in runs of one
     /// partition), until the batch ends. Unretained: `partitions` owns it, and a record's
     /// path spares a retain and a release.
@@ -78,6 +85,7 @@ package final class AppProcessor {
         self.app = app
         self.startsPartitions = startsPartitions
         readsRepartitioned = app.input.repartitionedFrom != nil
+        checksKeys = !startsPartitions && app.input.deviceField != nil && app.input.key == .device
         let triggersByRecord = app.triggers.filter { $0.source == .records }
         decoder = RecordDecoder(schema: RecordSchema(app: app), collectsOtherMembers: !triggersByRecord.isEmpty)
         try WindowEngine.validate(series: app.series.map(\.spec), watermark: app.watermark, fieldCount: app.numericFields.count)
@@ -226,6 +234,7 @@ package final class AppProcessor {
         // Before anything reads the reading: a clock far ahead would move the device's
         // watermark, and every later, right reading of the device would be too late.
         let future = app.maxFuture.map { Self.isAhead(decoder.time, of: now, by: $0) } ?? false
+        if checksKeys && !decoder.deviceIs(key) { counts.notKeyedByDevice += 1 }
         let device = decoder.internDevice(in: &state.devices)
         var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
         let time = decoder.time

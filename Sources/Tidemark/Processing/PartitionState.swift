@@ -78,7 +78,7 @@ package final class PartitionState {
 
     /// Takes the origin of a repartitioned record; false if a record of that origin was taken.
     @inline(__always)
-    func takeOrigin(partition: Int32, offset: Int64) -> Bool {
+    package func takeOrigin(partition: Int32, offset: Int64) -> Bool {
         let index = Int(partition)
         if _slowPath(index >= origins.count) {
             guard index >= 0 else { return false }

@@ -11,7 +11,7 @@ package enum RepartitionedValue {
     package static let headerSize = 13
 
     /// Appends the value of the record at `offset` of input partition `partition` to `output`.
-    static func append(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+    package static func append(partition: Int32, offset: Int64, value: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         output.append(0)
         withUnsafeBytes(of: UInt32(bitPattern: partition).bigEndian) { output.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt64(bitPattern: offset).bigEndian) { output.append(contentsOf: $0) }
@@ -20,7 +20,7 @@ package enum RepartitionedValue {
 
     /// The origin and the input value of a repartitioned value; nil if it is none.
     @inline(__always)
-    static func read(_ value: UnsafeRawBufferPointer) -> (partition: Int32, offset: Int64, value: UnsafeRawBufferPointer)? {
+    package static func read(_ value: UnsafeRawBufferPointer) -> (partition: Int32, offset: Int64, value: UnsafeRawBufferPointer)? {
         guard value.count >= headerSize, value[0] == 0 else { return nil }
         var partition: UInt32 = 0
         for index in 1..<5 { partition = partition << 8 | UInt32(value[index]) }

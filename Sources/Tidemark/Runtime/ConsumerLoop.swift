@@ -42,6 +42,8 @@ package final class ConsumerLoop {
     private var lastResets: [TopicPartition: Int64] = [:]
     /// The cluster the partitions' offsets belong to, as first seen.
     private var cluster: String?
+    /// Apps warned about records not keyed by their device.
+    private var warnedKeys = Set<String>()
     private var logger: Logger { service.logger }
 
     /// How often idle flushes, `every` periods, commits and metrics are taken care of.
@@ -516,6 +518,7 @@ package final class ConsumerLoop {
                 totals[name] = total
             }
         }
+        reportKeys(totals.mapValues(\.counts.notKeyedByDevice))
         for (name, total) in totals {
             let app = service.metrics.app(name)
             app.add(total.counts.subtracting(published[name] ?? AppCounts()))
@@ -534,6 +537,20 @@ package final class ConsumerLoop {
         }
         service.metrics.setRestoring(partitions: partitions.restoring.count)
         service.metrics.setCatchingUp(partitions: catchUp.partitions.count)
+    }
+
+    /// Logs (once per app) and shows in `/health` the apps whose input turned out not to be
+    /// keyed by device: their windows may be split over partitions without anyone noticing.
+    private func reportKeys(_ notKeyed: [String: Int]) {
+        let apps = notKeyed.filter { $0.value > 0 }.keys.sorted()
+        for app in apps where warnedKeys.insert(app).inserted {
+            logger.warning(
+                "records whose message key is not their device id: a device's readings may be spread over partitions, and its windows split; set input.key: any to repartition them",
+                metadata: ["app": "\(app)"])
+        }
+        let problem = apps.isEmpty ? nil
+            : "apps \(apps.joined(separator: ", ")) read records whose key is not their device id (input.key: device): set input.key: any to repartition them"
+        service.health.setCondition("keys", problem)
     }
 
     /// The lag of every partition held: its end minus the position its states stand at (or,
