@@ -73,6 +73,11 @@ extension TidemarkCommandLine {
             try Self.send(readings, to: "gateway-keyed", keys: "gateway", producer: producer)
             try Self.send(readings, to: "device-keyed", keys: "device", producer: producer)
             try Self.send(Array(readings.prefix(100)), to: "misread", keys: "gateway", producer: producer)
+            // Without a device id: late before repartitioning, as it came. With one, but not
+            // readable otherwise: late from the repartition topic, keyed by its device.
+            try producer.send(
+                topic: "null-keyed", key: Array("gateway-7".utf8), value: Array("not json".utf8), partition: 1, headers: ["mqtt-topic": "plant/7"])
+            try producer.send(topic: "null-keyed", key: nil, value: #"{"device":"dev-000001","ts":1795824000000,"temperature":"hot"}"#, partition: 2)
             try producer.finish()
 
             let validate = try runTool(["validate", "--apps", scratch.path("apps"), "--group", "g"])
@@ -88,7 +93,7 @@ extension TidemarkCommandLine {
             defer { service.tool.kill() }
             for (name, _, _) in apps { try service.waitForRecordsIn(app: name, readings.count) }
             try waitUntil("the repartitioned records counted", within: .seconds(30)) {
-                service.sample(#"tidemark_repartitioned_records_total{topic="null-keyed"}"#) == "6000"
+                service.sample(#"tidemark_repartitioned_records_total{topic="null-keyed"}"#) == "6001"
                     && service.sample(#"tidemark_repartitioned_records_total{topic="gateway-keyed"}"#) == "6000"
             }
             try waitUntil("the records not keyed by device counted and shown", within: .seconds(30)) {
@@ -100,7 +105,13 @@ extension TidemarkCommandLine {
             #expect(service.tool.stderr.text.contains(#"repartitioned=null-keyed through g-null-keyed-repartition"#))
 
             let latest = try latestEventTimes(in: readings)
-            let topics = try readTopics(apps.map { "\($0.0)-minute" } + ["g-null-keyed-repartition"], partitions: 4, bootstrap: broker.bootstrapServers)
+            let topics = try readTopics(
+                apps.map { "\($0.0)-minute" } + ["g-null-keyed-repartition", "nulls-late"], partitions: 4, bootstrap: broker.bootstrapServers)
+            let late = topics["nulls-late", default: []].sorted { ($0.keyText ?? "") < ($1.keyText ?? "") }
+            #expect(late.map { "\($0.keyText ?? "nil") \($0.valueText ?? "nil") \($0.headers.sorted { $0.key < $1.key })" } == [
+                #"dev-000001 {"device":"dev-000001","ts":1795824000000,"temperature":"hot"} [(key: "tidemark-error", value: "an aggregated field is not a number"), (key: "tidemark-reason", value: "malformed")]"#,
+                #"gateway-7 not json [(key: "mqtt-topic", value: "plant/7"), (key: "tidemark-error", value: "not valid JSON"), (key: "tidemark-reason", value: "malformed")]"#,
+            ])
             for (name, _, _) in apps {
                 let batch = Self.finals(try batchReference(app: "apps/\(name).yaml", input: "readings.jsonl", in: scratch).outputs, latest: latest)
                 let run = Self.finals(try Outputs(topics["\(name)-minute", default: []].compactMap(\.valueText)), latest: latest)
@@ -114,7 +125,7 @@ extension TidemarkCommandLine {
                 in: scratch, exercisesLateness: false)
             // Each repartitioned record is keyed by its device, in the partition Java's producer gives that key.
             let repartitioned = topics["g-null-keyed-repartition", default: []]
-            #expect(repartitioned.count == readings.count)
+            #expect(repartitioned.count == readings.count + 1)
             let misplaced = repartitioned.filter { message in
                 guard var device = message.keyText, let value = message.value, value.count > 13 else { return true }
                 let reading = String(decoding: value.dropFirst(13), as: UTF8.self)
@@ -122,6 +133,21 @@ extension TidemarkCommandLine {
                     || message.partition != device.withUTF8 { KafkaPartitioner.murmur2(UnsafeRawBufferPointer($0), partitions: 4) }
             }
             #expect(misplaced.isEmpty, "\(misplaced.prefix(3))")
+        }
+
+        @Test("dev-broker --apps creates the repartition topic with its input topic's partitions")
+        func devBrokerCreatesTheRepartitionTopic() throws {
+            let scratch = try ScratchDirectory("repartition-dev-broker")
+            defer { scratch.remove() }
+            try scratch.write("topics/topics.yaml", "topics:\n  - {name: raw, partitions: 6}\n")
+            try scratch.write("apps/nulls.yaml", Self.app("nulls", topic: "raw", key: "any"))
+            let broker = try ToolProcess(["dev-broker", "--topics", scratch.path("topics"), "--apps", scratch.path("apps"), "--group", "g"])
+            defer { broker.kill() }
+            let bootstrap = try broker.firstLine()
+            let counts = try KafkaTopicAdmin.partitionCounts(
+                of: ["raw", "g-raw-repartition", "g-nulls-changelog"], config: clientConfig(bootstrap), timeout: .seconds(10))
+            #expect(counts == ["raw": 6, "g-raw-repartition": 6, "g-nulls-changelog": 6])
+            #expect(try broker.stop() == 0)
         }
 
         @Test("a kill -9 in the middle of repartitioned processing changes no result")

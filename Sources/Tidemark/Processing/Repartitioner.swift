@@ -31,16 +31,18 @@ final class Repartitioner {
     }
 
     /// Writes one input record to the repartition topic, or to the late topics if it has no
-    /// readable device id. Nothing is decided by its event time here: the apps judge that.
+    /// readable device id (with its key and `headers`, read only then). Nothing is decided by
+    /// its event time here: the apps judge that.
     func process(
         value input: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64?, partition: Int32, offset: Int64,
-        into sink: KafkaOutputSink
+        headers: () -> [KafkaOutgoingHeader], into sink: KafkaOutputSink
     ) {
         positions[partition] = offset + 1
         let bytes = input ?? UnsafeRawBufferPointer(start: nil, count: 0)
         // The time is the apps' to read; any timestamp stands in for it here.
         if let failure = decoder.decode(value: bytes, key: key, timestamp: 0) {
-            for late in lateOutputs { sink.sendLate(topic: late, key: key, value: input, reason: .malformed(failure)) }
+            let headers = headers()
+            for late in lateOutputs { sink.sendLate(topic: late, key: key, value: input, reason: .malformed(failure), inputHeaders: headers) }
             return
         }
         value.removeAll(keepingCapacity: true)

@@ -175,7 +175,10 @@ final class Shard {
                 if let repartitioner {
                     KafkaBytes.withOptional(message.key) { key in
                         KafkaBytes.withOptional(message.value) { value in
-                            repartitioner.process(value: value, key: key, timestamp: timestamp, partition: partition, offset: offset, into: sink)
+                            repartitioner.process(
+                                value: value, key: key, timestamp: timestamp, partition: partition, offset: offset,
+                                headers: { message.headers.map { KafkaOutgoingHeader(name: $0.name.string, value: $0.value?.array) } },
+                                into: sink)
                         }
                     }
                     continue

@@ -65,8 +65,15 @@ final class KafkaOutputSink: OutputSink {
     }
 
     func sendLate(topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, reason: LateReason) {
+        sendLate(topic: topic, key: key, value: value, reason: reason, inputHeaders: [])
+    }
+
+    /// A late record that keeps its input record's headers, before the reason's.
+    func sendLate(
+        topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, reason: LateReason, inputHeaders: [KafkaOutgoingHeader]
+    ) {
         let token = tracker.issue()
-        var headers = [KafkaOutgoingHeader(name: "tidemark-reason", text: reason.reason)]
+        var headers = inputHeaders + [KafkaOutgoingHeader(name: "tidemark-reason", text: reason.reason)]
         if let error = reason.error { headers.append(KafkaOutgoingHeader(name: "tidemark-error", text: error)) }
         do {
             try producer.send(topic: topic, key: key, value: value, headers: headers, token: token)
