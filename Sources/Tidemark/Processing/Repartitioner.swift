@@ -14,8 +14,7 @@ final class Repartitioner {
     private var decoder: RecordDecoder
     /// The late topics of the apps that read through this repartitioner: a record without a
     /// device goes to each, as the app would have sent it.
-    let lateOutputs: [String]
-    let deviceField: String
+    private let lateOutputs: [String]
     /// Per input partition, the offset after the last record taken.
     private(set) var positions: [Int32: Int64] = [:]
     /// Records written since the last `takeCount`.
@@ -26,7 +25,6 @@ final class Repartitioner {
         self.source = source
         self.target = target
         self.lateOutputs = lateOutputs
-        self.deviceField = deviceField
         decoder = RecordDecoder(schema: RecordSchema(deviceField: deviceField, timeField: nil, numericFields: []))
     }
 
@@ -53,8 +51,12 @@ final class Repartitioner {
         written += 1
     }
 
-    /// Carries on where an earlier repartitioner of the topic stood in `partition`.
-    func skip(partition: Int32, until position: Int64) { positions[partition] = position }
+    /// Carries on from the topic's previous repartitioner (the apps reading it changed):
+    /// where each partition stands, and what it wrote and has not counted yet.
+    func carryOn(from previous: Repartitioner) {
+        positions = previous.positions
+        written = previous.written
+    }
 
     /// Forgets a partition taken away.
     func forget(partition: Int32) { positions[partition] = nil }

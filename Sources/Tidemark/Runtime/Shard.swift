@@ -115,16 +115,12 @@ final class Shard {
         changelogs = Dictionary(uniqueKeysWithValues: apps.map { ($0.name, ChangelogTopic.name(group: group, app: $0.name)) })
         var nextRepartitioners: [String: Repartitioner] = [:]
         for (source, readers) in Dictionary(grouping: apps.filter { $0.input.repartitionedFrom != nil }, by: { $0.input.repartitionedFrom! }) {
-            let lateOutputs = Array(Set(readers.map(\.lateOutput))).sorted()
-            // Its position in each partition held goes on; the apps' rules keep one device field a topic.
-            if let kept = repartitioners[source], kept.lateOutputs == lateOutputs, kept.deviceField == readers[0].input.deviceField {
-                nextRepartitioners[source] = kept
-            } else {
-                let repartitioner = Repartitioner(
-                    source: source, target: readers[0].input.topic, deviceField: readers[0].input.deviceField!, lateOutputs: lateOutputs)
-                for (partition, position) in repartitioners[source]?.positions ?? [:] { repartitioner.skip(partition: partition, until: position) }
-                nextRepartitioners[source] = repartitioner
-            }
+            // The apps' rules give a topic one device field.
+            let repartitioner = Repartitioner(
+                source: source, target: readers[0].input.topic, deviceField: readers[0].input.deviceField!,
+                lateOutputs: Set(readers.map(\.lateOutput)).sorted())
+            if let previous = repartitioners[source] { repartitioner.carryOn(from: previous) }
+            nextRepartitioners[source] = repartitioner
         }
         repartitioners = nextRepartitioners
         return stateless
