@@ -61,7 +61,7 @@ struct BenchSimulateCommand: ParsableCommand {
         }
         let started = ContinuousClock.now
         let failures = Mutex<[SimulationReport]>([])
-        // Failing seeds with records the known repartition bug loses (SimulationReport.repartitionGaps).
+        // Seeds that failed only by the known repartition bug (SimulationReport.failedByKnownBug).
         let knownFailures = Mutex<[UInt64]>([])
         // Repartitioned seeds; those with records written twice; those with records the bug may lose.
         let repartitioned = Atomic<Int>(0)
@@ -77,11 +77,10 @@ struct BenchSimulateCommand: ParsableCommand {
                 if report.repartitions { repartitioned.add(1, ordering: .relaxed) }
                 if report.repartitionedTwice > 0 { copied.add(1, ordering: .relaxed) }
                 if !report.repartitionGaps.isEmpty { gapped.add(1, ordering: .relaxed) }
-                guard !report.passed else { continue }
-                if report.repartitionGaps.isEmpty {
-                    failures.withLock { $0.append(report) }
-                } else {
+                if report.failedByKnownBug {
                     knownFailures.withLock { $0.append(report.seed) }
+                } else if !report.passed {
+                    failures.withLock { $0.append(report) }
                 }
             }
         }
