@@ -82,7 +82,7 @@ final class SimulationChecks {
     }
 
     /// Where a repartitioned record was first written.
-    struct Origin: Hashable {
+    private struct Origin: Hashable {
         var partition: Int32
         var offset: Int64
     }
