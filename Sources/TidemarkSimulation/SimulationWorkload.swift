@@ -63,7 +63,7 @@ struct SimulationWorkload {
                     """, file: "added.yaml")
             : nil
         // Readings dated an hour before the simulation starts, a few seconds apart per device;
-        // some arrive out of order, a few beyond every app's lateness.
+        // some arrive out of order, a few beyond every app's lateness (but repartitioned apps').
         let base = startMillis - 3_600_000
         var times = Array(repeating: base, count: devices)
         var readings: [Reading] = []
