@@ -161,7 +161,8 @@ final class SimulationChecks {
                 guard let read = record.value?.withUnsafeBytes(RepartitionedValue.read) else { continue }
                 let origin = Origin(partition: read.partition, offset: run.forgedOrigins.trueOffset(of: read.offset))
                 if let after = newest[origin.partition], after > origin.offset, !taken.contains(origin) {
-                    gaps.append("\(readTopic)/\(partition) has its first copy of \(inputTopic)/\(origin.partition) at \(origin.offset) after the one at \(after)")
+                    gaps.append(
+                        "\(readTopic)/\(partition) has its first copy of \(inputTopic)/\(origin.partition) at \(origin.offset) after the one at \(after): \(String(decoding: read.value, as: UTF8.self))")
                 }
                 taken.insert(origin)
                 newest[origin.partition] = max(newest[origin.partition] ?? -1, origin.offset)
