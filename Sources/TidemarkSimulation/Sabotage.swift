@@ -52,7 +52,8 @@ final class OriginForgingProducer: KafkaProducerClient {
             return
         }
         forged.removeAll(keepingCapacity: true)
-        RepartitionedValue.append(partition: origin.partition, offset: origins.forge(origin.offset), value: origin.value, to: &forged)
+        let offset = origins.forge(origin.offset)
+        RepartitionedValue.append(partition: origin.partition, offset: offset, floor: offset, value: origin.value, to: &forged)
         try forged.withUnsafeBytes { forged in
             Result { () throws(KafkaError) in
                 try base.send(topic: topic, partition: partition, key: key, value: forged, headers: headers, timestamp: timestamp, token: token)

@@ -148,8 +148,7 @@ final class SimulationChecks {
 
     /// Records whose first copy in a repartition partition comes after a later record of their
     /// input partition: a delivery that failed (a message timeout) while later ones went
-    /// through, written again after the failure. A state that has taken the later record takes
-    /// the first copy for a second one and drops it (a known bug of the runtime, see
+    /// through, written again after the failure: each must still count once (see
     /// ``SimulationReport/repartitionGaps``).
     func repartitionGaps() -> [String] {
         guard run.workload.repartitions else { return [] }

@@ -6,6 +6,7 @@ import Foundation
 import Kafka
 import Testing
 import TidemarkTestSupport
+import Tidemark
 
 extension TidemarkCommandLine {
     @Suite("repartitioning")
@@ -127,8 +128,8 @@ extension TidemarkCommandLine {
             let repartitioned = topics["g-null-keyed-repartition", default: []]
             #expect(repartitioned.count == readings.count + 1)
             let misplaced = repartitioned.filter { message in
-                guard var device = message.keyText, let value = message.value, value.count > 13 else { return true }
-                let reading = String(decoding: value.dropFirst(13), as: UTF8.self)
+                guard var device = message.keyText, let value = message.value, value.count > RepartitionedValue.headerSize else { return true }
+                let reading = String(decoding: value.dropFirst(RepartitionedValue.headerSize), as: UTF8.self)
                 return deviceField(of: reading) != device
                     || message.partition != device.withUTF8 { KafkaPartitioner.murmur2(UnsafeRawBufferPointer($0), partitions: 4) }
             }

@@ -10,12 +10,6 @@ struct RuntimeSimulationTests {
     func seeds(part: Int) {
         for seed in UInt64(part * 100 + 1)...UInt64(part * 100 + 100) {
             let report = RuntimeSimulation.run(seed: seed)
-            if report.failedByKnownBug {
-                withKnownIssue("a repartitioned record first written after a later one of its input partition is dropped as a copy") {
-                    Issue.record("seed \(report.seed): \(report.repartitionGaps.joined(separator: "; "))")
-                }
-                continue
-            }
             #expect(report.passed, "\(report.failureDescription)")
             if !report.passed { return }
         }

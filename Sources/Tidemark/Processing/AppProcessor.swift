@@ -223,7 +223,7 @@ package final class AppProcessor {
                 counts.recordsIn += 1
                 return reject(value: value, key: key, .malformed(.notRepartitioned), into: sink)
             }
-            guard state.takeOrigin(partition: repartitioned.partition, offset: repartitioned.offset) else { return .covered }
+            guard state.takeOrigin(partition: repartitioned.partition, offset: repartitioned.offset, floor: repartitioned.floor) else { return .covered }
             value = repartitioned.value
         }
         counts.recordsIn += 1

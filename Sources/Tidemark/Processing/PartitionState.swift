@@ -34,10 +34,8 @@ package final class PartitionState {
     /// Records before this offset may have been read before, by an owner that crashed
     /// after its last checkpoint (where the partition ended when the state was restored).
     package var replayUntil: Int64 = .min
-    /// Reading a repartition topic: per input partition, the offset of the last record taken
-    /// from it (-1: none). Records come from each input partition in its order, so one at or
-    /// before that offset is a second copy of a record taken (see ``RepartitionedValue``).
-    package var origins: [Int64] = []
+    /// Reading a repartition topic: the records of each input partition taken.
+    package var origins = TakenOrigins()
 
     /// A fresh state (no record seen) that takes records from `start` on.
     package init(engine: WindowEngine, start: Int64) {
@@ -78,15 +76,8 @@ package final class PartitionState {
 
     /// Takes the origin of a repartitioned record; false if a record of that origin was taken.
     @inline(__always)
-    package func takeOrigin(partition: Int32, offset: Int64) -> Bool {
-        let index = Int(partition)
-        if _slowPath(index >= origins.count) {
-            guard index >= 0 else { return false }
-            origins.append(contentsOf: repeatElement(-1, count: index + 1 - origins.count))
-        }
-        guard offset > origins[index] else { return false }
-        origins[index] = offset
-        return true
+    package func takeOrigin(partition: Int32, offset: Int64, floor: Int64) -> Bool {
+        origins.take(partition: partition, offset: offset, floor: floor)
     }
 
     /// Notes that `device`'s record covers its readings before `offset`.

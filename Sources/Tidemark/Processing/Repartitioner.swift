@@ -17,6 +17,8 @@ final class Repartitioner {
     private let lateOutputs: [String]
     /// Per input partition, the offset after the last record taken.
     private(set) var positions: [Int32: Int64] = [:]
+    /// Per input partition, its records sent and not yet known acknowledged, oldest first.
+    private var unacknowledged: [Int32: PendingWrites] = [:]
     /// Records written since the last `takeCount`.
     private var written = 0
     private var value: [UInt8] = []
@@ -43,11 +45,15 @@ final class Repartitioner {
             for late in lateOutputs { sink.sendLate(topic: late, key: key, value: input, reason: .malformed(failure), inputHeaders: headers) }
             return
         }
+        // Every record of the partition before the oldest unacknowledged one is in the
+        // repartition topic, ahead of this one in its partition.
+        let floor = unacknowledged[partition, default: PendingWrites()].floor(for: offset, acknowledged: { sink.isAcknowledged(through: $0) })
         value.removeAll(keepingCapacity: true)
-        RepartitionedValue.append(partition: partition, offset: offset, value: bytes, to: &value)
-        decoder.device.withUnsafeBytes { device in
+        RepartitionedValue.append(partition: partition, offset: offset, floor: floor, value: bytes, to: &value)
+        let token = decoder.device.withUnsafeBytes { device in
             value.withUnsafeBytes { value in sink.sendRepartitioned(topic: target, device: device, value: value, timestamp: timestamp) }
         }
+        unacknowledged[partition, default: PendingWrites()].append(token: token, offset: offset)
         written += 1
     }
 
@@ -55,16 +61,52 @@ final class Repartitioner {
     /// where each partition stands, and what it wrote and has not counted yet.
     func carryOn(from previous: Repartitioner) {
         positions = previous.positions
+        unacknowledged = previous.unacknowledged
         written = previous.written
     }
 
     /// Forgets a partition taken away.
-    func forget(partition: Int32) { positions[partition] = nil }
+    func forget(partition: Int32) {
+        positions[partition] = nil
+        unacknowledged[partition] = nil
+    }
 
     /// Records written since the last call.
     func takeCount() -> Int {
         defer { written = 0 }
         return written
+    }
+}
+
+/// The writes of one input partition not yet known acknowledged, oldest first, in a buffer
+/// reused as they are acknowledged.
+struct PendingWrites {
+    private var tokens: [UInt64] = []
+    private var offsets: [Int64] = []
+    private var head = 0
+
+    /// The offset below which every record of the partition is acknowledged, `offset` being
+    /// the next one's; drops the writes acknowledged.
+    mutating func floor(for offset: Int64, acknowledged: (UInt64) -> Bool) -> Int64 {
+        while head < tokens.count && acknowledged(tokens[head]) { head += 1 }
+        if head == tokens.count {
+            tokens.removeAll(keepingCapacity: true)
+            offsets.removeAll(keepingCapacity: true)
+            head = 0
+            return offset
+        }
+        return offsets[head]
+    }
+
+    mutating func append(token: UInt64, offset: Int64) {
+        // Compacts once the acknowledged head is the larger part.
+        if head > 1024 && head * 2 > tokens.count {
+            tokens.removeSubrange(0..<head)
+            offsets.removeSubrange(0..<head)
+            head = 0
+        }
+        tokens.append(token)
+        offsets.append(offset)
     }
 }
 

@@ -83,8 +83,9 @@ final class KafkaOutputSink: OutputSink {
     }
 
     /// A record written again to a repartition topic, keyed by its device, placed as a Java
-    /// producer places that key, with its input record's timestamp.
-    func sendRepartitioned(topic: String, device: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, timestamp: Int64?) {
+    /// producer places that key, with its input record's timestamp; returns its token.
+    @discardableResult
+    func sendRepartitioned(topic: String, device: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, timestamp: Int64?) -> UInt64 {
         let token = tracker.issue()
         do {
             let partition = KafkaPartitioner.murmur2(device, partitions: try partitionCount(of: topic))
@@ -92,6 +93,7 @@ final class KafkaOutputSink: OutputSink {
         } catch {
             refused(token, topic: topic, error)
         }
+        return token
     }
 
     /// The cluster the input offsets belong to, once known: named on each partition record.

@@ -60,7 +60,7 @@ package struct ChangelogBatch {
             signature: state.engine.stateSignature, position: position, topic: topic, partition: partition,
             key: keyStart..<bytes.count)
         records[records.count - 1].isPartition = true
-        records[records.count - 1].origins = ChangelogValue.originsText(state.origins)
+        records[records.count - 1].origins = state.origins.text
     }
 
     private mutating func appendValue(signature: UInt64, position: Int64, topic: String, partition: Int32, key: Range<Int>) {

@@ -12,8 +12,8 @@
 //     header `tidemark-cluster` on the partition record: the id of the cluster whose input
 //            offsets the positions are (absent in records of earlier versions)
 //     header `tidemark-origins` on the partition record of an app reading a repartition topic:
-//            per input partition in order, the offset of the last record taken from it
-//            (`-1` for none), comma-separated (see `PartitionState.origins`)
+//            per input partition in order, `,`-separated, the offset below which its records
+//            were all taken, then each offset taken above it, `/`-separated (`TakenOrigins`)
 //
 // The signature is the engine's: a record written for another shape of the app (other
 // windows or aggregates) is ignored on restore, so a changed app starts from empty state.
@@ -63,17 +63,6 @@ package enum ChangelogValue {
 
     /// The header that carries, on the partition record, a repartitioned state's origins.
     package static let originsHeader = "tidemark-origins"
-
-    /// `origins` as the header says them; nil when there are none.
-    package static func originsText(_ origins: [Int64]) -> String? {
-        origins.isEmpty ? nil : origins.map(String.init).joined(separator: ",")
-    }
-
-    /// The origins a header says; nil if it is not such a list.
-    package static func origins(_ text: String) -> [Int64]? {
-        let origins = text.split(separator: ",", omittingEmptySubsequences: false).map { Int64($0) }
-        return origins.contains(nil) ? nil : origins.map { $0! }
-    }
 
     /// Appends a value for `state` covering the input before `position` to `output`.
     package static func append(

@@ -9,7 +9,7 @@ package struct ChangelogContents {
     /// The cluster the partition record says its positions belong to (nil: not said).
     package var cluster: String?
     /// The partition record's origins (see ``PartitionState/origins``).
-    package var origins: [Int64] = []
+    package var origins = TakenOrigins()
     /// Per device id (its bytes): its signature, position and state; a nil state is a tombstone.
     package var devices: [[UInt8]: (signature: UInt64, position: Int64, state: [UInt8]?)] = [:]
     /// Records read and their bytes, for metrics.
@@ -50,10 +50,10 @@ package struct ChangelogContents {
             partition = (signature, position, scratch)
             self.cluster = cluster()
             if let text = origins() {
-                guard let origins = ChangelogValue.origins(text) else { throw .badOrigins(text) }
+                guard let origins = TakenOrigins(text: text) else { throw .badOrigins(text) }
                 self.origins = origins
             } else {
-                self.origins = []
+                self.origins = TakenOrigins()
             }
         case .device(let device): devices[Array(device)] = (signature, position, scratch)
         }
@@ -119,7 +119,7 @@ package enum ChangelogRestoreError: Error, CustomStringConvertible {
         switch self {
         case .unknownKey(let prefix): "a record key no version of tidemark writes (starting \(prefix))"
         case .tombstoneWithoutPosition: "a tombstone without its \(ChangelogValue.positionHeader) header"
-        case .badOrigins(let text): "a partition record whose \(ChangelogValue.originsHeader) header is not a list of offsets: '\(text.prefix(64))'"
+        case .badOrigins(let text): "a partition record whose \(ChangelogValue.originsHeader) header is not a list of origins: '\(text.prefix(64))'"
         case .format(let error): "\(error)"
         case .engine(let error, let device?): "device \(device): \(error)"
         case .engine(let error, nil): "partition state: \(error)"
