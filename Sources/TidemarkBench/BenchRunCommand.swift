@@ -15,8 +15,17 @@ struct BenchRunCommand: AsyncParsableCommand {
             One app: tumbling 1-minute mean/max/count per device, JSON in and out, its state \
             checkpointed to its changelog every second (and, for the cost of that, an hour apart). \
             Every side reads the same records from one embedded broker; each clock starts when \
-            the first record is read (C: at partition assignment) and stops at the last.
+            the first record is read (C: at partition assignment) and stops at the last. \
+            With --keys none, the same readings also go, without keys, to a second topic that an \
+            app with `key: any` reads through its repartition topic: every record written twice.
             """)
+
+    enum Keys: String, ExpressibleByArgument {
+        case device, none
+    }
+
+    @Option(help: "device: the input keyed by device; none: also the same readings without keys, repartitioned.")
+    var keys: Keys = .device
 
     @Option(help: "Records to produce, then consume with each side.")
     var records = 1_000_000
@@ -45,6 +54,11 @@ struct BenchRunCommand: AsyncParsableCommand {
         try broker.createTopic("bench-late", partitions: 4)
         let bytes = try BenchSupport.produceReadings(to: broker, topic: "readings", count: records, devices: devices)
         print("produced \(records) readings of \(devices) devices (\(bytes / records) B each) to \(partitions) partitions")
+        if keys == .none {
+            try broker.createTopic("readings-unkeyed", partitions: partitions)
+            try BenchSupport.produceReadings(to: broker, topic: "readings-unkeyed", count: records, devices: devices, keyed: false)
+            print("produced them again without keys to readings-unkeyed")
+        }
 
         let base: [String: String] = [
             "bootstrap.servers": broker.bootstrapServers, "log_level": "3", "fetch.wait.max.ms": "10",
@@ -61,12 +75,17 @@ struct BenchRunCommand: AsyncParsableCommand {
                 output: bench-results
             late: {output: bench-late}
             """.write(toFile: apps + "/bench.yaml", atomically: true, encoding: .utf8)
+        // The same app on the readings without keys, read through its repartition topic.
+        let unkeyedApps = try BenchSupport.scratchDirectory("bench-run-unkeyed")
+        try String(contentsOfFile: apps + "/bench.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "topic: readings,", with: "topic: readings-unkeyed, key: any,")
+            .write(toFile: unkeyedApps + "/bench.yaml", atomically: true, encoding: .utf8)
 
         // The machine's cores are shared by the broker, both clients and the pipeline, and
         // librdkafka 2.0.2 stalls a fetch for a second now and then (a full queue): single
         // rounds swing widely, so each figure is the median over the rounds, and the two run
         // variants take turns at going first (the second of a pair ran faster, whichever it was).
-        var cRates: [Double] = [], runRates: [Double] = [], uncheckedRates: [Double] = []
+        var cRates: [Double] = [], runRates: [Double] = [], uncheckedRates: [Double] = [], repartitionedRates: [Double] = []
         for round in 1 ... max(1, runs) {
             // librdkafka's defaults: with `tidemark run`'s smaller per-partition queue bounds the
             // C loop stalls more often, which would flatter the ratio.
@@ -90,9 +109,17 @@ struct BenchRunCommand: AsyncParsableCommand {
             cRates.append(c.recordsPerSecond)
             runRates.append(rate)
             uncheckedRates.append(unchecked)
+            var repartitioned = ""
+            if keys == .none {
+                let group = "bench-repartitioned-\(round)"
+                try broker.createTopic(RepartitionTopic.name(group: group, topic: "readings-unkeyed"), partitions: partitions)
+                let rate = try await measureRun(base: base, apps: unkeyedApps, group: group, broker: broker, checkpoint: .seconds(1), reads: 2)
+                repartitionedRates.append(rate)
+                repartitioned = ", without keys repartitioned \(BenchSupport.format(rate)) records/s"
+            }
             print(
                 "round \(round): C loop \(BenchSupport.format(c.recordsPerSecond)) records/s, "
-                    + "tidemark run \(BenchSupport.format(rate)) records/s (without checkpoints \(BenchSupport.format(unchecked))), "
+                    + "tidemark run \(BenchSupport.format(rate)) records/s (without checkpoints \(BenchSupport.format(unchecked))\(repartitioned)), "
                     + "ratio \(BenchSupport.format(rate / c.recordsPerSecond, 3))")
         }
         let (c, run, unchecked) = (BenchSupport.median(cRates), BenchSupport.median(runRates), BenchSupport.median(uncheckedRates))
@@ -102,12 +129,22 @@ struct BenchRunCommand: AsyncParsableCommand {
         print("tidemark run, no checkpoint      : \(BenchSupport.format(unchecked)) records/s (\(rounds))")
         print("ratio run / C                   : \(BenchSupport.format(run / c, 3)) (target >= 0.8)")
         print("checkpoint cost                 : \(BenchSupport.format((1 - run / unchecked) * 100, 1))% (target <= 10%)")
+        if keys == .none {
+            let repartitioned = BenchSupport.median(repartitionedRates)
+            // Each record again, keyed by its device, its value after its 13-byte origin.
+            let keyBytes = (0..<devices).map { ReadingSimulator.deviceName($0).utf8.count }.reduce(0, +) / max(1, devices)
+            print("tidemark run, no keys, repartitioned: \(BenchSupport.format(repartitioned)) records/s (\(rounds))")
+            print("ratio repartitioned / keyed     : \(BenchSupport.format(repartitioned / run, 3)) (target >= 0.5)")
+            print(
+                "broker bytes added per record   : \(bytes / records + RepartitionedValue.headerSize + keyBytes) "
+                    + "(value \(bytes / records) + origin \(RepartitionedValue.headerSize) + key \(keyBytes), before Kafka's per-record framing)")
+        }
     }
 
     /// Records per second of `tidemark run` over the whole topic, from its first record read
     /// to its last.
     private func measureRun(
-        base: [String: String], apps: String, group: String, broker: EmbeddedKafkaBroker, checkpoint: Duration
+        base: [String: String], apps: String, group: String, broker: EmbeddedKafkaBroker, checkpoint: Duration, reads: Int = 1
     ) async throws -> Double {
         try broker.createTopic(ChangelogTopic.name(group: group, app: "bench"), partitions: partitions)
         let runtime = try TidemarkRuntime(
@@ -117,7 +154,8 @@ struct BenchRunCommand: AsyncParsableCommand {
         let running = Task { try await runtime.run() }
         let deadline = ContinuousClock.now + .seconds(300)
         var first: ContinuousClock.Instant?
-        while runtime.recordsConsumed < records, ContinuousClock.now < deadline {
+        // Repartitioned, each record is read twice: from its topic, and from the repartition topic.
+        while runtime.recordsConsumed < records * reads, ContinuousClock.now < deadline {
             if first == nil, runtime.recordsConsumed > 0 { first = .now }
             try await Task.sleep(for: .milliseconds(1))
         }
@@ -125,7 +163,7 @@ struct BenchRunCommand: AsyncParsableCommand {
         let consumed = runtime.recordsConsumed
         await runtime.shutdown()
         try await running.value
-        guard consumed >= records else { throw ValidationError("tidemark run consumed only \(consumed) records") }
+        guard consumed >= records * reads else { throw ValidationError("tidemark run consumed only \(consumed) records") }
         return Double(records) / elapsed
     }
 }

@@ -25,6 +25,12 @@ struct BenchSimulateCommand: ParsableCommand {
     @Option(help: "at-least-once or exactly-once; by default each seed chooses.")
     var guarantee: String?
 
+    @Option(help: "device (readings keyed by device) or any (repartitioned); by default each seed chooses.")
+    var keys: String?
+
+    @Option(help: "Plant a bug, to see the checks catch it: lost-results or every-origin.")
+    var sabotage: String?
+
     func run() throws {
         var options = SimulationOptions(verbose: verbose)
         switch guarantee {
@@ -32,6 +38,18 @@ struct BenchSimulateCommand: ParsableCommand {
         case "at-least-once": options.exactlyOnce = false
         case "exactly-once": options.exactlyOnce = true
         default: throw ValidationError("--guarantee is at-least-once or exactly-once")
+        }
+        switch keys {
+        case nil: break
+        case "device": options.repartitions = false
+        case "any": options.repartitions = true
+        default: throw ValidationError("--keys is device or any")
+        }
+        switch sabotage {
+        case nil: break
+        case "lost-results": options.sabotage = .acknowledgesLostResults
+        case "every-origin": options.sabotage = .takesEveryOrigin
+        default: throw ValidationError("--sabotage is lost-results or every-origin")
         }
         if let seed {
             let report = RuntimeSimulation.run(seed: seed, options: options)
@@ -43,6 +61,11 @@ struct BenchSimulateCommand: ParsableCommand {
         }
         let started = ContinuousClock.now
         let failures = Mutex<[SimulationReport]>([])
+        // Repartitioned seeds; those with records written twice; those with records written
+        // after later ones of their input partition.
+        let repartitioned = Atomic<Int>(0)
+        let copied = Atomic<Int>(0)
+        let gapped = Atomic<Int>(0)
         let simulated = Atomic<Int64>(0)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let (first, seeds, chosen) = (self.first, self.seeds, options)
@@ -50,7 +73,12 @@ struct BenchSimulateCommand: ParsableCommand {
             for index in stride(from: worker, to: seeds, by: cores) {
                 let report = RuntimeSimulation.run(seed: first + UInt64(index), options: chosen)
                 simulated.add(report.simulatedMillis, ordering: .relaxed)
-                if !report.passed { failures.withLock { $0.append(report) } }
+                if report.repartitions { repartitioned.add(1, ordering: .relaxed) }
+                if report.repartitionedTwice > 0 { copied.add(1, ordering: .relaxed) }
+                if !report.repartitionGaps.isEmpty { gapped.add(1, ordering: .relaxed) }
+                if !report.passed {
+                    failures.withLock { $0.append(report) }
+                }
             }
         }
         let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
@@ -61,6 +89,9 @@ struct BenchSimulateCommand: ParsableCommand {
             format: "%d seeds (%llu…%llu) on %d cores: %d failed; %.1f s wall, %.0f seeds/s, %.1f h simulated",
             seeds, first, first + UInt64(seeds) - 1, cores, failed.count, seconds, Double(seeds) / seconds,
             Double(simulated.load(ordering: .relaxed)) / 3_600_000))
+        print(
+            "\(repartitioned.load(ordering: .relaxed)) repartitioned, \(copied.load(ordering: .relaxed)) of them with records written twice, "
+                + "\(gapped.load(ordering: .relaxed)) with records written after later ones of their input partition")
         if !failed.isEmpty {
             print("failed seeds: \(failed.map { String($0.seed) }.joined(separator: " "))")
             throw ExitCode(1)

@@ -7,19 +7,20 @@ import Kafka
 import Tidemark
 
 enum BenchSupport {
-    /// Produces `count` simulated readings (no delays, keyed by device, devices reading once a
-    /// second each) to `topic`, spread by key over its partitions; returns the value bytes sent.
+    /// Produces `count` simulated readings (no delays, devices reading once a second each) to
+    /// `topic`, keyed by device and spread by key over its partitions (or, not `keyed`, with no
+    /// key, spread at random); returns the value bytes sent.
     @discardableResult
     static func produceReadings(
         to broker: EmbeddedKafkaBroker, topic: String, count: Int, devices: Int, seed: UInt64 = 1,
-        start: Int64 = 1_764_288_000_000
+        start: Int64 = 1_764_288_000_000, keyed: Bool = true
     ) throws -> Int {
         let destination = try KafkaReadingDestination(
             config: [
                 "bootstrap.servers": broker.bootstrapServers, "batch.size": "1000000",
                 "queue.buffering.max.messages": "500000", "log_level": "3",
             ],
-            topic: topic, devices: devices)
+            topic: topic, devices: devices, keyed: keyed)
         let counter = ByteCounter(destination)
         var simulator = ReadingSimulator(devices: devices, rate: Double(devices), start: start, seed: seed, delays: .none)
         _ = try simulator.feed(counter, count: count, paced: false, until: StopRequest())

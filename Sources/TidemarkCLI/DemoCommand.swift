@@ -55,9 +55,8 @@ struct DemoCommand: AsyncParsableCommand {
         // The embedded broker has no admin API: the apps' changelogs are created here.
         let loaded = try loadingConfiguration { () throws(ConfigErrors) in try AppLoader.load(path: apps, group: Self.group) }
         let partitions = Dictionary(definitions.map { ($0.name, $0.partitions) }, uniquingKeysWith: { first, _ in first })
-        for app in loaded {
-            let changelog = ChangelogTopic(app: app, group: Self.group)
-            try broker.createTopic(changelog.name, partitions: Int32(partitions[app.input.topic] ?? 4))
+        for topic in ChangelogTopic.needed(by: loaded, group: Self.group) {
+            try broker.createTopic(topic.name, partitions: Int32(partitions[topic.inputTopic] ?? 4))
         }
         let runtime = try loadingConfiguration { () throws(ConfigErrors) in
             try TidemarkRuntime(

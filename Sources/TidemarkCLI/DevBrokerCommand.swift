@@ -41,9 +41,8 @@ struct DevBrokerCommand: AsyncParsableCommand {
                 // A changelog has its input topic's partitions; an input topic not declared
                 // here is auto-created by the embedded broker with 4.
                 let declared = Dictionary(definitions.map { ($0.name, $0.partitions) }, uniquingKeysWith: { first, _ in first })
-                definitions += try AppLoader.load(path: apps, group: changelog.group).map { app in
-                    ChangelogTopic(app: app, group: changelog.group).definition(partitions: declared[app.input.topic] ?? 4)
-                }
+                let needed = ChangelogTopic.needed(by: try AppLoader.load(path: apps, group: changelog.group), group: changelog.group)
+                definitions += needed.map { $0.definition(partitions: declared[$0.inputTopic] ?? 4) }
             }
             return definitions
         }

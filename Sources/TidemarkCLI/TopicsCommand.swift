@@ -45,7 +45,7 @@ struct TopicsApplyCommand: AsyncParsableCommand {
         let (topics, changelogs) = try loadingConfiguration { () throws(ConfigErrors) in
             let topics = try path.map { (path) throws(ConfigErrors) in try TopicLoader.load(path: path) } ?? []
             let changelogs = try changelog.apps.map { (apps) throws(ConfigErrors) in
-                try AppLoader.load(path: apps, group: changelog.group).map { ChangelogTopic(app: $0, group: changelog.group) }
+                ChangelogTopic.needed(by: try AppLoader.load(path: apps, group: changelog.group), group: changelog.group)
             } ?? []
             return (topics, changelogs)
         }

@@ -20,8 +20,9 @@ struct ValidateCommand: AsyncParsableCommand {
             for app in try AppLoader.load(path: apps, group: group) {
                 let series = app.series.count
                 let triggers = app.triggers.count
+                let through = app.input.repartitions ? " through \(RepartitionTopic.name(group: group, topic: app.input.topic))" : ""
                 print(
-                    "\(app.name): input \(app.input.topic), \(series) series, "
+                    "\(app.name): input \(app.input.topic)\(through), \(series) series, "
                         + "\(triggers) trigger\(triggers == 1 ? "" : "s") (\(app.sourceFile))")
             }
         } catch {

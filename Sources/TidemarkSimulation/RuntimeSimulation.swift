@@ -18,13 +18,17 @@ import Tidemark
 package struct SimulationOptions: Sendable {
     /// Exactly once or at least once; nil: the seed chooses.
     package var exactlyOnce: Bool?
+    /// Whether the readings are not keyed by device and repartitioned; nil: the seed chooses
+    /// (a third of seeds).
+    package var repartitions: Bool?
     /// Log what the runtime logs (to stderr), for replaying a failing seed.
     package var verbose = false
     /// A bug to plant, to see the checks catch it.
     package var sabotage: Sabotage?
 
-    package init(exactlyOnce: Bool? = nil, verbose: Bool = false, sabotage: Sabotage? = nil) {
+    package init(exactlyOnce: Bool? = nil, repartitions: Bool? = nil, verbose: Bool = false, sabotage: Sabotage? = nil) {
         self.exactlyOnce = exactlyOnce
+        self.repartitions = repartitions
         self.verbose = verbose
         self.sabotage = sabotage
     }
@@ -34,6 +38,8 @@ package struct SimulationOptions: Sendable {
 package struct SimulationReport: Sendable {
     package var seed: UInt64
     package var exactlyOnce: Bool
+    /// Whether the readings were repartitioned (`key: any`).
+    package var repartitions = false
     /// Every broken promise, each a sentence; empty when the seed passed.
     package var violations: [String]
     /// What happened, in order: faults and the processes' ends.
@@ -41,6 +47,13 @@ package struct SimulationReport: Sendable {
     package var simulatedMillis: Int64
     package var readings: Int
     package var results: Int
+    /// Readings of compared windows written to the repartition topic more than once (a crash
+    /// before their input offsets were committed): each must count once.
+    package var repartitionedTwice = 0
+    /// Input records first written to a repartition partition after a later record of their
+    /// input partition (a write that failed, written again by the next owner; see
+    /// ``SimulationChecks/repartitionGaps()``): each must still count once.
+    package var repartitionGaps: [String] = []
 
     package var passed: Bool { violations.isEmpty }
 
@@ -108,13 +121,18 @@ final class SimulationRun {
     /// How often faults strike: a turn brings one with six times this probability.
     private let faultRate: Double
     private let sabotage: Sabotage?
+    let forgedOrigins = ForgedOrigins()
 
     init(seed: UInt64, options: SimulationOptions) {
         self.seed = seed
         cluster = SimulatedCluster(seed: seed)
         var random = SimulationRandom(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B)
         exactlyOnce = options.exactlyOnce ?? random.chance(0.5)
-        workload = SimulationWorkload(random: &random, startMillis: cluster.nowMillis)
+        // Its own stream, so that the seeds that do not repartition keep the schedule they had
+        // before repartitioning was simulated.
+        var repartitionChoice = SimulationRandom(seed: seed ^ 0x2E9A_7B1D_40C3_F5A1)
+        let repartitions = options.repartitions ?? repartitionChoice.chance(1.0 / 3)
+        workload = SimulationWorkload(random: &random, startMillis: cluster.nowMillis, repartitions: repartitions)
         checkpointInterval = .milliseconds(random.int(in: 100...1500))
         faultRate = [0.0, 0.001, 0.003, 0.006][random.int(in: 0...3)]
         self.random = random
@@ -132,7 +150,7 @@ final class SimulationRun {
         for topic in SimulationWorkload.outputTopics { cluster.createTopic(topic, partitions: 2) }
         let checks = SimulationChecks(run: self)
         cluster.onCommit = { group, offsets in checks.committed(group: group, offsets) }
-        story.append("\(exactlyOnce ? "exactly once" : "at least once"), \(workload.partitions) partitions, \(workload.devices) devices, \(workload.readings.count) readings, checkpoint every \(checkpointInterval), fault rate \(faultRate)")
+        story.append("\(exactlyOnce ? "exactly once" : "at least once"), \(workload.partitions) partitions, \(workload.devices) devices, \(workload.readings.count) readings\(workload.repartitions ? " not keyed by device (key: any)" : ""), checkpoint every \(checkpointInterval), fault rate \(faultRate)")
 
         // The schedule: readings arrive while faults strike. Now and then the cluster is
         // replaced half way, and the schedule ends with that.
@@ -161,19 +179,26 @@ final class SimulationRun {
         for process in processes { stop(process) }
         processes.removeAll()
         checks.checkOutputs()
+        let twice = checks.repartitionedTwice()
+        if twice > 0 { story.append("\(twice) readings were written to the repartition topic twice or more") }
+        let gaps = checks.repartitionGaps()
+        story += gaps.map { "written after a later record: \($0)" }
         return SimulationReport(
-            seed: seed, exactlyOnce: exactlyOnce, violations: violations, story: story, simulatedMillis: elapsed,
-            readings: workload.readings.count, results: checks.resultCount)
+            seed: seed, exactlyOnce: exactlyOnce, repartitions: workload.repartitions, violations: violations, story: story,
+            simulatedMillis: elapsed, readings: workload.readings.count, results: checks.resultCount, repartitionedTwice: twice,
+            repartitionGaps: gaps)
     }
 
     var elapsed: Int64 { cluster.nowMillis - workload.startMillis }
 
-    /// A hot reload that adds an app: its changelog made as the reloader makes it, then the
-    /// new app set handed to every running process (and to those started later).
+    /// A hot reload that adds an app: its changelog (and repartition topic) made as the reloader
+    /// makes them, then the new app set handed to every running process (and to those started
+    /// later).
     private func add(_ app: AppDefinition) {
         story.append("t=\(elapsed) app \(app.name) added")
-        let changelog = ChangelogTopic(app: app, group: group)
-        if cluster.partitionCount(of: changelog.name) == nil { cluster.createTopic(changelog.name, partitions: workload.partitions) }
+        for topic in ChangelogTopic.needed(by: [app], group: group) where cluster.partitionCount(of: topic.name) == nil {
+            cluster.createTopic(topic.name, partitions: workload.partitions)
+        }
         apps.append(app)
         for process in processes { process.service.update(apps: apps) }
     }
@@ -211,8 +236,8 @@ final class SimulationRun {
         }
         processes.removeAll()
         return SimulationReport(
-            seed: seed, exactlyOnce: exactlyOnce, violations: violations, story: story, simulatedMillis: elapsed,
-            readings: produced, results: 0)
+            seed: seed, exactlyOnce: exactlyOnce, repartitions: workload.repartitions, violations: violations, story: story,
+            simulatedMillis: elapsed, readings: produced, results: 0)
     }
 
     // MARK: Readings
@@ -227,7 +252,7 @@ final class SimulationRun {
 
     private func produce(_ reading: SimulationWorkload.Reading) {
         cluster.produce(
-            topic: SimulationWorkload.inputTopic, partition: nil, key: reading.key, value: reading.value, timestamp: cluster.nowMillis)
+            topic: SimulationWorkload.inputTopic, partition: reading.partition, key: reading.key, value: reading.value, timestamp: cluster.nowMillis)
     }
 
     // MARK: Processes
@@ -236,7 +261,7 @@ final class SimulationRun {
     private func start(slot: Int) {
         let owner = nextOwner
         nextOwner += 1
-        let clients = SimulatedClients(cluster: cluster, owner: owner, group: group, sabotage: sabotage)
+        let clients = SimulatedClients(cluster: cluster, owner: owner, group: group, sabotage: sabotage, forgedOrigins: forgedOrigins)
         let consumerConfig = KafkaConfig([
             "bootstrap.servers": "simulated", "group.id": group, "auto.offset.reset": "earliest", "session.timeout.ms": "3000",
         ])

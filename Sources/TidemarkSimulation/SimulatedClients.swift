@@ -15,12 +15,14 @@ final class SimulatedClients: KafkaClientFactory, @unchecked Sendable {
     let owner: Int
     let group: String
     let sabotage: Sabotage?
+    let forgedOrigins: ForgedOrigins
 
-    init(cluster: SimulatedCluster, owner: Int, group: String, sabotage: Sabotage?) {
+    init(cluster: SimulatedCluster, owner: Int, group: String, sabotage: Sabotage?, forgedOrigins: ForgedOrigins) {
         self.cluster = cluster
         self.owner = owner
         self.group = group
         self.sabotage = sabotage
+        self.forgedOrigins = forgedOrigins
     }
 
     func consumer(
@@ -35,11 +37,12 @@ final class SimulatedClients: KafkaClientFactory, @unchecked Sendable {
         switch sabotage {
         case nil: return producer
         case .acknowledgesLostResults: return ResultLosingProducer(base: producer)
+        case .takesEveryOrigin: return OriginForgingProducer(base: producer, origins: forgedOrigins)
         }
     }
 
-    /// Creates missing changelogs with their input topic's partitions, as `run` does where the
-    /// cluster lets it.
+    /// Creates missing changelogs and repartition topics with their input topic's partitions,
+    /// as `run` does where the cluster lets it.
     func ensure(_ changelogs: [ChangelogTopic], config: KafkaConfig, timeout: Duration) -> [ChangelogSetupError] {
         var problems: [ChangelogSetupError] = []
         for changelog in changelogs {

@@ -39,4 +39,15 @@ struct SimulationCheckTests {
             #expect(report.violations.contains { $0.contains("is missing; batch gives") }, "seed \(report.seed)")
         }
     }
+
+    @Test("a state that takes both copies of a record written twice to the repartition topic fails the checks, naming windows that count it twice")
+    func copiesTakenTwiceAreCaught() {
+        let sabotaged = SimulationOptions(exactlyOnce: false, repartitions: true, sabotage: .takesEveryOrigin)
+        let reports = (1...40).map { RuntimeSimulation.run(seed: $0, options: sabotaged) }
+            .filter { report in report.repartitionedTwice > 0 && report.repartitionGaps.isEmpty }
+        #expect(reports.count >= 5)
+        for report in reports {
+            #expect(report.violations.contains { $0.contains(": newest result") }, "seed \(report.seed)")
+        }
+    }
 }

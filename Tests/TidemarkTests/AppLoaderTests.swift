@@ -196,9 +196,9 @@ func app(series: String = "", triggers: String = "") -> String {
 
     @Test func unknownKeysNameTheAllowedOnes() {
         #expect(
-            configErrors("app: t\ninput: {topic: r, key: k}\ntrigers: []\n") == [
+            configErrors("app: t\ninput: {topic: r, keys: k}\ntrigers: []\n") == [
                 "a.yaml:3:1: error: unknown key 'trigers' in the app file; allowed keys: app, input, watermark, series, triggers, late",
-                "a.yaml:2:19: error: unknown key 'key' in input; allowed keys: topic, format, device, time, time_unit, start",
+                "a.yaml:2:19: error: unknown key 'keys' in input; allowed keys: topic, format, device, time, time_unit, start, key",
                 "a.yaml:1:1: error: an app needs at least one series or trigger",
             ])
         #expect(
@@ -326,7 +326,7 @@ func app(series: String = "", triggers: String = "") -> String {
         } catch {
             #expect(
                 error.errors.map(\.description) == [
-                    "\(path)/c.yaml:2:19: error: unknown key 'bogus' in input; allowed keys: topic, format, device, time, time_unit, start",
+                    "\(path)/c.yaml:2:19: error: unknown key 'bogus' in input; allowed keys: topic, format, device, time, time_unit, start, key",
                     "\(path)/c.yaml:1:1: error: an app needs at least one series or trigger",
                     "\(path)/b.yml:1:6: error: duplicate app name 'thermostat' (also defined at \(path)/a.yaml:1:6)",
                 ].sorted { $0.contains("b.yml") && !$1.contains("b.yml") })

@@ -42,7 +42,7 @@ private func describe(_ apps: [AppDefinition]) -> [String] {
         #expect(next.keptPrevious == ["b.yaml"])
         #expect(
             next.errors.map(\.description) == [
-                "b.yaml:2:26: error: unknown key 'colour' in input; allowed keys: topic, format, device, time, time_unit, start",
+                "b.yaml:2:26: error: unknown key 'colour' in input; allowed keys: topic, format, device, time, time_unit, start, key",
                 "b.yaml:1:1: error: an app needs at least one series or trigger",
                 "e.yaml:1:1: error: missing required key 'input' in the app file",
                 "e.yaml:1:1: error: an app needs at least one series or trigger",

@@ -84,10 +84,15 @@ package struct InputSpec: Sendable, Equatable {
     /// Where the app begins reading a partition it has no state for yet; nil: where the
     /// group stands (the committed offset, or where the other apps on the topic read).
     package var start: InputStart?
+    /// What the message key holds: with `.any`, records are repartitioned by device.
+    package var key: InputKey
+    /// The topic the records were first written to, when `topic` is its repartition topic
+    /// (set by `run` for apps with `key: any`).
+    package var repartitionedFrom: String?
 
     package init(
         topic: String, format: Format = .json, deviceField: String? = nil, timeField: String? = nil,
-        timeUnit: EpochUnit? = nil, start: InputStart? = nil
+        timeUnit: EpochUnit? = nil, start: InputStart? = nil, key: InputKey = .device
     ) {
         self.topic = topic
         self.format = format
@@ -95,7 +100,23 @@ package struct InputSpec: Sendable, Equatable {
         self.timeField = timeField
         self.timeUnit = timeUnit
         self.start = start
+        self.key = key
     }
+
+    /// Whether `run` reads the app's records through the input topic's repartition topic.
+    package var repartitions: Bool { key == .any && deviceField != nil }
+}
+
+/// `input.key`: whether the message key is the device id.
+///
+/// A window is exact only if all of a device's readings reach one state, so one partition.
+/// With `device` (the default) the key is the device id, and Kafka's partitioners put all of
+/// a device's records in one partition. With `any` (a null key, a gateway, an MQTT topic…)
+/// `run` writes every record again, keyed by its device, to `<group>-<topic>-repartition`,
+/// and the app reads it from there.
+package enum InputKey: String, Sendable, Equatable {
+    case device
+    case any
 }
 
 /// `input.start`: where an app with no state yet begins reading its input.

@@ -168,7 +168,7 @@ struct AppFileParser: ConfigNodeParser {
     private mutating func parseInput(_ node: Node) -> ParsedInput? {
         guard
             let keys = mapping(
-                node, in: "input", allowed: ["topic", "format", "device", "time", "time_unit", "start"],
+                node, in: "input", allowed: ["topic", "format", "device", "time", "time_unit", "start", "key"],
                 required: ["topic"])
         else { return nil }
         var format = InputSpec.Format.json
@@ -194,9 +194,21 @@ struct AppFileParser: ConfigNodeParser {
             }
         }
         let start = keys["start"].flatMap { parseStart($0) }
+        var key = InputKey.device
+        if let keyNode = keys["key"], let text = string(keyNode, what: "key") {
+            switch InputKey(rawValue: text) {
+            case .device?: break
+            case .any?:
+                if device == nil {
+                    error(at: keyNode, "key: any needs input.device: without it the message key is the device, and records are never repartitioned")
+                }
+                key = .any
+            case nil: error(at: keyNode, "key must be device (the message key is the device id) or any (records are repartitioned by device), found '\(text)'")
+            }
+        }
         return ParsedInput(
             spec: InputSpec(
-                topic: topic, format: format, deviceField: device, timeField: time, timeUnit: timeUnit, start: start),
+                topic: topic, format: format, deviceField: device, timeField: time, timeUnit: timeUnit, start: start, key: key),
             topicNode: topicNode)
     }
 

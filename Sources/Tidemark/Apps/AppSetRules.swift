@@ -80,6 +80,30 @@ enum AppSetRules {
             }
         }
 
+        // All apps of one topic read it the same way: directly, or through its repartition
+        // topic keyed by the same field (the topic holds one key). The first running app of
+        // the topic, else the first app, sets the way.
+        var wayOfTopic: [String: Int] = [:]
+        for (index, candidate) in candidates.enumerated() where !refused.contains(index) {
+            let topic = candidate.app.input.topic
+            guard let keeper = wayOfTopic[topic] else {
+                wayOfTopic[topic] = index
+                continue
+            }
+            if candidates[keeper].isFresh && !candidate.isFresh { wayOfTopic[topic] = index }
+        }
+        for (index, candidate) in candidates.enumerated() where candidate.isFresh && !refused.contains(index) {
+            let other = candidates[wayOfTopic[candidate.app.input.topic]!]
+            guard way(of: candidate.app) != way(of: other.app) else { continue }
+            refused.insert(index)
+            refusals.append(
+                Refusal(
+                    index: index,
+                    error: error(
+                        candidate, at: candidate.placement?.name,
+                        "app '\(candidate.app.name)' reads '\(candidate.app.input.topic)' \(way(of: candidate.app)), but app '\(other.app.name)' reads it \(way(of: other.app)); all apps of a topic must read it one way")))
+        }
+
         let outputs = candidates.map(\.app.outputTopics)
         var readers: [String: [Int]] = [:]
         for index in candidates.indices where !refused.contains(index) {
@@ -104,6 +128,12 @@ enum AppSetRules {
         return refusals.sorted { $0.index < $1.index }
     }
 
+    /// How an app reads its topic, in words.
+    private static func way(of app: AppDefinition) -> String {
+        guard app.input.repartitions, let field = app.input.deviceField else { return "directly (keyed by device)" }
+        return "repartitioned by field '\(field)' (key: any)"
+    }
+
     /// The names a group keeps for its own topics, each with what it holds: every app's
     /// changelog, and per input topic its changelog and its repartition topic.
     static func internalTopics(of apps: [AppDefinition], group: String) -> [String: String] {
@@ -113,7 +143,7 @@ enum AppSetRules {
         }
         for topic in Set(apps.map(\.input.topic)) {
             names["\(group)-\(topic)-changelog"] = "reserved for the changelog of input topic '\(topic)'"
-            names["\(group)-\(topic)-repartition"] = "reserved for the repartition topic of input topic '\(topic)'"
+            names[RepartitionTopic.name(group: group, topic: topic)] = "reserved for the repartition topic of input topic '\(topic)'"
         }
         return names
     }

@@ -31,13 +31,16 @@ package enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterabl
     /// A number too large for a double (`1e999`), anywhere in the record: no result could
     /// carry it, and `null` or an infinity would say something the reading did not.
     case numberOutOfRange
+    /// A record of a repartition topic without the origin Tidemark writes before the value
+    /// (written there by something else).
+    case notRepartitioned
 
     /// Whether the failure concerns one member's value, which a later member of the same key
     /// replaces (the last value wins), rather than the text of the record.
     var isMemberValue: Bool {
         switch self {
         case .missingDevice, .invalidDevice, .missingTime, .invalidTime, .negativeTime, .wrongFieldType: true
-        case .oversized, .notJSON, .notAnObject, .invalidUTF8, .tooDeep, .numberOutOfRange: false
+        case .oversized, .notJSON, .notAnObject, .invalidUTF8, .tooDeep, .numberOutOfRange, .notRepartitioned: false
         }
     }
 
@@ -56,6 +59,7 @@ package enum RecordDecodeFailure: UInt8, Error, Sendable, Equatable, CaseIterabl
         case .negativeTime: "negative epoch time: set input.time_unit to say its unit"
         case .wrongFieldType: "an aggregated field is not a number"
         case .numberOutOfRange: "number out of range"
+        case .notRepartitioned: "not a record tidemark repartitioned (no origin before the value)"
         }
     }
 }

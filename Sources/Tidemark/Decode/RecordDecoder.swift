@@ -265,6 +265,13 @@ package struct RecordDecoder: Sendable {
         return nil
     }
 
+    /// Whether the last decoded record's device id is `bytes` (its message key, say).
+    @inline(__always)
+    package func deviceIs(_ bytes: UnsafeRawBufferPointer?) -> Bool {
+        guard let bytes, bytes.count == device.count, !device.isEmpty else { return false }
+        return device.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+    }
+
     /// The id of the last decoded record's device in `table`, interned if new. Inout, like
     /// ``withNumbers(_:)``: an exclusive access lends the buffers without a reference count.
     package mutating func internDevice(in table: inout DeviceTable) -> DeviceID {

@@ -127,6 +127,12 @@ package final class RuntimeMetrics: Sendable {
     /// Counts a transaction aborted (exactly once), whose partitions start again from their changelogs.
     package func countAbortedTransaction() { abortedTransactions.increment() }
 
+    /// Counts input records written to the repartition topic of `topic`.
+    package func countRepartitioned(_ count: Int, topic: String) {
+        CoreMetrics.Counter(label: "tidemark_repartitioned_records_total", dimensions: [("topic", topic)], factory: factory)
+            .increment(by: count)
+    }
+
     /// Counts app files a reload refused (each also logged with its file, line and column).
     package func countAppFileErrors(_ count: Int) {
         if count > 0 { appFileErrors.increment(by: count) }
@@ -180,6 +186,7 @@ package final class AppMetrics: Sendable {
     private let late: CoreMetrics.Counter
     private let malformed: CoreMetrics.Counter
     private let future: CoreMetrics.Counter
+    private let notKeyedByDevice: CoreMetrics.Counter
     /// Wall-clock time minus the app's most advanced watermark, in milliseconds.
     private let watermarkLag: CoreMetrics.Gauge
     /// Input records the app has processed that no checkpoint of its state covers yet: what
@@ -194,6 +201,7 @@ package final class AppMetrics: Sendable {
         late = CoreMetrics.Counter(label: "tidemark_late_records_total", dimensions: dimensions, factory: factory)
         malformed = CoreMetrics.Counter(label: "tidemark_malformed_records_total", dimensions: dimensions, factory: factory)
         future = CoreMetrics.Counter(label: "tidemark_future_records_total", dimensions: dimensions, factory: factory)
+        notKeyedByDevice = CoreMetrics.Counter(label: "tidemark_records_not_keyed_by_device_total", dimensions: dimensions, factory: factory)
         watermarkLag = CoreMetrics.Gauge(label: "tidemark_watermark_lag_milliseconds", dimensions: dimensions, factory: factory)
         changelogLag = CoreMetrics.Gauge(label: "tidemark_changelog_lag_records", dimensions: dimensions, factory: factory)
         // Unknown until the app has a watermark: not a made-up 0.
@@ -208,6 +216,7 @@ package final class AppMetrics: Sendable {
         if counts.late > 0 { late.increment(by: counts.late) }
         if counts.malformed > 0 { malformed.increment(by: counts.malformed) }
         if counts.future > 0 { future.increment(by: counts.future) }
+        if counts.notKeyedByDevice > 0 { notKeyedByDevice.increment(by: counts.notKeyedByDevice) }
     }
 
     /// Records wall-clock time minus the app's most advanced watermark.

@@ -22,6 +22,9 @@ package struct AppCounts: Sendable, Equatable {
     package var malformed = 0
     /// Readings further ahead of the processing clock than `watermark.max_future`.
     package var future = 0
+    /// Records read with `key: device` whose message key is not their device id: the input is
+    /// not keyed by device after all, and a device's windows may be split over partitions.
+    package var notKeyedByDevice = 0
 
     mutating func add(_ other: AppCounts) {
         recordsIn += other.recordsIn
@@ -30,13 +33,14 @@ package struct AppCounts: Sendable, Equatable {
         late += other.late
         malformed += other.malformed
         future += other.future
+        notKeyedByDevice += other.notKeyedByDevice
     }
 
     func subtracting(_ other: AppCounts) -> AppCounts {
         AppCounts(
             recordsIn: recordsIn - other.recordsIn, resultsOut: resultsOut - other.resultsOut,
             triggersOut: triggersOut - other.triggersOut, late: late - other.late, malformed: malformed - other.malformed,
-            future: future - other.future)
+            future: future - other.future, notKeyedByDevice: notKeyedByDevice - other.notKeyedByDevice)
     }
 }
 
@@ -62,6 +66,11 @@ package final class AppProcessor {
     /// Whether a record of a partition without state starts one (batch, one file) rather than
     /// being skipped (run, where a partition's state is restored before it is processed).
     private let startsPartitions: Bool
+    /// Whether records come from a repartition topic, each value after its origin.
+    private let readsRepartitioned: Bool
+    /// Whether each record's key is compared with its device id (`key: device` with a device
+    /// field, as `run` reads it; a file has no keys).
+    private let checksKeys: Bool
     /// The partition of the last record and its state (records come in runs of one
     /// partition), until the batch ends. Unretained: `partitions` owns it, and a record's
     /// path spares a retain and a release.
@@ -75,6 +84,8 @@ package final class AppProcessor {
     package init(app: AppDefinition, startsPartitions: Bool = true) throws(WindowEngineError) {
         self.app = app
         self.startsPartitions = startsPartitions
+        readsRepartitioned = app.input.repartitionedFrom != nil
+        checksKeys = !startsPartitions && app.input.deviceField != nil && app.input.key == .device
         let triggersByRecord = app.triggers.filter { $0.source == .records }
         decoder = RecordDecoder(schema: RecordSchema(app: app), collectsOtherMembers: !triggersByRecord.isEmpty)
         try WindowEngine.validate(series: app.series.map(\.spec), watermark: app.watermark, fieldCount: app.numericFields.count)
@@ -206,6 +217,15 @@ package final class AppProcessor {
     ) -> RecordOutcome {
         state.position = max(state.position, offset + 1)
         state.noteReplay(at: offset)
+        var value = value
+        if readsRepartitioned {
+            guard let repartitioned = value.flatMap(RepartitionedValue.read) else {
+                counts.recordsIn += 1
+                return reject(value: value, key: key, .malformed(.notRepartitioned), into: sink)
+            }
+            guard state.takeOrigin(partition: repartitioned.partition, offset: repartitioned.offset, floor: repartitioned.floor) else { return .covered }
+            value = repartitioned.value
+        }
         counts.recordsIn += 1
         let bytes = value ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if let failure = decoder.decode(value: bytes, key: key, timestamp: timestamp) {
@@ -214,6 +234,7 @@ package final class AppProcessor {
         // Before anything reads the reading: a clock far ahead would move the device's
         // watermark, and every later, right reading of the device would be too late.
         let future = app.maxFuture.map { Self.isAhead(decoder.time, of: now, by: $0) } ?? false
+        if checksKeys && !decoder.deviceIs(key) { counts.notKeyedByDevice += 1 }
         let device = decoder.internDevice(in: &state.devices)
         var forwarder = ResultForwarder(processor: self, state: state, sink: sink)
         let time = decoder.time

@@ -34,6 +34,8 @@ package final class PartitionState {
     /// Records before this offset may have been read before, by an owner that crashed
     /// after its last checkpoint (where the partition ended when the state was restored).
     package var replayUntil: Int64 = .min
+    /// Reading a repartition topic: the records of each input partition taken.
+    package var origins = TakenOrigins()
 
     /// A fresh state (no record seen) that takes records from `start` on.
     package init(engine: WindowEngine, start: Int64) {
@@ -72,6 +74,12 @@ package final class PartitionState {
         engine.replaying = replaying
     }
 
+    /// Takes the origin of a repartitioned record; false if a record of that origin was taken.
+    @inline(__always)
+    package func takeOrigin(partition: Int32, offset: Int64, floor: Int64) -> Bool {
+        origins.take(partition: partition, offset: offset, floor: floor)
+    }
+
     /// Notes that `device`'s record covers its readings before `offset`.
     package func cover(_ device: DeviceID, until offset: Int64) {
         guard offset > start else { return }
@@ -103,6 +111,7 @@ extension PartitionState {
         next.catchingUp = catchingUp
         next.coveredUntil = coveredUntil
         next.replayEnd = replayEnd
+        next.origins = origins
         var bytes: [UInt8] = []
         if self.engine.encode(partition: partition, into: &bytes) {
             try bytes.withUnsafeBytes { bytes in Result { () throws(SnapshotError) in try engine.restore(partition: partition, from: bytes) } }.get()

@@ -170,6 +170,8 @@ private final class ReplayReader {
         let started = ContinuousClock.now
         var lastReport = started
         var clientErrors = 0
+        var placement = processor.app.input.repartitions
+            ? processor.app.input.deviceField.map { DevicePlacement(deviceField: $0, partitions: Int32(ends.count)) } : nil
         while !open.isEmpty {
             let poll: KafkaConsumerPoll
             do { poll = try consumer.poll(timeout: .milliseconds(100), maxMessages: 16_384) } catch { throw .kafka(error) }
@@ -186,8 +188,10 @@ private final class ReplayReader {
                 sink.note(partition: partition, offset: offset)
                 KafkaBytes.withOptional(message.key) { key in
                     KafkaBytes.withOptional(message.value) { value in
+                        // Read as `run` reads it: from the repartition partition of its device.
+                        let placed = placement?.partition(of: value) ?? partition
                         _ = processor.process(
-                            value: value, key: key, timestamp: message.timestamp, partition: partition, offset: offset, now: now,
+                            value: value, key: key, timestamp: message.timestamp, partition: placed, offset: offset, now: now,
                             into: sink)
                     }
                 }

@@ -79,7 +79,7 @@ final class AppReloader: Service {
         // A new app (or one reading another topic) needs its changelog first.
         let fresh = outcome.apps.filter { app in !previous.contains { $0.name == app.name && $0.input.topic == app.input.topic } }
         for problem in service.clients.ensure(
-            fresh.map { ChangelogTopic(app: $0, group: service.group) }, config: service.producerConfig, timeout: .seconds(10))
+            ChangelogTopic.needed(by: fresh, group: service.group), config: service.producerConfig, timeout: .seconds(10))
         {
             logger.error("app not started; its previous version (if any) goes on", metadata: ["error": "\(problem)"])
             problems.append("\(problem)")

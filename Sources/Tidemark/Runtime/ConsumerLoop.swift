@@ -42,6 +42,8 @@ package final class ConsumerLoop {
     private var lastResets: [TopicPartition: Int64] = [:]
     /// The cluster the partitions' offsets belong to, as first seen.
     private var cluster: String?
+    /// Apps warned about records not keyed by their device.
+    private var warnedKeys = Set<String>()
     private var logger: Logger { service.logger }
 
     /// How often idle flushes, `every` periods, commits and metrics are taken care of.
@@ -64,7 +66,7 @@ package final class ConsumerLoop {
         // No app runs without its changelog: missing ones are created where the cluster allows.
         let apps = service.pendingApps.withLock { $0 } ?? []
         let problems = clients.ensure(
-            apps.map { ChangelogTopic(app: $0, group: service.group) }, config: service.producerConfig, timeout: .seconds(10))
+            ChangelogTopic.needed(by: apps, group: service.group), config: service.producerConfig, timeout: .seconds(10))
         guard problems.isEmpty else { throw RuntimeFailure.changelogs(problems.map(\.description)) }
         restorer = Restorer(config: service.restoreConfig, clients: clients, clock: service.clock, logger: service.logger) {}
         catchUp = CatchUpReader(config: service.consumerConfig, clients: clients)
@@ -271,7 +273,18 @@ package final class ConsumerLoop {
     private func rewind(_ abort: Committer.Abort) throws {
         let shard = abort.shard
         service.metrics.countAbortedTransaction()
-        let rewound = partitions.held.filter { shardIndex(of: $0.partition) == shard.index }
+        var rewound = partitions.held.filter { shardIndex(of: $0.partition) == shard.index }
+        // A partition repartitioned (no state of its own) is read again from its committed
+        // offset: what the aborted transaction wrote from it is void.
+        let repartitioned = rewound.filter { shard.repartitions($0.topic) }
+        rewound.removeAll { shard.repartitions($0.topic) }
+        if !repartitioned.isEmpty {
+            for partition in repartitioned { shard.drop(topic: partition.topic, partition: partition.partition) }
+            let committed = try consumer.committed(repartitioned.map { KafkaTopicPartition($0) }, timeout: .seconds(30))
+            try consumer.seek(
+                committed.map { KafkaTopicPartition(topic: $0.topic, partition: $0.partition, offset: $0.offset >= 0 ? $0.offset : KafkaTopicPartition.beginningOffset) },
+                timeout: .seconds(30))
+        }
         for partition in rewound {
             shard.drop(topic: partition.topic, partition: partition.partition)
             partitions.rewind(partition)
@@ -505,6 +518,7 @@ package final class ConsumerLoop {
                 totals[name] = total
             }
         }
+        reportKeys(totals.mapValues(\.counts.notKeyedByDevice))
         for (name, total) in totals {
             let app = service.metrics.app(name)
             app.add(total.counts.subtracting(published[name] ?? AppCounts()))
@@ -515,6 +529,7 @@ package final class ConsumerLoop {
         }
         publishConsumerLags(now)
         for shard in shards {
+            for (topic, count) in shard.takeRepartitionedCounts() { service.metrics.countRepartitioned(count, topic: topic) }
             let counts = shard.takeOutputCounts()
             service.metrics.observeEmitLatency(counts.emitLatencies)
             service.metrics.countClientErrors(counts.clientErrors)
@@ -522,6 +537,20 @@ package final class ConsumerLoop {
         }
         service.metrics.setRestoring(partitions: partitions.restoring.count)
         service.metrics.setCatchingUp(partitions: catchUp.partitions.count)
+    }
+
+    /// Logs (once per app) and shows in `/health` the apps whose input turned out not to be
+    /// keyed by device: their windows may be split over partitions without anyone noticing.
+    private func reportKeys(_ notKeyed: [String: Int]) {
+        let apps = notKeyed.filter { $0.value > 0 }.keys.sorted()
+        for app in apps where warnedKeys.insert(app).inserted {
+            logger.warning(
+                "records whose message key is not their device id: a device's readings may be spread over partitions, and its windows split; set input.key: any to repartition them",
+                metadata: ["app": "\(app)"])
+        }
+        let problem = apps.isEmpty ? nil
+            : "apps \(apps.joined(separator: ", ")) read records whose key is not their device id (input.key: device): set input.key: any to repartition them"
+        service.health.setCondition("keys", problem)
     }
 
     /// The lag of every partition held: its end minus the position its states stand at (or,
@@ -534,7 +563,10 @@ package final class ConsumerLoop {
         for partition in partitions.held {
             let states = shard(of: partition.partition).apps(reading: partition.topic)
                 .compactMap { $0.state(of: partition.partition) }
-            let position = partitions.isRestoring(partition) ? committer.committed[partition] : states.map(\.position).min()
+            let shard = shard(of: partition.partition)
+            let position = partitions.isRestoring(partition)
+                ? committer.committed[partition]
+                : shard.repartitionPosition(topic: partition.topic, partition: partition.partition) ?? states.map(\.position).min()
             let high = disconnected ? nil : consumer.cachedHighWatermark(topic: partition.topic, partition: partition.partition)
             var lag = Double.nan
             if let position, let high { lag = Double(max(0, high - position)) }

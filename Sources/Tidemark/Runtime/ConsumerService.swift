@@ -69,7 +69,7 @@ package final class ConsumerService: Service, Sendable {
         self.health = health
         self.clock = clock
         self.logger = logger
-        self.pendingApps = Mutex(apps)
+        self.pendingApps = Mutex(apps.map { $0.readingRepartitioned(group: group) })
     }
 
     private static func milliseconds(_ duration: Duration) -> Int64 {
@@ -79,7 +79,7 @@ package final class ConsumerService: Service, Sendable {
 
     /// Replaces the app set; apps whose definition did not change keep their state.
     package func update(apps: [AppDefinition]) {
-        pendingApps.withLock { $0 = apps }
+        pendingApps.withLock { [group] in $0 = apps.map { $0.readingRepartitioned(group: group) } }
     }
 
     /// Runs the consumer loop until graceful shutdown (then drains, commits and leaves the

@@ -22,6 +22,8 @@ final class Shard {
     private var processorsByTopic: [String: [Unmanaged<AppProcessor>]] = [:]
     /// Per app, its changelog topic.
     private var changelogs: [String: String] = [:]
+    /// Per input topic read through its repartition topic, what writes it there.
+    private var repartitioners: [String: Repartitioner] = [:]
     /// A checkpoint taken and not yet written.
     private var pending: PendingCheckpoint?
     private var changedDevices: [DeviceID] = []
@@ -63,8 +65,14 @@ final class Shard {
         sink = KafkaOutputSink(producer: producer, logger: logger)
     }
 
-    /// The topics some app of this shard reads.
-    var topics: [String] { processorsByTopic.keys.sorted() }
+    /// The topics some app of this shard reads, and those it repartitions for them.
+    var topics: [String] { Set(processorsByTopic.keys).union(repartitioners.keys).sorted() }
+
+    /// Whether `topic` is an input topic this shard repartitions.
+    func repartitions(_ topic: String) -> Bool { repartitioners[topic] != nil }
+
+    /// Where a partition this shard repartitions is read up to, once a record of it was.
+    func repartitionPosition(topic: String, partition: Int32) -> Int64? { repartitioners[topic]?.positions[partition] }
 
     /// The apps reading `topic`.
     func apps(reading topic: String) -> [AppProcessor] {
@@ -89,7 +97,9 @@ final class Shard {
                 if previous == nil { stateless.append(app) }
                 next[app.name] = processor
                 if index == 0 {
-                    logger.info(previous == nil ? "app started" : "app restarted with its new definition", metadata: ["app": "\(app.name)"])
+                    var metadata: Logger.Metadata = ["app": "\(app.name)"]
+                    if let source = app.input.repartitionedFrom { metadata["repartitioned"] = "\(source) through \(app.input.topic)" }
+                    logger.info(previous == nil ? "app started" : "app restarted with its new definition", metadata: metadata)
                 }
             } catch {
                 logger.error("app not started", metadata: ["app": "\(app.name)", "error": "\(error)"])
@@ -103,6 +113,16 @@ final class Shard {
         processorsByTopic = Dictionary(grouping: next.values.sorted { $0.app.name < $1.app.name }, by: \.app.input.topic)
             .mapValues { $0.map(Unmanaged.passUnretained) }
         changelogs = Dictionary(uniqueKeysWithValues: apps.map { ($0.name, ChangelogTopic.name(group: group, app: $0.name)) })
+        var nextRepartitioners: [String: Repartitioner] = [:]
+        for (source, readers) in Dictionary(grouping: apps.filter { $0.input.repartitionedFrom != nil }, by: { $0.input.repartitionedFrom! }) {
+            // The apps' rules give a topic one device field.
+            let repartitioner = Repartitioner(
+                source: source, target: readers[0].input.topic, deviceField: readers[0].input.deviceField!,
+                lateOutputs: Set(readers.map(\.lateOutput)).sorted())
+            if let previous = repartitioners[source] { repartitioner.carryOn(from: previous) }
+            nextRepartitioners[source] = repartitioner
+        }
+        repartitioners = nextRepartitioners
         return stateless
     }
 
@@ -122,9 +142,10 @@ final class Shard {
         }
     }
 
-    /// Drops every app's state of a partition taken away.
+    /// Drops every app's state of a partition taken away (and where it is repartitioned).
     func drop(topic: String, partition: Int32) {
         for app in apps(reading: topic) { app.drop(partition: partition) }
+        repartitioners[topic]?.forget(partition: partition)
     }
 
     /// Processes the messages at `positions` of `messages` (all of this shard's partitions),
@@ -134,18 +155,31 @@ final class Shard {
         Unmanaged.passUnretained(sink)._withUnsafeGuaranteedRef { sink in
             var topic: KafkaTopicIdentity?
             var targets: [Unmanaged<AppProcessor>] = []
+            var repartitioner: Repartitioner?
             var batched: [Unmanaged<AppProcessor>] = []  // whose batch ends with this step
             for position in positions {
                 let message = messages[position]
                 if message.topicIdentity != topic {
                     topic = message.topicIdentity
                     targets = processorsByTopic[message.topic] ?? []
+                    repartitioner = repartitioners[message.topic]
                     batched += targets
                 }
-                guard !targets.isEmpty else { continue }
                 let timestamp = message.timestamp
                 let partition = message.partition
                 let offset = message.offset
+                if let repartitioner {
+                    KafkaBytes.withOptional(message.key) { key in
+                        KafkaBytes.withOptional(message.value) { value in
+                            repartitioner.process(
+                                value: value, key: key, timestamp: timestamp, partition: partition, offset: offset,
+                                headers: { message.headers.map { KafkaOutgoingHeader(name: $0.name.string, value: $0.value?.array) } },
+                                into: sink)
+                        }
+                    }
+                    continue
+                }
+                guard !targets.isEmpty else { continue }
                 KafkaBytes.withOptional(message.key) { key in
                     KafkaBytes.withOptional(message.value) { value in
                         for target in targets {
@@ -254,6 +288,12 @@ final class Shard {
                 state.checkpointed = state.position
             }
         }
+        for repartitioner in repartitioners.values {
+            for (partition, position) in repartitioner.positions {
+                let input = TopicPartition(topic: repartitioner.source, partition: partition)
+                if !restoring.contains(input) { positions[input] = position }
+            }
+        }
         guard !records.isEmpty || !positions.isEmpty else { return }
         pending = PendingCheckpoint(
             after: sink.lastSent, records: records, positions: positions.map { ($0.key, $0.value) }, takenAt: clients.now())
@@ -327,6 +367,11 @@ final class Shard {
     /// What the output counted since the last call, for the metrics.
     func takeOutputCounts() -> (emitLatencies: [Int64], clientErrors: Int, changelogBytes: Int) {
         (sink.takeLatencies(), sink.takeClientErrors(), sink.takeChangelogBytes())
+    }
+
+    /// Records written to each repartition topic since the last call, by input topic.
+    func takeRepartitionedCounts() -> [(topic: String, count: Int)] {
+        repartitioners.values.map { ($0.source, $0.takeCount()) }.filter { $0.count > 0 }
     }
 
     /// Drops everything of a partition taken away: its apps' states and its commit bookkeeping.

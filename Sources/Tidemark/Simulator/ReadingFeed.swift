@@ -53,18 +53,23 @@ package final class KafkaReadingDestination: ReadingDestination {
     private let producer: KafkaProducer
     private let topic: String
     private let names: [[UInt8]]
+    /// Whether records are keyed by their device, or have no key (spread at random).
+    private let keyed: Bool
     private var sent = 0
     private var failures: [KafkaError] = []
 
-    /// - Parameter devices: the simulator's device count (their names are made once).
-    package init(config: KafkaConfig, topic: String, devices: Int) throws {
+    /// - Parameters:
+    ///   - devices: the simulator's device count (their names are made once).
+    ///   - keyed: key each record by its device; otherwise records have no key.
+    package init(config: KafkaConfig, topic: String, devices: Int, keyed: Bool = true) throws {
         producer = try KafkaProducer(config: config.withDefaults(["linger.ms": "20", "partitioner": "murmur2_random"]))
         self.topic = topic
+        self.keyed = keyed
         names = (0..<devices).map { Array(ReadingSimulator.deviceName($0).utf8) }
     }
 
     package func send(_ reading: SimulatedReading, value: [UInt8]) throws {
-        try producer.send(topic: topic, key: names[reading.device], value: value, timestamp: reading.sendTime, token: 0)
+        try producer.send(topic: topic, key: keyed ? names[reading.device] : nil, value: value, timestamp: reading.sendTime, token: 0)
         sent += 1
         // Serving every send is what a producer costs; every 1,000 keeps a backlog fast.
         if sent % 1000 == 0 { try idle() }

@@ -65,14 +65,35 @@ final class KafkaOutputSink: OutputSink {
     }
 
     func sendLate(topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, reason: LateReason) {
+        sendLate(topic: topic, key: key, value: value, reason: reason, inputHeaders: [])
+    }
+
+    /// A late record that keeps its input record's headers, before the reason's.
+    func sendLate(
+        topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, reason: LateReason, inputHeaders: [KafkaOutgoingHeader]
+    ) {
         let token = tracker.issue()
-        var headers = [KafkaOutgoingHeader(name: "tidemark-reason", text: reason.reason)]
+        var headers = inputHeaders + [KafkaOutgoingHeader(name: "tidemark-reason", text: reason.reason)]
         if let error = reason.error { headers.append(KafkaOutgoingHeader(name: "tidemark-error", text: error)) }
         do {
             try producer.send(topic: topic, key: key, value: value, headers: headers, token: token)
         } catch {
             refused(token, topic: topic, error)
         }
+    }
+
+    /// A record written again to a repartition topic, keyed by its device, placed as a Java
+    /// producer places that key, with its input record's timestamp; returns its token.
+    @discardableResult
+    func sendRepartitioned(topic: String, device: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, timestamp: Int64?) -> UInt64 {
+        let token = tracker.issue()
+        do {
+            let partition = KafkaPartitioner.murmur2(device, partitions: try partitionCount(of: topic))
+            try producer.send(topic: topic, partition: partition, key: device, value: value, headers: [], timestamp: timestamp, token: token)
+        } catch {
+            refused(token, topic: topic, error)
+        }
+        return token
     }
 
     /// The cluster the input offsets belong to, once known: named on each partition record.
@@ -87,12 +108,12 @@ final class KafkaOutputSink: OutputSink {
                 let key = UnsafeRawBufferPointer(rebasing: bytes[record.key])
                 do throws(KafkaError) {
                     if let value = record.value {
-                        let cluster = record.isPartition ? self.cluster : nil
+                        var headers: [KafkaOutgoingHeader] = []
+                        if record.isPartition, let cluster { headers.append(KafkaOutgoingHeader(name: ChangelogValue.clusterHeader, text: cluster)) }
+                        if let origins = record.origins { headers.append(KafkaOutgoingHeader(name: ChangelogValue.originsHeader, text: origins)) }
                         try producer.send(
                             topic: record.topic, partition: record.partition, key: key,
-                            value: UnsafeRawBufferPointer(rebasing: bytes[value]),
-                            headers: cluster.map { [KafkaOutgoingHeader(name: ChangelogValue.clusterHeader, text: $0)] } ?? [],
-                            token: token)
+                            value: UnsafeRawBufferPointer(rebasing: bytes[value]), headers: headers, token: token)
                     } else {
                         // A tombstone says where it stands in a header: its value must stay empty.
                         try producer.send(

@@ -14,6 +14,8 @@ package struct ChangelogBatch {
         package var position: Int64
         /// Whether this is the partition record (which names its cluster in a header).
         package var isPartition = false
+        /// The partition record's origins header (see ``ChangelogValue/originsHeader``).
+        package var origins: String?
     }
 
     package private(set) var bytes: [UInt8] = []
@@ -58,6 +60,7 @@ package struct ChangelogBatch {
             signature: state.engine.stateSignature, position: position, topic: topic, partition: partition,
             key: keyStart..<bytes.count)
         records[records.count - 1].isPartition = true
+        records[records.count - 1].origins = state.origins.text
     }
 
     private mutating func appendValue(signature: UInt64, position: Int64, topic: String, partition: Int32, key: Range<Int>) {

@@ -11,6 +11,9 @@
 //            `tidemark-position` header)
 //     header `tidemark-cluster` on the partition record: the id of the cluster whose input
 //            offsets the positions are (absent in records of earlier versions)
+//     header `tidemark-origins` on the partition record of an app reading a repartition topic:
+//            per input partition in order, `,`-separated, the offset below which its records
+//            were all taken, then each offset taken above it, `/`-separated (`TakenOrigins`)
 //
 // The signature is the engine's: a record written for another shape of the app (other
 // windows or aggregates) is ignored on restore, so a changed app starts from empty state.
@@ -57,6 +60,9 @@ package enum ChangelogValue {
     /// The header that names, on the partition record, the cluster the positions belong to:
     /// the same offsets of another cluster (a replaced or mirrored one) are other records.
     package static let clusterHeader = "tidemark-cluster"
+
+    /// The header that carries, on the partition record, a repartitioned state's origins.
+    package static let originsHeader = "tidemark-origins"
 
     /// Appends a value for `state` covering the input before `position` to `output`.
     package static func append(

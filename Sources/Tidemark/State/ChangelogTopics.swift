@@ -1,20 +1,42 @@
 // Each app's state for input partition p lives in partition p of the compacted topic
-// `<group>-<app>-changelog`. Before an app runs, its changelog must exist with the input
-// topic's partition count: created where the cluster allows it, refused with a message that
-// says how to create it where it does not (no admin rights, or the embedded broker, which has
-// no admin API).
+// `<group>-<app>-changelog`. Before an app runs, its changelog (and, for an app that reads its
+// input repartitioned, the repartition topic) must exist with the input topic's partition
+// count: created where the cluster allows it, refused with a message that says how to create
+// it where it does not (no admin rights, or the embedded broker, which has no admin API).
 import Kafka
 
-/// The changelog topic of one app.
+/// A topic an app needs besides its input: its changelog, or its input's repartition topic.
 package struct ChangelogTopic: Sendable, Equatable {
     package var app: String
     package var name: String
+    /// The topic whose partition count it has.
     package var inputTopic: String
+    /// What it is, in messages.
+    package var what = "changelog topic"
+    package var configs = Self.configs
 
     package init(app: AppDefinition, group: String) {
         self.app = app.name
         name = Self.name(group: group, app: app.name)
-        inputTopic = app.input.topic
+        inputTopic = app.input.repartitionedFrom ?? app.input.topic
+    }
+
+    /// The repartition topic `app` reads, if it reads one (``AppDefinition/input`` with
+    /// `key: any`): records are deleted by retention once read, like any topic's.
+    package init?(repartitionOf app: AppDefinition, group: String) {
+        guard app.input.repartitions else { return nil }
+        self.app = app.name
+        inputTopic = app.input.repartitionedFrom ?? app.input.topic
+        name = RepartitionTopic.name(group: group, topic: inputTopic)
+        what = "repartition topic"
+        configs = [:]
+    }
+
+    /// The topics `apps` need, repartition topics first, each once.
+    package static func needed(by apps: [AppDefinition], group: String) -> [ChangelogTopic] {
+        var seen = Set<String>()
+        let repartitions = apps.compactMap { ChangelogTopic(repartitionOf: $0, group: group) }.filter { seen.insert($0.name).inserted }
+        return repartitions + apps.map { ChangelogTopic(app: $0, group: group) }
     }
 
     /// `<group>-<app>-changelog`.
@@ -25,7 +47,7 @@ package struct ChangelogTopic: Sendable, Equatable {
 
     /// The topic definition for `partitions` partitions, as `topics apply` creates it.
     package func definition(partitions: Int) -> TopicDefinition {
-        TopicDefinition(name: name, partitions: partitions, configs: Self.configs)
+        TopicDefinition(name: name, partitions: partitions, configs: configs)
     }
 }
 
@@ -66,7 +88,7 @@ extension ChangelogTopic {
                 if existing != partitions {
                     errors.append(.init(
                         app: changelog.app,
-                        description: "app \(changelog.app): changelog topic \(changelog.name) has \(existing) partitions but its input topic \(changelog.inputTopic) has \(partitions); state for input partition p lives in changelog partition p, so they must match: delete \(changelog.name) (its state is lost) or use another --group"))
+                        description: "app \(changelog.app): \(changelog.what) \(changelog.name) has \(existing) partitions but its input topic \(changelog.inputTopic) has \(partitions); partition p of the input is kept in its partition p, so they must match: delete \(changelog.name) (what it holds is lost) or use another --group"))
                 }
                 continue
             }
@@ -76,7 +98,7 @@ extension ChangelogTopic {
             } catch {
                 errors.append(.init(
                     app: changelog.app,
-                    description: "app \(changelog.app): changelog topic \(changelog.name) does not exist and cannot be created (\(error.message)); create it with \(partitions) partitions and cleanup.policy=compact, e.g. `tidemark topics apply --brokers … --apps DIR --group GROUP`, or on the embedded broker `tidemark dev-broker --apps DIR --group GROUP`"))
+                    description: "app \(changelog.app): \(changelog.what) \(changelog.name) does not exist and cannot be created (\(error.message)); create it with \(partitions) partitions\(changelog.configs.isEmpty ? "" : " and cleanup.policy=compact"), e.g. `tidemark topics apply --brokers … --apps DIR --group GROUP`, or on the embedded broker `tidemark dev-broker --apps DIR --group GROUP`"))
             }
         }
         return errors

@@ -8,6 +8,8 @@ package struct ChangelogContents {
     package var partition: (signature: UInt64, position: Int64, state: [UInt8])?
     /// The cluster the partition record says its positions belong to (nil: not said).
     package var cluster: String?
+    /// The partition record's origins (see ``PartitionState/origins``).
+    package var origins = TakenOrigins()
     /// Per device id (its bytes): its signature, position and state; a nil state is a tombstone.
     package var devices: [[UInt8]: (signature: UInt64, position: Int64, state: [UInt8]?)] = [:]
     /// Records read and their bytes, for metrics.
@@ -22,9 +24,10 @@ package struct ChangelogContents {
     /// - Parameters:
     ///   - tombstonePosition: a tombstone's position, from its header (read for tombstones only).
     ///   - cluster: the cluster its header names (read for the partition record only).
+    ///   - origins: its origins header (read for the partition record only).
     package mutating func add(
         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?, tombstonePosition: @autoclosure () -> Int64?,
-        cluster: @autoclosure () -> String? = nil
+        cluster: @autoclosure () -> String? = nil, origins: @autoclosure () -> String? = nil
     ) throws(ChangelogRestoreError) {
         records += 1
         bytes += key.count + (value?.count ?? 0)
@@ -46,6 +49,12 @@ package struct ChangelogContents {
         case .partition:
             partition = (signature, position, scratch)
             self.cluster = cluster()
+            if let text = origins() {
+                guard let origins = TakenOrigins(text: text) else { throw .badOrigins(text) }
+                self.origins = origins
+            } else {
+                self.origins = TakenOrigins()
+            }
         case .device(let device): devices[Array(device)] = (signature, position, scratch)
         }
     }
@@ -67,6 +76,7 @@ package struct ChangelogContents {
         let signature = engine.stateSignature
         let marker = partition.flatMap { $0.signature == signature ? $0 : nil }
         let state = PartitionState(engine: engine, start: marker?.position ?? freshStart)
+        if marker != nil { state.origins = origins }
         if let marker, !marker.state.isEmpty {
             do {
                 try marker.state.withUnsafeBytes { bytes in
@@ -100,6 +110,8 @@ package struct ChangelogContents {
 package enum ChangelogRestoreError: Error, CustomStringConvertible {
     case unknownKey([UInt8])
     case tombstoneWithoutPosition
+    /// A partition record whose origins header cannot be read.
+    case badOrigins(String)
     case format(ChangelogFormatError)
     case engine(SnapshotError, device: String?)
 
@@ -107,6 +119,7 @@ package enum ChangelogRestoreError: Error, CustomStringConvertible {
         switch self {
         case .unknownKey(let prefix): "a record key no version of tidemark writes (starting \(prefix))"
         case .tombstoneWithoutPosition: "a tombstone without its \(ChangelogValue.positionHeader) header"
+        case .badOrigins(let text): "a partition record whose \(ChangelogValue.originsHeader) header is not a list of origins: '\(text.prefix(64))'"
         case .format(let error): "\(error)"
         case .engine(let error, let device?): "device \(device): \(error)"
         case .engine(let error, nil): "partition state: \(error)"

@@ -339,7 +339,8 @@ private struct ChangelogReader {
                             try contents[partition, default: ChangelogContents()].add(
                                 key: key, value: value,
                                 tombstonePosition: message.header(ChangelogValue.positionHeader).flatMap { Int64($0.string) },
-                                cluster: message.header(ChangelogValue.clusterHeader)?.string)
+                                cluster: message.header(ChangelogValue.clusterHeader)?.string,
+                                origins: message.header(ChangelogValue.originsHeader)?.string)
                         }
                     }
                 } catch {

@@ -70,10 +70,10 @@ struct RunningService {
     func stop() throws -> Int32 { try tool.stop(within: .seconds(60)) }
 }
 
-/// Creates on `broker` the changelog topic of each app in `apps` (a directory or one file) that
+/// Creates on `broker` the changelog (and repartition) topic of each app in `apps` (a directory or one file) that
 /// does not exist yet, with its input topic's partitions, as `tidemark dev-broker --apps` does.
 func createChangelogs(on broker: EmbeddedKafkaBroker, apps: String, group: String) throws {
-    let changelogs = try AppLoader.load(path: apps).map { ChangelogTopic(app: $0, group: group) }
+    let changelogs = ChangelogTopic.needed(by: try AppLoader.load(path: apps), group: group)
     let config: KafkaConfig = ["bootstrap.servers": broker.bootstrapServers, "log_level": "3"]
     let counts = try KafkaTopicAdmin.partitionCounts(of: changelogs.flatMap { [$0.name, $0.inputTopic] }, config: config, timeout: .seconds(10))
     for changelog in changelogs where counts[changelog.name] == nil {
