@@ -33,17 +33,16 @@ final class ForgedOrigins {
 }
 
 /// A producer that replaces the input offset in each repartitioned record's origin by a new one.
-final class OriginForgingProducer: KafkaProducerClient {
-    private let base: any KafkaProducerClient
+final class OriginForgingProducer: ForwardingProducer {
     private let origins: ForgedOrigins
     private var forged: [UInt8] = []
 
     init(base: any KafkaProducerClient, origins: ForgedOrigins) {
-        self.base = base
         self.origins = origins
+        super.init(base: base)
     }
 
-    func send(
+    override func send(
         topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
         headers: [KafkaOutgoingHeader], timestamp: Int64?, token: UInt64
     ) throws(KafkaError) {
@@ -61,32 +60,13 @@ final class OriginForgingProducer: KafkaProducerClient {
         }.get()
     }
 
-    func poll(timeout: Duration, _ onDelivery: (KafkaDeliveryReport) throws -> Void) rethrows -> Int {
-        try base.poll(timeout: timeout, onDelivery)
-    }
-
-    func flush(timeout: Duration) throws(KafkaError) { try base.flush(timeout: timeout) }
-    func partitionCount(of topic: String, timeout: Duration) throws(KafkaError) -> Int32? {
-        try base.partitionCount(of: topic, timeout: timeout)
-    }
-    func takeErrors() -> [KafkaError] { base.takeErrors() }
-    func initTransactions(timeout: Duration) throws(KafkaError) { try base.initTransactions(timeout: timeout) }
-    func beginTransaction() throws(KafkaError) { try base.beginTransaction() }
-    func sendOffsetsToTransaction(_ offsets: [KafkaTopicPartition], group: KafkaConsumerGroupMetadata, timeout: Duration) throws(KafkaError) {
-        try base.sendOffsetsToTransaction(offsets, group: group, timeout: timeout)
-    }
-    func commitTransaction(timeout: Duration) throws(KafkaError) { try base.commitTransaction(timeout: timeout) }
-    func abortTransaction(timeout: Duration) throws(KafkaError) { try base.abortTransaction(timeout: timeout) }
 }
 
 /// A producer that acknowledges results without writing them.
-final class ResultLosingProducer: KafkaProducerClient {
-    private let base: any KafkaProducerClient
+final class ResultLosingProducer: ForwardingProducer {
     private var lost: [KafkaDeliveryReport] = []
 
-    init(base: any KafkaProducerClient) { self.base = base }
-
-    func send(
+    override func send(
         topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
         headers: [KafkaOutgoingHeader], timestamp: Int64?, token: UInt64
     ) throws(KafkaError) {
@@ -97,11 +77,30 @@ final class ResultLosingProducer: KafkaProducerClient {
         try base.send(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp, token: token)
     }
 
-    func poll(timeout: Duration, _ onDelivery: (KafkaDeliveryReport) throws -> Void) rethrows -> Int {
+    override func poll(timeout: Duration, _ onDelivery: (KafkaDeliveryReport) throws -> Void) rethrows -> Int {
         let reports = lost
         lost.removeAll()
         for report in reports { try onDelivery(report) }
         return try base.poll(timeout: reports.isEmpty ? timeout : .zero, onDelivery) + reports.count
+    }
+
+}
+
+/// A producer that hands every call to `base`: what a planted bug changes, it overrides.
+class ForwardingProducer: KafkaProducerClient {
+    let base: any KafkaProducerClient
+
+    init(base: any KafkaProducerClient) { self.base = base }
+
+    func send(
+        topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
+        headers: [KafkaOutgoingHeader], timestamp: Int64?, token: UInt64
+    ) throws(KafkaError) {
+        try base.send(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp, token: token)
+    }
+
+    func poll(timeout: Duration, _ onDelivery: (KafkaDeliveryReport) throws -> Void) rethrows -> Int {
+        try base.poll(timeout: timeout, onDelivery)
     }
 
     func flush(timeout: Duration) throws(KafkaError) { try base.flush(timeout: timeout) }

@@ -44,14 +44,7 @@ enum AppSetRules {
         var refusals: [Refusal] = []
         var refused = Set<Int>()
 
-        var keeperByName: [String: Int] = [:]
-        for (index, candidate) in candidates.enumerated() {
-            guard let keeper = keeperByName[candidate.app.name] else {
-                keeperByName[candidate.app.name] = index
-                continue
-            }
-            if candidates[keeper].isFresh && !candidate.isFresh { keeperByName[candidate.app.name] = index }
-        }
+        let keeperByName = keepers(of: candidates, by: \.name)
         for (index, candidate) in candidates.enumerated() where candidate.isFresh {
             let keeper = keeperByName[candidate.app.name]!
             guard keeper != index else { continue }
@@ -83,15 +76,7 @@ enum AppSetRules {
         // All apps of one topic read it the same way: directly, or through its repartition
         // topic keyed by the same field (the topic holds one key). The first running app of
         // the topic, else the first app, sets the way.
-        var wayOfTopic: [String: Int] = [:]
-        for (index, candidate) in candidates.enumerated() where !refused.contains(index) {
-            let topic = candidate.app.input.topic
-            guard let keeper = wayOfTopic[topic] else {
-                wayOfTopic[topic] = index
-                continue
-            }
-            if candidates[keeper].isFresh && !candidate.isFresh { wayOfTopic[topic] = index }
-        }
+        let wayOfTopic = keepers(of: candidates, by: \.input.topic, skipping: refused)
         for (index, candidate) in candidates.enumerated() where candidate.isFresh && !refused.contains(index) {
             let other = candidates[wayOfTopic[candidate.app.input.topic]!]
             guard way(of: candidate.app) != way(of: other.app) else { continue }
@@ -126,6 +111,23 @@ enum AppSetRules {
             }
         }
         return refusals.sorted { $0.index < $1.index }
+    }
+
+    /// Per value of `key`, the candidate that keeps its place: the first running one, else the
+    /// first one.
+    private static func keepers(
+        of candidates: [Candidate], by key: (AppDefinition) -> String, skipping refused: Set<Int> = []
+    ) -> [String: Int] {
+        var keepers: [String: Int] = [:]
+        for (index, candidate) in candidates.enumerated() where !refused.contains(index) {
+            let value = key(candidate.app)
+            guard let keeper = keepers[value] else {
+                keepers[value] = index
+                continue
+            }
+            if candidates[keeper].isFresh && !candidate.isFresh { keepers[value] = index }
+        }
+        return keepers
     }
 
     /// How an app reads its topic, in words.
