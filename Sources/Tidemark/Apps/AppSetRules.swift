@@ -43,6 +43,10 @@ enum AppSetRules {
     static func refusals(_ candidates: [Candidate], group: String?) -> [Refusal] {
         var refusals: [Refusal] = []
         var refused = Set<Int>()
+        func refuse(_ index: Int, at position: SourcePosition?, _ message: String) {
+            refused.insert(index)
+            refusals.append(Refusal(index: index, error: error(candidates[index], at: position, message)))
+        }
 
         let keeperByName = keepers(of: candidates, by: \.name)
         for (index, candidate) in candidates.enumerated() where candidate.isFresh {
@@ -50,26 +54,16 @@ enum AppSetRules {
             guard keeper != index else { continue }
             let other = candidates[keeper]
             let otherPlace = other.placement.map { "\(other.app.sourceFile):\($0.name.line):\($0.name.column)" } ?? other.app.sourceFile
-            refused.insert(index)
-            refusals.append(
-                Refusal(
-                    index: index,
-                    error: error(
-                        candidate, at: candidate.placement?.name,
-                        "duplicate app name '\(candidate.app.name)' (also defined at \(otherPlace))")))
+            refuse(index, at: candidate.placement?.name, "duplicate app name '\(candidate.app.name)' (also defined at \(otherPlace))")
         }
 
         if let group {
             let reserved = internalTopics(of: candidates.map(\.app), group: group)
             for (index, candidate) in candidates.enumerated() where candidate.isFresh && !refused.contains(index) {
                 guard let output = candidate.app.outputTopics.first(where: { reserved[$0] != nil }) else { continue }
-                refused.insert(index)
-                refusals.append(
-                    Refusal(
-                        index: index,
-                        error: error(
-                            candidate, at: candidate.placement?.outputs[output],
-                            "output topic '\(output)' is \(reserved[output]!) of group '\(group)'; write to a topic of your own")))
+                refuse(
+                    index, at: candidate.placement?.outputs[output],
+                    "output topic '\(output)' is \(reserved[output]!) of group '\(group)'; write to a topic of your own")
             }
         }
 
@@ -80,13 +74,9 @@ enum AppSetRules {
         for (index, candidate) in candidates.enumerated() where candidate.isFresh && !refused.contains(index) {
             let other = candidates[wayOfTopic[candidate.app.input.topic]!]
             guard way(of: candidate.app) != way(of: other.app) else { continue }
-            refused.insert(index)
-            refusals.append(
-                Refusal(
-                    index: index,
-                    error: error(
-                        candidate, at: candidate.placement?.name,
-                        "app '\(candidate.app.name)' reads '\(candidate.app.input.topic)' \(way(of: candidate.app)), but app '\(other.app.name)' reads it \(way(of: other.app)); all apps of a topic must read it one way")))
+            refuse(
+                index, at: candidate.placement?.name,
+                "app '\(candidate.app.name)' reads '\(candidate.app.input.topic)' \(way(of: candidate.app)), but app '\(other.app.name)' reads it \(way(of: other.app)); all apps of a topic must read it one way")
         }
 
         let outputs = candidates.map(\.app.outputTopics)
