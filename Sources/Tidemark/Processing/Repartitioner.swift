@@ -15,10 +15,8 @@ final class Repartitioner {
     /// The late topics of the apps that read through this repartitioner: a record without a
     /// device goes to each, as the app would have sent it.
     private let lateOutputs: [String]
-    /// Per input partition, the offset after the last record taken.
-    private(set) var positions: [Int32: Int64] = [:]
-    /// Per input partition, its records sent and not yet known acknowledged, oldest first.
-    private var unacknowledged: [Int32: PendingWrites] = [:]
+    /// Per input partition, where it stands and its writes not yet known acknowledged.
+    private var partitions: [Int32: PendingWrites] = [:]
     /// Records written since the last `takeCount`.
     private var written = 0
     private var value: [UInt8] = []
@@ -37,39 +35,43 @@ final class Repartitioner {
         value input: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64?, partition: Int32, offset: Int64,
         headers: () -> [KafkaOutgoingHeader], into sink: KafkaOutputSink
     ) {
-        positions[partition] = offset + 1
         let bytes = input ?? UnsafeRawBufferPointer(start: nil, count: 0)
         // The time is the apps' to read; any timestamp stands in for it here.
         if let failure = decoder.decode(value: bytes, key: key, timestamp: 0) {
+            partitions[partition, default: PendingWrites()].position = offset + 1
             let headers = headers()
             for late in lateOutputs { sink.sendLate(topic: late, key: key, value: input, reason: .malformed(failure), inputHeaders: headers) }
             return
         }
         // Every record of the partition before the oldest unacknowledged one is in the
         // repartition topic, ahead of this one in its partition.
-        let floor = unacknowledged[partition, default: PendingWrites()].floor(for: offset, acknowledged: { sink.isAcknowledged(through: $0) })
+        let floor = partitions[partition, default: PendingWrites()].floor(for: offset, acknowledged: { sink.isAcknowledged(through: $0) })
         value.removeAll(keepingCapacity: true)
         RepartitionedValue.append(partition: partition, offset: offset, floor: floor, value: bytes, to: &value)
         let token = decoder.device.withUnsafeBytes { device in
             value.withUnsafeBytes { value in sink.sendRepartitioned(topic: target, device: device, value: value, timestamp: timestamp) }
         }
-        unacknowledged[partition, default: PendingWrites()].append(token: token, offset: offset)
+        partitions[partition, default: PendingWrites()].append(token: token, offset: offset)
         written += 1
     }
 
     /// Carries on from the topic's previous repartitioner (the apps reading it changed):
     /// where each partition stands, and what it wrote and has not counted yet.
     func carryOn(from previous: Repartitioner) {
-        positions = previous.positions
-        unacknowledged = previous.unacknowledged
+        partitions = previous.partitions
         written = previous.written
     }
 
-    /// Forgets a partition taken away.
-    func forget(partition: Int32) {
-        positions[partition] = nil
-        unacknowledged[partition] = nil
+    /// Per input partition read, the offset after the last record taken.
+    var positions: some Sequence<(partition: Int32, position: Int64)> {
+        partitions.lazy.map { (partition: $0.key, position: $0.value.position) }
     }
+
+    /// Where `partition` is read up to, once a record of it was.
+    func position(of partition: Int32) -> Int64? { partitions[partition]?.position }
+
+    /// Forgets a partition taken away.
+    func forget(partition: Int32) { partitions[partition] = nil }
 
     /// Records written since the last call.
     func takeCount() -> Int {
@@ -78,9 +80,11 @@ final class Repartitioner {
     }
 }
 
-/// The writes of one input partition not yet known acknowledged, oldest first, in a buffer
-/// reused as they are acknowledged.
+/// Where one input partition stands, and its writes not yet known acknowledged, oldest first,
+/// in a buffer reused as they are acknowledged.
 struct PendingWrites {
+    /// The offset after the last record taken.
+    var position: Int64 = 0
     private var tokens: [UInt64] = []
     private var offsets: [Int64] = []
     private var head = 0
@@ -98,7 +102,9 @@ struct PendingWrites {
         return offsets[head]
     }
 
+    /// Notes the write of the record at `offset`.
     mutating func append(token: UInt64, offset: Int64) {
+        position = offset + 1
         // Compacts once the acknowledged head is the larger part.
         if head > 1024 && head * 2 > tokens.count {
             tokens.removeSubrange(0..<head)

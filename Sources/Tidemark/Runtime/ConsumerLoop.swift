@@ -561,9 +561,8 @@ package final class ConsumerLoop {
         // What waits in the partitions being read (not restoring, not paused for a restore).
         var waiting: Int64? = 0
         for partition in partitions.held {
-            let states = shard(of: partition.partition).apps(reading: partition.topic)
-                .compactMap { $0.state(of: partition.partition) }
             let shard = shard(of: partition.partition)
+            let states = shard.apps(reading: partition.topic).compactMap { $0.state(of: partition.partition) }
             let position = partitions.isRestoring(partition)
                 ? committer.committed[partition]
                 : shard.repartitionPosition(topic: partition.topic, partition: partition.partition) ?? states.map(\.position).min()

@@ -72,7 +72,7 @@ final class Shard {
     func repartitions(_ topic: String) -> Bool { repartitioners[topic] != nil }
 
     /// Where a partition this shard repartitions is read up to, once a record of it was.
-    func repartitionPosition(topic: String, partition: Int32) -> Int64? { repartitioners[topic]?.positions[partition] }
+    func repartitionPosition(topic: String, partition: Int32) -> Int64? { repartitioners[topic]?.position(of: partition) }
 
     /// The apps reading `topic`.
     func apps(reading topic: String) -> [AppProcessor] {
